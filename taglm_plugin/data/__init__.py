@@ -1,0 +1,1 @@
+from taglm_plugin.data import token_indexers  # noqa: F401

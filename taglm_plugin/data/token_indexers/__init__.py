@@ -1,0 +1,1 @@
+from taglm_plugin.data.token_indexers.normalized_single_id import NormalizedSingleIdTokenIndexer

@@ -1,0 +1,1 @@
+from taglm_plugin.dataset_readers.conll_column import ConllColumnReader, ConllFormatError
