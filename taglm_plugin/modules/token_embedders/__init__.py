@@ -1,0 +1,1 @@
+from taglm_plugin.modules.token_embedders.glove_embedding import GloveEmbedding
