@@ -1,0 +1,1 @@
+from taglm_plugin.modules.seq2seq_encoders.taglm_birnn import TagLmBiRnnEncoder

@@ -1,0 +1,174 @@
+from typing import List, Optional
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.modules.seq2seq_encoders.pytorch_seq2seq_wrapper import (
+    GruSeq2SeqEncoder,
+    LstmSeq2SeqEncoder,
+)
+from allennlp.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+
+_BIDIRECTIONAL_LAYERS = {"lstm": LstmSeq2SeqEncoder, "gru": GruSeq2SeqEncoder}
+
+
+@Seq2SeqEncoder.register("taglm_birnn")
+class TagLmBiRnnEncoder(Seq2SeqEncoder):
+    """
+    The task encoder of TagLM (Peters et al., 2017, Sec 2): a stack of bidirectional RNN
+    layers, with the biLM embedding concatenated to the input of one layer or to the output
+    of the last one.
+
+    Layer `k` (0-based) is a separate single-layer bidirectional LSTM or GRU with
+    `hidden_sizes[k]` units per direction, run on packed sequences (allennlp's
+    `PytorchSeq2SeqWrapper`), so padding never reaches the backward direction. Dropout is
+    applied to the input of every RNN layer, including the LM embedding when it is part of
+    that input.
+
+    `lm_injection_layer = j` concatenates `lm_embeddings` to the input of layer `j`
+    (`0`: next to the token representation; `1`: to the output of the first layer, the
+    paper's best) or, for `j = len(hidden_sizes)`, to the output of the last layer. With
+    `hidden_sizes = []` and `lm_injection_layer = 0` the encoder has no RNN and returns
+    `[inputs; lm_embeddings]`, the paper's "no task RNN" ablation (LM and token
+    representations go straight to the tagger's dense layer and CRF). With `lm_dim = 0` (and
+    no `lm_injection_layer`) it is the plain stacked biRNN of the baseline.
+
+    Registered as a `Seq2SeqEncoder` with name "taglm_birnn".
+
+    # Parameters
+
+    input_size : `int`
+        Size of the token representations, the last dimension of `inputs`.
+    hidden_sizes : `List[int]`
+        Units per direction of each RNN layer, bottom first; `[]` for no RNN (then the LM must
+        be injected at layer 0).
+    cell : `str`, optional (default = `"lstm"`)
+        `"lstm"` or `"gru"`.
+    dropout : `float`, optional (default = `0.0`)
+        Dropout probability on the input of every RNN layer.
+    lm_dim : `int`, optional (default = `0`)
+        Size of the LM embeddings; `0` means the encoder takes none.
+    lm_injection_layer : `int`, optional (default = `None`)
+        Where `lm_embeddings` are concatenated, `0 .. len(hidden_sizes)`; required when
+        `lm_dim > 0` and not allowed otherwise.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: List[int],
+        cell: str = "lstm",
+        dropout: float = 0.0,
+        lm_dim: int = 0,
+        lm_injection_layer: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        if cell not in _BIDIRECTIONAL_LAYERS:
+            raise ConfigurationError(
+                f"cell must be one of {sorted(_BIDIRECTIONAL_LAYERS)}, got {cell!r}"
+            )
+        if any(size <= 0 for size in hidden_sizes):
+            raise ConfigurationError(f"hidden_sizes must be positive, got {hidden_sizes}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigurationError(f"dropout must be in [0, 1), got {dropout}")
+        if lm_dim < 0:
+            raise ConfigurationError(f"lm_dim must be >= 0, got {lm_dim}")
+        if lm_dim > 0 and lm_injection_layer is None:
+            raise ConfigurationError(
+                f"lm_dim is {lm_dim} but lm_injection_layer is not set: choose where the LM "
+                f"embeddings are concatenated (0 .. {len(hidden_sizes)})"
+            )
+        if lm_dim == 0 and lm_injection_layer is not None:
+            raise ConfigurationError(
+                f"lm_injection_layer is {lm_injection_layer} but lm_dim is 0: set lm_dim to the "
+                "size of the LM embeddings, or remove lm_injection_layer for an encoder without LM"
+            )
+        if lm_injection_layer is not None and not 0 <= lm_injection_layer <= len(hidden_sizes):
+            raise ConfigurationError(
+                f"lm_injection_layer must be in 0 .. {len(hidden_sizes)} (the number of layers "
+                f"in hidden_sizes), got {lm_injection_layer}"
+            )
+        if not hidden_sizes and lm_dim == 0:
+            raise ConfigurationError(
+                "hidden_sizes is empty and lm_dim is 0: the encoder would do nothing; give at "
+                "least one RNN layer, or LM embeddings (lm_dim, lm_injection_layer 0) for the "
+                "encoder without task RNN"
+            )
+
+        self._input_size = input_size
+        self._lm_dim = lm_dim
+        self._lm_injection_layer = lm_injection_layer
+        self._dropout = torch.nn.Dropout(dropout)
+
+        layer_class = _BIDIRECTIONAL_LAYERS[cell]
+        layers = []
+        layer_input_size = input_size
+        for index, hidden_size in enumerate(hidden_sizes):
+            if index == lm_injection_layer:
+                layer_input_size += lm_dim
+            layers.append(layer_class(layer_input_size, hidden_size, bidirectional=True))
+            layer_input_size = 2 * hidden_size
+        self._layers = torch.nn.ModuleList(layers)
+        self._output_dim = layer_input_size + (
+            lm_dim if lm_injection_layer == len(hidden_sizes) else 0
+        )
+
+    @property
+    def lm_dim(self) -> int:
+        """Size of the LM embeddings this encoder expects; 0 when it takes none."""
+        return self._lm_dim
+
+    def get_input_dim(self) -> int:
+        return self._input_size
+
+    def get_output_dim(self) -> int:
+        return self._output_dim
+
+    def is_bidirectional(self) -> bool:
+        # The output is `[forward; backward]` halves only when it is the last RNN layer's.
+        return bool(self._layers) and self._lm_injection_layer != len(self._layers)
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        mask: torch.BoolTensor,
+        lm_embeddings: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """
+        # Parameters
+
+        inputs : `torch.Tensor`
+            Token representations, `(batch_size, num_tokens, input_size)`.
+        mask : `torch.BoolTensor`
+            `(batch_size, num_tokens)`, `True` for real tokens.
+        lm_embeddings : `torch.Tensor`, optional
+            `(batch_size, num_tokens, lm_dim)`; required exactly when `lm_dim > 0`.
+
+        # Returns
+
+        `(batch_size, num_tokens, get_output_dim())`, zero at padded positions.
+        """
+        if self._lm_dim == 0 and lm_embeddings is not None:
+            raise ConfigurationError(
+                "lm_embeddings were passed to a taglm_birnn encoder with lm_dim 0: set lm_dim "
+                "and lm_injection_layer in the encoder config"
+            )
+        if self._lm_dim > 0:
+            if lm_embeddings is None:
+                raise ConfigurationError(
+                    f"this taglm_birnn encoder has lm_dim {self._lm_dim} but got no "
+                    "lm_embeddings: configure the model's LM embedder, or set lm_dim to 0"
+                )
+            if lm_embeddings.size(-1) != self._lm_dim:
+                raise ConfigurationError(
+                    f"lm_dim is {self._lm_dim} but the LM embeddings have size "
+                    f"{lm_embeddings.size(-1)} (shape {tuple(lm_embeddings.shape)})"
+                )
+
+        encoded = inputs
+        for index, layer in enumerate(self._layers):
+            if index == self._lm_injection_layer:
+                encoded = torch.cat([encoded, lm_embeddings], dim=-1)
+            encoded = layer(self._dropout(encoded), mask)
+        if self._lm_injection_layer == len(self._layers):
+            encoded = torch.cat([encoded, lm_embeddings], dim=-1)
+        return encoded * mask.unsqueeze(-1)
