@@ -1,4 +1,8 @@
 """TagLM (Peters et al., ACL 2017) as an AllenNLP plugin: importing this package registers
 every component (readers, token indexers, token embedders, encoders, models, predictors,
 metrics, learning-rate schedulers)."""
-from taglm_plugin import data, dataset_readers, models, modules, predictors, training  # noqa: F401
+from taglm_plugin import config_defaults
+
+config_defaults.apply()
+
+from taglm_plugin import data, dataset_readers, models, modules, predictors, training  # noqa: E402,F401

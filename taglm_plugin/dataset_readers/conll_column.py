@@ -1,4 +1,5 @@
 import logging
+import random
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
@@ -80,6 +81,13 @@ class ConllColumnReader(DatasetReader):
     label_namespace : `str`, optional (default = `"labels"`)
     docstart_token : `str`, optional (default = `"-DOCSTART-"`)
         A line whose first column equals this is a document separator.
+    split : `str`, optional (default = `"all"`)
+        For data sets without a dev file (CoNLL-2000): `"heldout"` reads only a fixed random
+        sample of `heldout_sentences` sentences (drawn with `heldout_seed`), `"train"` reads
+        all the others, `"all"` reads every sentence. Use `"train"` in `dataset_reader` and
+        `"heldout"` in `validation_dataset_reader`, both on the training file.
+    heldout_sentences : `int`, optional (default = `0`)
+    heldout_seed : `int`, optional (default = `0`)
     """
 
     def __init__(
@@ -93,6 +101,9 @@ class ConllColumnReader(DatasetReader):
         output_tag_scheme: str = "BIOUL",
         label_namespace: str = "labels",
         docstart_token: str = "-DOCSTART-",
+        split: str = "all",
+        heldout_sentences: int = 0,
+        heldout_seed: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -114,6 +125,17 @@ class ConllColumnReader(DatasetReader):
                 raise ConfigurationError(
                     f"dataset_reader.{key} = {column} is outside the {num_columns} columns"
                 )
+        if split not in ("all", "train", "heldout"):
+            raise ConfigurationError(
+                f"dataset_reader.split = {split!r}; expected 'all', 'train' or 'heldout'"
+            )
+        if split != "all" and heldout_sentences < 1:
+            raise ConfigurationError(
+                f"dataset_reader.split = {split!r} needs dataset_reader.heldout_sentences >= 1"
+            )
+        self._split = split
+        self._heldout_sentences = heldout_sentences
+        self._heldout_seed = heldout_seed
         self._token_column = token_column
         self._tag_column = tag_column
         self._num_columns = num_columns
@@ -123,10 +145,26 @@ class ConllColumnReader(DatasetReader):
 
     def _read(self, file_path: str) -> Iterable[Instance]:
         path = cached_path(file_path)
-        sentences = self.read_sentences(path, display_path=file_path)
-        logger.info("Read %d sentences from %s", len(sentences), file_path)
+        sentences = self._select_split(self.read_sentences(path, display_path=file_path), file_path)
+        logger.info("Read %d sentences (%s) from %s", len(sentences), self._split, file_path)
         for sentence in sentences:
             yield self.text_to_instance(sentence.tokens, sentence.tags)
+
+    def _select_split(self, sentences: List[ColumnSentence], name: str) -> List[ColumnSentence]:
+        if self._split == "all":
+            return sentences
+        if self._heldout_sentences >= len(sentences):
+            raise ConllFormatError(
+                name,
+                None,
+                f"heldout_sentences = {self._heldout_sentences} but the file has only "
+                f"{len(sentences)} sentences",
+            )
+        heldout = set(
+            random.Random(self._heldout_seed).sample(range(len(sentences)), self._heldout_sentences)
+        )
+        keep = self._split == "heldout"
+        return [s for i, s in enumerate(sentences) if (i in heldout) == keep]
 
     def read_sentences(self, path: str, display_path: Optional[str] = None) -> List[ColumnSentence]:
         """Parses and validates the whole file; raises `ConllFormatError` on the first problem."""

@@ -177,3 +177,24 @@ def test_real_files_counts_and_spans(shared_data, relative, reader_params, sente
             assert tags_to_spans(sentence.tags, output_scheme) == tags_to_spans(
                 raw_tags, reader_params["tag_scheme"]
             )
+
+
+def test_heldout_split_partitions_the_file(tmp_path):
+    path = tmp_path / "ten.txt"
+    path.write_text("".join(f"w{i} NN B-NP\n\n" for i in range(10)))
+
+    def words(split):
+        reader = ConllColumnReader(
+            tag_scheme="BIO", split=split, heldout_sentences=3, heldout_seed=7
+        )
+        return [i["metadata"]["words"][0] for i in read(reader, str(path))]
+
+    heldout, train = words("heldout"), words("train")
+    assert len(heldout) == 3 and len(train) == 7
+    assert sorted(heldout + train) == sorted(words("all"))
+    assert words("heldout") == heldout  # deterministic
+
+
+def test_split_needs_heldout_sentences():
+    with pytest.raises(ConfigurationError, match="heldout_sentences"):
+        ConllColumnReader(split="train")

