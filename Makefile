@@ -10,7 +10,7 @@ INSTALL_STAMP := .install.stamp
 install:
 	$(PIP) install -c constraints.txt -r requirements.txt
 	$(PIP) install --no-deps -r requirements-allennlp.txt
-	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PIP) install --no-deps -e .
 	$(PYTHON) -c "import allennlp, allennlp_models, taglm_plugin; print('taglm installed')"
 	touch $(INSTALL_STAMP)
 

@@ -29,9 +29,14 @@ class NormalizedSingleIdTokenIndexer(SingleIdTokenIndexer):
         super().__init__(namespace=namespace, lowercase_tokens=lowercase_tokens, **kwargs)
         self.digits_to_zero = digits_to_zero
 
-    def _get_feature_value(self, token: Token) -> str:
-        text = super()._get_feature_value(token)
+    def normalize(self, text: str) -> str:
+        """The form of `text` that is looked up in the vocabulary."""
+        if self.lowercase_tokens:
+            text = text.lower()
         return _DIGIT.sub("0", text) if self.digits_to_zero else text
+
+    def _get_feature_value(self, token: Token) -> str:
+        return self.normalize(super()._get_feature_value(token))
 
     def _to_params(self) -> Dict[str, Any]:
         return {**super()._to_params(), "digits_to_zero": self.digits_to_zero}
