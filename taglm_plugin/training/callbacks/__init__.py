@@ -1,0 +1,1 @@
+from taglm_plugin.training.callbacks.stop_after_schedule import StopAfterScheduleCallback

@@ -1,0 +1,1 @@
+from taglm_plugin.training.learning_rate_schedulers.taglm_step_down import TagLmStepDownScheduler
