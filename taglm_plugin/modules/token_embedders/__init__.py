@@ -1,1 +1,2 @@
 from taglm_plugin.modules.token_embedders.glove_embedding import GloveEmbedding
+from taglm_plugin.modules.token_embedders.frozen_bilm import FrozenBiLmEmbedder

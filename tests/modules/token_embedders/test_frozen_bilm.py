@@ -1,0 +1,268 @@
+import copy
+import json
+import sys
+from typing import Any, Dict, List
+
+import h5py
+import numpy
+import pytest
+import torch
+from allennlp.commands import main as allennlp_main
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Batch, DatasetReader, TextFieldTensors, Vocabulary
+from allennlp.data.token_indexers import ELMoTokenCharactersIndexer
+from allennlp.models import Model
+from allennlp.models.archival import archive_model, load_archive
+from allennlp.modules import TokenEmbedder
+from allennlp.modules.elmo import batch_to_ids
+
+from taglm_plugin.modules.token_embedders.frozen_bilm import FrozenBiLmEmbedder
+
+from ..pretrained_bilms.tiny_bilms import TINY_ELMO_OPTIONS, write_tiny_elmo
+
+SENTENCES = [["The", "cat", "sat", "on", "it", "."], ["Dogs", "bark"]]
+
+
+@Model.register("frozen_bilm_test_tagger", exist_ok=True)
+class FrozenBiLmTestTagger(Model):
+    """A tagger-like model: frozen LM states of the `lm` indexer, a linear layer, a loss."""
+
+    def __init__(self, vocab: Vocabulary, lm_embedder: TokenEmbedder) -> None:
+        super().__init__(vocab)
+        self.lm_embedder = lm_embedder
+        self.dropout = torch.nn.Dropout(0.5)
+        self.projection = torch.nn.Linear(
+            lm_embedder.get_output_dim(), vocab.get_vocab_size("labels")
+        )
+
+    def forward(  # type: ignore
+        self, tokens: TextFieldTensors, tags: torch.Tensor = None, metadata: List[Any] = None
+    ) -> Dict[str, torch.Tensor]:
+        logits = self.projection(self.dropout(self.lm_embedder(**tokens["lm"])))
+        output = {"logits": logits}
+        if tags is not None:
+            output["loss"] = torch.nn.functional.cross_entropy(logits.transpose(1, 2), tags)
+        return output
+
+
+def elmo_embedder(tmp_path, **config) -> FrozenBiLmEmbedder:
+    options_file, weight_file = write_tiny_elmo(tmp_path / "elmo")
+    pretrained_file = {"options_file": options_file, "weight_file": weight_file}
+    return FrozenBiLmEmbedder(**{"expected_dim": 8, "pretrained_file": pretrained_file, **config})
+
+
+def character_ids(sentences=SENTENCES) -> Dict[str, torch.Tensor]:
+    return {"elmo_tokens": batch_to_ids(sentences)}
+
+
+@pytest.mark.integration
+def test_reproduces_the_elmo_fixture_top_layer(shared_data):
+    """
+    allennlp's `test_elmo_bilm`: `sentences.json` holds 3 lists of 10 sentences; batch `i`
+    is sentence `i` of each list, and `lm_embeddings_{k}.hdf5` dataset `"{i}"` holds the
+    (2, num_tokens, 16) forward/backward top-layer states of sentence `i` of list `k`,
+    computed with the LSTM states carried over batches 0..9 in order.
+    """
+    fixture = shared_data / "elmo_fixture"
+    embedder = TokenEmbedder.from_params(
+        Params(
+            {
+                "type": "frozen_bilm",
+                "pretrained_file": {
+                    "options_file": str(fixture / "options.json"),
+                    "weight_file": str(fixture / "lm_weights.hdf5"),
+                },
+                "expected_dim": 32,
+            }
+        )
+    )
+    sentence_lists = json.loads((fixture / "sentences.json").read_text())
+    expected = []
+    for k in range(len(sentence_lists)):
+        with h5py.File(fixture / f"lm_embeddings_{k}.hdf5", "r") as embeddings:
+            expected.append(
+                [numpy.concatenate(list(embeddings[str(i)][...]), axis=-1) for i in range(10)]
+            )
+    for i in range(10):
+        batch = [sentence_lists[k][i].split() for k in range(3)]
+        output = embedder(**character_ids(batch)).numpy()
+        for k, sentence in enumerate(batch):
+            numpy.testing.assert_allclose(output[k, : len(sentence)], expected[k][i], atol=1e-5)
+            assert not output[k, len(sentence) :].any()
+
+
+def test_layers_and_directions(tmp_path):
+    both = elmo_embedder(tmp_path, layer=1)
+    top = elmo_embedder(tmp_path, layer=-1)
+    forward = elmo_embedder(tmp_path, directions="forward", expected_dim=4, layer=1)
+    backward = elmo_embedder(tmp_path, directions="backward", expected_dim=4, layer=1)
+    token_layer = elmo_embedder(tmp_path, layer=0)
+    outputs = {
+        name: embedder(**character_ids())
+        for name, embedder in [
+            ("both", both),
+            ("top", top),
+            ("forward", forward),
+            ("backward", backward),
+            ("token_layer", token_layer),
+        ]
+    }
+    assert outputs["both"].shape == (2, 6, 8) and both.get_output_dim() == 8
+    assert outputs["forward"].shape == (2, 6, 4) and forward.get_output_dim() == 4
+    assert torch.equal(outputs["both"], torch.cat([outputs["forward"], outputs["backward"]], -1))
+    assert not torch.equal(outputs["both"], outputs["top"])
+    assert torch.equal(outputs["token_layer"][..., :4], outputs["token_layer"][..., 4:])
+    assert not outputs["both"][1, 2:].any() and outputs["both"][1, :2].abs().min() > 0
+
+
+def test_built_from_params_with_the_elmo_indexer(tmp_path):
+    options_file, weight_file = write_tiny_elmo(tmp_path)
+    embedder = TokenEmbedder.from_params(
+        Params(
+            {
+                "type": "frozen_bilm",
+                "pretrained_file": {"options_file": options_file, "weight_file": weight_file},
+                "expected_dim": 4,
+                "layer": 2,
+                "directions": "backward",
+            }
+        ),
+        vocab=Vocabulary(),
+    )
+    assert isinstance(embedder, FrozenBiLmEmbedder)
+    assert embedder.token_indexer_params() == {"type": "elmo_characters"}
+    assert isinstance(embedder.token_indexer(), ELMoTokenCharactersIndexer)
+
+
+def tagger_config(options_file: str, weight_file: str) -> Dict[str, Any]:
+    return {
+        "dataset_reader": {
+            "type": "sequence_tagging",
+            "token_indexers": {"lm": {"type": "elmo_characters"}},
+        },
+        "data_loader": {"batch_size": 2},
+        "model": {
+            "type": "frozen_bilm_test_tagger",
+            "lm_embedder": {
+                "type": "frozen_bilm",
+                "pretrained_file": {"options_file": options_file, "weight_file": weight_file},
+                "expected_dim": 8,
+            },
+        },
+    }
+
+
+def train_tagger(tmp_path, config: Dict[str, Any], steps: int = 3):
+    data_file = tmp_path / "train.txt"
+    data_file.write_text("The###D cat###N sat###V .###P\nDogs###N bark###V\n")
+    reader = DatasetReader.from_params(Params(copy.deepcopy(config["dataset_reader"])))
+    instances = list(reader.read(str(data_file)))
+    vocab = Vocabulary.from_instances(instances)
+    model = Model.from_params(vocab=vocab, params=Params(copy.deepcopy(config["model"])))
+    batch = Batch(instances)
+    batch.index_instances(vocab)
+    tensors = batch.as_tensor_dict()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(**tensors)["loss"].backward()
+        optimizer.step()
+    return model, vocab, tensors, data_file
+
+
+def test_lm_stays_frozen_while_the_tagger_trains(tmp_path):
+    options_file, weight_file = write_tiny_elmo(tmp_path / "elmo")
+    config = tagger_config(options_file, weight_file)
+    untrained, *_ = train_tagger(tmp_path, config, steps=0)
+    model, *_ = train_tagger(tmp_path, config)
+    embedder = model.lm_embedder
+    assert model.training and model.dropout.training
+    assert not any(module.training for module in embedder.bilm.modules())
+    lm_parameters = dict(embedder.bilm.named_parameters())
+    assert lm_parameters
+    assert not any(p.requires_grad or p.grad is not None for p in lm_parameters.values())
+    for name, parameter in untrained.lm_embedder.bilm.named_parameters():
+        assert torch.equal(parameter, lm_parameters[name]), name
+    assert not torch.equal(untrained.projection.weight, model.projection.weight)
+
+
+def test_archive_predicts_and_evaluates_without_the_lm_files(tmp_path, monkeypatch):
+    options_file, weight_file = write_tiny_elmo(tmp_path / "elmo")
+    config = tagger_config(options_file, weight_file)
+    model, vocab, tensors, data_file = train_tagger(tmp_path, config)
+    serialization_dir = tmp_path / "run"
+    vocab.save_to_files(str(serialization_dir / "vocabulary"))
+    Params(copy.deepcopy(config)).to_file(str(serialization_dir / "config.json"))
+    torch.save(model.state_dict(), serialization_dir / "best.th")
+    archive_model(serialization_dir)
+    (tmp_path / "elmo").rename(tmp_path / "elsewhere")
+
+    loaded = load_archive(str(serialization_dir / "model.tar.gz")).model
+    assert loaded.lm_embedder.bilm is not None
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    model.eval()
+    loaded.eval()
+    model.lm_embedder.bilm.reset_states()
+    assert torch.equal(model(**tensors)["logits"], loaded(**tensors)["logits"])
+
+    metrics_file = tmp_path / "metrics.json"
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "allennlp",
+            "evaluate",
+            str(serialization_dir / "model.tar.gz"),
+            str(data_file),
+            "--output-file",
+            str(metrics_file),
+        ],
+    )
+    allennlp_main()
+    assert "loss" in json.loads(metrics_file.read_text())
+
+
+def test_state_dict_of_another_lm_is_refused(tmp_path):
+    embedder = elmo_embedder(tmp_path)
+    one_layer = copy.deepcopy(TINY_ELMO_OPTIONS)
+    one_layer["lstm"]["n_layers"] = 1
+    other_options, other_weights = write_tiny_elmo(tmp_path / "other", options=one_layer)
+    other = FrozenBiLmEmbedder(
+        expected_dim=8,
+        pretrained_file={"options_file": other_options, "weight_file": other_weights},
+    )
+    with pytest.raises(ConfigurationError, match="bilm_spec describes another LM"):
+        embedder.load_state_dict(other.state_dict())
+
+
+def test_used_before_the_lm_is_loaded():
+    embedder = FrozenBiLmEmbedder(expected_dim=8)
+    assert embedder.get_output_dim() == 8
+    with pytest.raises(ConfigurationError, match="built without pretrained_file"):
+        embedder(**character_ids())
+
+
+@pytest.mark.parametrize(
+    "config, problem",
+    [
+        ({"directions": "left"}, "directions must be one of"),
+        ({"layer": 3}, r"layer = 3 is out of range: the LM has 3 layers"),
+        ({"layer": -4}, r"layer = -4 is out of range"),
+        (
+            {"expected_dim": 16},
+            r"expected_dim = 16, but layer -1 .* gives 4 \(forward\) \+ 4 \(backward\) = 8",
+        ),
+        ({"directions": "forward"}, r"expected_dim = 8, .* gives 4 \(forward\) = 4"),
+        (
+            {"pretrained_file": {"options_file": "o.json"}},
+            r"pretrained_file must be .* keys \['options_file'\]",
+        ),
+    ],
+)
+def test_configuration_errors(tmp_path, config, problem):
+    with pytest.raises(ConfigurationError, match=problem):
+        elmo_embedder(tmp_path, **config)
