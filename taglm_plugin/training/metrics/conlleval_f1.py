@@ -1,0 +1,408 @@
+"""
+The chunk precision, recall and F1 of conlleval, the CoNLL-2000 shared task's evaluation script
+(conlleval.pl, version 2004-01-26, also the CoNLL-2003 script), computed on tag ids during
+training, and its report table.
+
+conlleval reads a tag as `LETTER-TYPE` (split at the first hyphen; a tag without one is all
+letter and has the empty type) and decides from each pair of adjacent tags whether a chunk ended
+and whether one started (`_ends_chunk` and `_starts_chunk` below, ported rule for rule). It never
+rejects a sequence: `O I-PER` starts a PER chunk, `B-PER I-LOC` ends PER and starts LOC, a change
+of type always ends and starts chunks, and `E-` (IOE schemes), `[` and `]` have their own rules.
+A guessed chunk is correct when it starts and ends where a gold chunk of the same type does.
+Every sentence is followed by a boundary, as the blank lines of conlleval's input file are.
+
+The tags are read with conlleval's rules after one change: allennlp's BIOUL letters `U-` and
+`L-` are read as `B-` and `I-`. conlleval has no rule for `S-` (a single-token chunk is only cut
+off by a change of type) nor for `E-` followed by `B-`, so BIOES read as it stands would merge
+adjacent chunks of one type (`S-PER S-PER` and `B-PER E-PER B-PER E-PER` are each one chunk to
+it). `U-` -> `B-`, `L-` -> `I-` writes BIOUL tags as the BIO tags that taglm_plugin.data.tag_schemes
+gives for a valid sequence, so the figures are those conlleval prints for the BIO file of the
+same predictions (token accuracy included, which compares the BIO tags). Tags with the letters
+`S-` and `E-` are read exactly as conlleval reads them.
+"""
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import is_distributed, is_global_primary
+from allennlp.data.vocabulary import Vocabulary
+from allennlp.nn.util import dist_reduce_sum
+from allennlp.training.metrics.metric import Metric
+
+# allennlp's BIOUL letters and the BIO letters conlleval reads in their place.
+BIOUL_LETTERS_AS_BIO = {"U": "B", "L": "I"}
+
+# (previous letter, letter) pairs for which conlleval's endOfChunk / startOfChunk say yes.
+_CHUNK_END_PAIRS = {
+    ("B", "B"), ("B", "O"), ("I", "B"), ("I", "O"), ("E", "E"), ("E", "I"), ("E", "O")
+}
+_CHUNK_START_PAIRS = {
+    ("B", "B"), ("I", "B"), ("O", "B"), ("O", "I"), ("E", "E"), ("E", "I"), ("O", "E")
+}
+# Letters that never end (as previous tag) or start (as current tag) a chunk by a change of type.
+_OUTSIDE_LETTERS = ("O", ".")
+# Letters of single-token chunks ("corrected 1998-12-22" in conlleval).
+_BRACKET_LETTERS = ("[", "]")
+
+
+def split_conlleval_tag(tag: str) -> Tuple[str, str]:
+    """
+    (letter, type) of a tag as conlleval reads it: `/^([^-]*)-(.*)$/`, so `B-X-Y` has type `X-Y`
+    and `O` has type `""`; a type Perl takes for false (`"0"`) becomes `""` as in conlleval.
+    """
+    letter, hyphen, chunk_type = tag.partition("-")
+    if not hyphen:
+        return tag, ""
+    return letter, ("" if chunk_type == "0" else chunk_type)
+
+
+def _ends_chunk(prev_letter: str, letter: str, prev_type: str, chunk_type: str) -> bool:
+    """conlleval's `endOfChunk`: did a chunk end between the previous token and this one?"""
+    return (
+        (prev_letter, letter) in _CHUNK_END_PAIRS
+        or (prev_letter not in _OUTSIDE_LETTERS and prev_type != chunk_type)
+        or prev_letter in _BRACKET_LETTERS
+    )
+
+
+def _starts_chunk(prev_letter: str, letter: str, prev_type: str, chunk_type: str) -> bool:
+    """conlleval's `startOfChunk`: did a chunk start between the previous token and this one?"""
+    return (
+        (prev_letter, letter) in _CHUNK_START_PAIRS
+        or (letter not in _OUTSIDE_LETTERS and prev_type != chunk_type)
+        or letter in _BRACKET_LETTERS
+    )
+
+
+@dataclass(frozen=True)
+class ConllevalCounts:
+    """
+    What conlleval counts. The dicts map a chunk type to its count and hold only types with a
+    count above zero (conlleval's hashes).
+
+    tokens : tokens processed (sentence boundaries are not tokens).
+    correct_tags : tokens whose guessed letter and type equal the gold ones.
+    gold_chunks : chunks in the gold tags ("phrases"; conlleval's `foundCorrect`).
+    guessed_chunks : chunks in the guessed tags ("found"; conlleval's `foundGuessed`).
+    correct_chunks : guessed chunks with the span and type of a gold chunk ("correct").
+    """
+
+    tokens: int
+    correct_tags: int
+    gold_chunks: Dict[str, int]
+    guessed_chunks: Dict[str, int]
+    correct_chunks: Dict[str, int]
+
+    def report_types(self) -> List[str]:
+        """
+        The chunk types in the order conlleval prints them: sorted, duplicates dropped by
+        comparing with the previous name unless that name is false to Perl, so the empty type
+        is listed twice when both gold and guessed chunks have it.
+        """
+        report_types: List[str] = []
+        last_type: Optional[str] = None
+        for chunk_type in sorted([*self.gold_chunks, *self.guessed_chunks]):
+            if not last_type or last_type != chunk_type:
+                report_types.append(chunk_type)
+            last_type = chunk_type
+        return report_types
+
+    def scores(
+        self, chunk_type: Optional[str] = None, scale: float = 1.0
+    ) -> Tuple[float, float, float]:
+        """
+        (precision, recall, F1) over all chunks, or over those of `chunk_type`, computed in
+        conlleval's order of operations (`scale` 100 gives its percentages bit for bit); a
+        ratio with a zero denominator is 0.
+        """
+        if chunk_type is None:
+            correct = sum(self.correct_chunks.values())
+            guessed = sum(self.guessed_chunks.values())
+            gold = sum(self.gold_chunks.values())
+        else:
+            correct = self.correct_chunks.get(chunk_type, 0)
+            guessed = self.guessed_chunks.get(chunk_type, 0)
+            gold = self.gold_chunks.get(chunk_type, 0)
+        precision = scale * correct / guessed if guessed > 0 else 0.0
+        recall = scale * correct / gold if gold > 0 else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        return precision, recall, f1
+
+    def accuracy(self, scale: float = 1.0) -> float:
+        """Token accuracy (0 when no token was processed)."""
+        return scale * self.correct_tags / self.tokens if self.tokens > 0 else 0.0
+
+
+def conlleval_report(counts: ConllevalCounts) -> str:
+    """
+    The report conlleval prints (without `-l`), line for line and byte for byte, e.g.
+
+    ```
+    processed 51362 tokens with 5942 phrases; found: 5943 phrases; correct: 5400.
+    accuracy:  97.85%; precision:  90.86%; recall:  90.88%; FB1:  90.87
+                  LOC: precision:  93.23%; recall:  94.07%; FB1:  93.65  1853
+    ```
+
+    The last number of a type's line is the number of guessed chunks of that type.
+    """
+    lines = [
+        f"processed {counts.tokens} tokens with {sum(counts.gold_chunks.values())} phrases; "
+        f"found: {sum(counts.guessed_chunks.values())} phrases; "
+        f"correct: {sum(counts.correct_chunks.values())}."
+    ]
+    if counts.tokens > 0:
+        lines.append(
+            "accuracy: %6.2f%%; precision: %6.2f%%; recall: %6.2f%%; FB1: %6.2f"
+            % (counts.accuracy(scale=100), *counts.scores(scale=100))
+        )
+    for chunk_type in counts.report_types():
+        lines.append(
+            "%17s: precision: %6.2f%%; recall: %6.2f%%; FB1: %6.2f  %d"
+            % (
+                chunk_type,
+                *counts.scores(chunk_type, scale=100),
+                counts.guessed_chunks.get(chunk_type, 0),
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+@Metric.register("conlleval_f1")
+class ConllevalF1Measure(Metric):
+    """
+    conlleval's chunk precision, recall and F1 (overall and per chunk type) and token accuracy,
+    accumulated over batches of tag ids; see the module docstring for how tags are read.
+
+    `get_metric` returns fractions in [0, 1] under `SpanBasedF1Measure`'s key names
+    (`precision-overall`, `recall-overall`, `f1-measure-overall`, `precision-TYPE`,
+    `recall-TYPE`, `f1-measure-TYPE`) plus `accuracy`, so a trainer can use
+    `"validation_metric": "+f1-measure-overall"`.
+
+    The counts are summed over workers in distributed training, when the metric is read, so
+    every worker must call `get_metric`/`get_counts` (allennlp's trainer does).
+
+    # Parameters
+
+    vocabulary : `Vocabulary`
+        Holds the tags.
+    tag_namespace : `str`, optional (default = `"labels"`)
+        The vocabulary namespace of the tags.
+    table_file : `str`, optional (default = `None`)
+        Where `get_metric(reset=True)` writes `conlleval_report` of the counts it read (the
+        file is replaced atomically, so it holds the last reset's report: after an allennlp
+        epoch, the validation one).
+    """
+
+    supports_distributed = True
+
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        tag_namespace: str = "labels",
+        table_file: Optional[str] = None,
+    ) -> None:
+        tags = vocabulary.get_index_to_token_vocabulary(tag_namespace)
+        if not tags:
+            raise ConfigurationError(
+                f"tag_namespace {tag_namespace!r} has no tags in the vocabulary"
+            )
+        self._num_tags = len(tags)
+        # The tags as conlleval reads them, by tag id, followed by the sentence boundary
+        # (conlleval reads a blank line as gold and guessed "O").
+        readings = []
+        for index in range(self._num_tags):
+            letter, chunk_type = split_conlleval_tag(tags[index])
+            readings.append((BIOUL_LETTERS_AS_BIO.get(letter, letter), chunk_type))
+        readings.append(("O", ""))
+        self._boundary = self._num_tags
+
+        self._types = sorted({chunk_type for _, chunk_type in readings})
+        type_index = {chunk_type: i for i, chunk_type in enumerate(self._types)}
+        self._type_of = [type_index[chunk_type] for _, chunk_type in readings]
+        # Tags that conlleval reads alike get one id here, for token accuracy.
+        reading_index: Dict[Tuple[str, str], int] = {}
+        self._reading_of = [reading_index.setdefault(r, len(reading_index)) for r in readings]
+        # _ends[previous][current], _starts[previous][current] for every pair of tag ids.
+        self._ends = [
+            [_ends_chunk(prev[0], cur[0], prev[1], cur[1]) for cur in readings] for prev in readings
+        ]
+        self._starts = [
+            [_starts_chunk(prev[0], cur[0], prev[1], cur[1]) for cur in readings]
+            for prev in readings
+        ]
+        self._table_file = table_file
+        self.reset()
+
+    def __call__(
+        self,
+        predictions: Union[torch.Tensor, Sequence[Sequence[int]]],
+        gold_labels: torch.Tensor,
+        mask: Optional[torch.BoolTensor] = None,
+    ) -> None:
+        """
+        # Parameters
+
+        predictions : `torch.LongTensor` of shape `(batch_size, sequence_length)`, or one list
+            of tag ids per sentence holding only its real tokens (e.g. Viterbi paths).
+        gold_labels : `torch.LongTensor` of shape `(batch_size, sequence_length)`.
+        mask : `torch.BoolTensor` of shape `(batch_size, sequence_length)`, optional
+            The real tokens; every position counts when it is `None`.
+        """
+        gold_labels, mask = self.detach_tensors(gold_labels, mask)
+        if gold_labels.dim() != 2 or gold_labels.is_floating_point():
+            raise ValueError(
+                "gold_labels must be tag ids of shape (batch_size, sequence_length), "
+                f"got {gold_labels.dtype} of shape {tuple(gold_labels.shape)}"
+            )
+        if mask is None:
+            mask = torch.ones_like(gold_labels, dtype=torch.bool)
+        elif mask.shape != gold_labels.shape:
+            raise ValueError(
+                f"mask has shape {tuple(mask.shape)} but gold_labels {tuple(gold_labels.shape)}"
+            )
+        mask_rows = mask.bool().cpu().tolist()
+        gold = [
+            [tag for tag, real in zip(row, mask_row) if real]
+            for row, mask_row in zip(gold_labels.cpu().tolist(), mask_rows)
+        ]
+        if isinstance(predictions, torch.Tensor):
+            if predictions.shape != gold_labels.shape or predictions.is_floating_point():
+                raise ValueError(
+                    f"predictions must be tag ids of the shape of gold_labels "
+                    f"{tuple(gold_labels.shape)}, got {predictions.dtype} of shape "
+                    f"{tuple(predictions.shape)}"
+                )
+            guessed = [
+                [tag for tag, real in zip(row, mask_row) if real]
+                for row, mask_row in zip(predictions.detach().cpu().tolist(), mask_rows)
+            ]
+        else:
+            guessed = [list(row) for row in predictions]
+            if len(guessed) != len(gold):
+                raise ValueError(
+                    f"got {len(guessed)} predicted sequences for a batch of {len(gold)}"
+                )
+        for sentence, (gold_tags, guessed_tags) in enumerate(zip(gold, guessed)):
+            if len(gold_tags) != len(guessed_tags):
+                raise ValueError(
+                    f"sentence {sentence} of the batch has {len(gold_tags)} real tokens "
+                    f"but {len(guessed_tags)} predicted tags"
+                )
+            for name, tags in (("gold_labels", gold_tags), ("predictions", guessed_tags)):
+                if tags and (min(tags) < 0 or max(tags) >= self._num_tags):
+                    raise ValueError(
+                        f"{name} of sentence {sentence} of the batch has a tag id outside "
+                        f"[0, {self._num_tags}) of the tag vocabulary"
+                    )
+        for gold_tags, guessed_tags in zip(gold, guessed):
+            self._count_sentence(gold_tags, guessed_tags)
+
+    def _count_sentence(self, gold_tags: List[int], guessed_tags: List[int]) -> None:
+        """conlleval's main loop over the tokens of one sentence and the boundary after it."""
+        ends, starts, type_of = self._ends, self._starts, self._type_of
+        gold_chunks, guessed_chunks = self._gold_chunks, self._guessed_chunks
+        last_gold = last_guessed = self._boundary
+        in_correct = self._in_correct
+        for gold, guessed in zip(gold_tags + [self._boundary], guessed_tags + [self._boundary]):
+            if in_correct:
+                gold_ended = ends[last_gold][gold]
+                guessed_ended = ends[last_guessed][guessed]
+                if gold_ended and guessed_ended and type_of[last_guessed] == type_of[last_gold]:
+                    in_correct = False
+                    self._correct_chunks[type_of[last_gold]] += 1
+                elif gold_ended != guessed_ended or type_of[guessed] != type_of[gold]:
+                    in_correct = False
+            gold_started = starts[last_gold][gold]
+            guessed_started = starts[last_guessed][guessed]
+            if gold_started and guessed_started and type_of[guessed] == type_of[gold]:
+                in_correct = True
+            if gold_started:
+                gold_chunks[type_of[gold]] += 1
+            if guessed_started:
+                guessed_chunks[type_of[guessed]] += 1
+            last_gold, last_guessed = gold, guessed
+        # A chunk can stay open across the boundary (e.g. typeless tags the boundary does not
+        # end), so `in_correct` carries on to the next sentence as in conlleval.
+        self._in_correct = in_correct
+        reading_of = self._reading_of
+        self._tokens += len(gold_tags)
+        self._correct_tags += sum(
+            reading_of[gold] == reading_of[guessed]
+            for gold, guessed in zip(gold_tags, guessed_tags)
+        )
+
+    def get_counts(self) -> ConllevalCounts:
+        """The counts so far, as conlleval would give them if its input ended here."""
+        correct_chunks = list(self._correct_chunks)
+        if self._in_correct:
+            # conlleval's end of input: the open chunk is correct and is counted under the
+            # type of the last line read, here the boundary's.
+            correct_chunks[self._type_of[self._boundary]] += 1
+        totals = [self._tokens, self._correct_tags, *self._gold_chunks, *self._guessed_chunks]
+        totals += correct_chunks
+        if is_distributed():
+            totals = dist_reduce_sum(torch.tensor(totals, dtype=torch.long)).tolist()
+        num_types = len(self._types)
+
+        def by_type(offset: int) -> Dict[str, int]:
+            counts = totals[offset : offset + num_types]
+            return {t: count for t, count in zip(self._types, counts) if count > 0}
+
+        return ConllevalCounts(
+            tokens=totals[0],
+            correct_tags=totals[1],
+            gold_chunks=by_type(2),
+            guessed_chunks=by_type(2 + num_types),
+            correct_chunks=by_type(2 + 2 * num_types),
+        )
+
+    def get_metric(self, reset: bool = False) -> Dict[str, float]:
+        """
+        `precision-overall`, `recall-overall`, `f1-measure-overall`, the same three for each
+        chunk type conlleval would list (`precision-PER`, ...), and `accuracy`; fractions in
+        [0, 1]. With `reset` and a `table_file`, also writes the report there.
+        """
+        counts = self.get_counts()
+        metrics: Dict[str, float] = {}
+        for chunk_type in counts.report_types():
+            precision, recall, f1 = counts.scores(chunk_type)
+            metrics[f"precision-{chunk_type}"] = precision
+            metrics[f"recall-{chunk_type}"] = recall
+            metrics[f"f1-measure-{chunk_type}"] = f1
+        precision, recall, f1 = counts.scores()
+        metrics["precision-overall"] = precision
+        metrics["recall-overall"] = recall
+        metrics["f1-measure-overall"] = f1
+        metrics["accuracy"] = counts.accuracy()
+        if reset:
+            if self._table_file is not None and is_global_primary():
+                self._write_table(conlleval_report(counts))
+            self.reset()
+        return metrics
+
+    def _write_table(self, report: str) -> None:
+        directory = os.path.dirname(os.path.abspath(self._table_file))
+        os.makedirs(directory, exist_ok=True)
+        handle, temporary_path = tempfile.mkstemp(
+            dir=directory, prefix=os.path.basename(self._table_file) + ".", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as table:
+                table.write(report)
+            os.replace(temporary_path, self._table_file)
+        except BaseException:
+            os.unlink(temporary_path)
+            raise
+
+    def reset(self) -> None:
+        num_types = len(self._types)
+        self._tokens = 0
+        self._correct_tags = 0
+        self._gold_chunks = [0] * num_types
+        self._guessed_chunks = [0] * num_types
+        self._correct_chunks = [0] * num_types
+        self._in_correct = False

@@ -1,0 +1,309 @@
+"""
+Expected figures are counted by hand with conlleval's rules (written next to each case) and were
+confirmed by running conlleval.pl (2004-01-26) on the same tags, one token per line and a blank
+line after every sentence, with BIOUL's U-/L- written as B-/I-; the report strings below are
+its output.
+"""
+import socket
+from typing import List, Sequence, Tuple
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.testing.distributed_test import init_process
+from allennlp.data import Vocabulary
+from allennlp.training.metrics import Metric
+
+from taglm_plugin.training.metrics import ConllevalCounts, ConllevalF1Measure, conlleval_report
+from taglm_plugin.training.metrics.conlleval_f1 import split_conlleval_tag
+
+Sentence = Tuple[List[str], List[str]]  # (gold tags, guessed tags)
+
+
+def make_vocabulary(sentences: Sequence[Sentence]) -> Vocabulary:
+    vocabulary = Vocabulary()
+    # "O" first, so that id 0 (the padding of gold_labels) is a real tag as in a tagger's vocab.
+    vocabulary.add_token_to_namespace("O", "labels")
+    for gold, guessed in sentences:
+        vocabulary.add_tokens_to_namespace(gold + guessed, "labels")
+    return vocabulary
+
+
+def make_batch(
+    vocabulary: Vocabulary, sentences: Sequence[Sentence], padding: int = 2
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(predictions, gold_labels, mask); padded predictions hold the last tag id, not "O"."""
+    width = max(len(gold) for gold, _ in sentences) + padding
+    last_tag = vocabulary.get_vocab_size("labels") - 1
+    predictions = torch.full((len(sentences), width), last_tag, dtype=torch.long)
+    gold_labels = torch.zeros((len(sentences), width), dtype=torch.long)
+    mask = torch.zeros((len(sentences), width), dtype=torch.bool)
+    for row, (gold, guessed) in enumerate(sentences):
+        gold_labels[row, : len(gold)] = torch.tensor(ids(vocabulary, gold))
+        predictions[row, : len(guessed)] = torch.tensor(ids(vocabulary, guessed))
+        mask[row, : len(gold)] = True
+    return predictions, gold_labels, mask
+
+
+def ids(vocabulary: Vocabulary, tags: Sequence[str]) -> List[int]:
+    return [vocabulary.get_token_index(tag, "labels") for tag in tags]
+
+
+def score(sentences: Sequence[Sentence]) -> ConllevalF1Measure:
+    vocabulary = make_vocabulary(sentences)
+    metric = ConllevalF1Measure(vocabulary)
+    metric(*make_batch(vocabulary, sentences))
+    return metric
+
+
+def sentence(gold: str, guessed: str) -> Sentence:
+    return gold.split(), guessed.split()
+
+
+VALID_BIO = [sentence("B-PER I-PER O B-LOC", "B-PER I-PER O B-ORG")]
+
+# conlleval never rejects a sequence: "O I-PER" starts a chunk, "I-PER B-PER" starts another,
+# "B-PER I-LOC" ends PER and starts LOC; every sentence ends all chunks.
+INVALID_BIO = [
+    # gold PER[1-3]; guessed PER[1-2] (O I- starts), PER[3] (I- B- starts); tags right: 3 of 5.
+    sentence("O B-PER I-PER I-PER O", "O I-PER I-PER B-PER O"),
+    # gold PER[0-1], LOC[2]; guessed PER[0], LOC[1-2] (type change); tags right: 1 of 3.
+    sentence("B-PER I-PER B-LOC", "B-PER I-LOC I-LOC"),
+    # LOC[0] in both: the boundary ended the LOC chunks before it, so it is correct; 1 of 1.
+    sentence("I-LOC", "I-LOC"),
+]
+
+CASES = [
+    pytest.param(
+        VALID_BIO,
+        # gold PER[0-1], LOC[3]; guessed PER[0-1], ORG[3]; PER correct; tags right: 3 of 4.
+        ConllevalCounts(4, 3, {"PER": 1, "LOC": 1}, {"PER": 1, "ORG": 1}, {"PER": 1}),
+        id="valid-bio",
+    ),
+    pytest.param(
+        INVALID_BIO,
+        ConllevalCounts(9, 5, {"PER": 2, "LOC": 2}, {"PER": 3, "LOC": 2}, {"LOC": 1}),
+        id="invalid-bio",
+    ),
+    pytest.param(
+        # IOB1: B- only separates adjacent chunks of one type. gold ORG[0-1], ORG[2], PER[4];
+        # guessed ORG[0-2], PER[4]; PER correct (ORG[0-1] ends in gold only); tags right: 3 of 5.
+        [sentence("I-ORG I-ORG B-ORG O I-PER", "I-ORG I-ORG I-ORG O B-PER")],
+        ConllevalCounts(5, 3, {"ORG": 2, "PER": 1}, {"ORG": 1, "PER": 1}, {"PER": 1}),
+        id="iob1",
+    ),
+    pytest.param(
+        # BIOUL read as BIO (U- as B-, L- as I-): adjacent single-token chunks stay apart.
+        # 3 chunks each (PER[0], PER[1], LOC[2-4]), all correct; tags right: 5 of 5.
+        [sentence("U-PER U-PER B-LOC I-LOC L-LOC", "U-PER U-PER B-LOC I-LOC L-LOC")],
+        ConllevalCounts(5, 5, {"PER": 2, "LOC": 1}, {"PER": 2, "LOC": 1}, {"PER": 2, "LOC": 1}),
+        id="bioul-valid",
+    ),
+    pytest.param(
+        # As BIO, gold "B-PER B-PER O B-LOC I-LOC": PER[0], PER[1], LOC[3-4]; guessed
+        # "B-PER I-PER O B-LOC B-LOC": PER[0-1], LOC[3], LOC[4]; none correct; tags right: 3 of 5.
+        # Then invalid BIOUL: gold "B-PER L-PER O" = PER[0-1]; guessed "L-PER U-PER L-PER",
+        # as BIO "I-PER B-PER I-PER" = PER[0], PER[1-2]; none correct; tags right: 0 of 3.
+        [
+            sentence("U-PER U-PER O B-LOC L-LOC", "B-PER L-PER O U-LOC U-LOC"),
+            sentence("B-PER L-PER O", "L-PER U-PER L-PER"),
+        ],
+        ConllevalCounts(8, 3, {"PER": 3, "LOC": 1}, {"PER": 3, "LOC": 2}, {}),
+        id="bioul-mixed-and-invalid",
+    ),
+    pytest.param(
+        # S- and E- read as conlleval reads them: no rule for S-, so "S-PER S-PER" is one chunk
+        # (only a type change cuts it), and none for E- B-, so "B-PER E-PER B-PER E-PER" is one.
+        # gold PER[0-1], PER[3-6]; guessed PER[0] (S- O ends by the type change), PER[3-4]
+        # (O I- starts, E- O ends), PER[6] (O E- starts); none correct; tags right: 4 of 7.
+        [sentence("S-PER S-PER O B-PER E-PER B-PER E-PER", "S-PER O O I-PER E-PER O E-PER")],
+        ConllevalCounts(7, 4, {"PER": 2}, {"PER": 3}, {}),
+        id="ioe-and-s-tags",
+    ),
+    pytest.param(
+        # "[" and "]" chunks have length 1; types split at the first hyphen ("X-Y").
+        # gold NP[0], NP[1], X-Y[3-4]; guessed NP[0], NP[1], X-Y[3], X-Y[4]; tags right: 4 of 5.
+        [sentence("[-NP ]-NP O B-X-Y I-X-Y", "[-NP ]-NP O B-X-Y B-X-Y")],
+        ConllevalCounts(5, 4, {"NP": 2, "X-Y": 1}, {"NP": 2, "X-Y": 2}, {"NP": 2}),
+        id="brackets-and-hyphenated-types",
+    ),
+    pytest.param(
+        # Typeless tags: "B" starts a chunk of type "", "B X" never ends it and neither does the
+        # boundary, so it stays open through the next sentence and is counted at the end of the
+        # input (under the type of the last line, the blank one: "").
+        [sentence("B X", "B X"), sentence("O", "O")],
+        ConllevalCounts(3, 3, {"": 1}, {"": 1}, {"": 1}),
+        id="chunk-open-across-sentences",
+    ),
+]
+
+
+@pytest.mark.parametrize("sentences, expected", CASES)
+def test_counts_are_conllevals(sentences: List[Sentence], expected: ConllevalCounts):
+    assert score(sentences).get_counts() == expected
+
+
+@pytest.mark.parametrize("sentences, expected", CASES)
+def test_counts_do_not_depend_on_batching_or_padding(
+    sentences: List[Sentence], expected: ConllevalCounts
+):
+    vocabulary = make_vocabulary(sentences)
+    one_by_one = ConllevalF1Measure(vocabulary)
+    for single in sentences:
+        one_by_one(*make_batch(vocabulary, [single], padding=0))
+    assert one_by_one.get_counts() == expected
+
+    viterbi_paths = ConllevalF1Measure(vocabulary)
+    _, gold_labels, mask = make_batch(vocabulary, sentences, padding=3)
+    viterbi_paths([ids(vocabulary, guessed) for _, guessed in sentences], gold_labels, mask)
+    assert viterbi_paths.get_counts() == expected
+
+
+def test_metric_values_are_conllevals_as_fractions():
+    # conlleval: "accuracy:  55.56%; precision:  20.00%; recall:  25.00%; FB1:  22.22", and
+    # LOC 50.00 / 50.00 / 50.00, PER 0 / 0 / 0.
+    metrics = score(INVALID_BIO).get_metric()
+    assert metrics == pytest.approx(
+        {
+            "precision-overall": 1 / 5,
+            "recall-overall": 1 / 4,
+            "f1-measure-overall": 2 * (1 / 5) * (1 / 4) / (1 / 5 + 1 / 4),
+            "accuracy": 5 / 9,
+            "precision-LOC": 1 / 2,
+            "recall-LOC": 1 / 2,
+            "f1-measure-LOC": 1 / 2,
+            "precision-PER": 0.0,
+            "recall-PER": 0.0,
+            "f1-measure-PER": 0.0,
+        }
+    )
+
+
+def test_types_without_gold_or_guessed_chunks_score_zero():
+    metrics = score(VALID_BIO).get_metric()
+    assert metrics["precision-ORG"] == metrics["recall-ORG"] == 0.0  # guessed only
+    assert metrics["precision-LOC"] == metrics["recall-LOC"] == 0.0  # gold only
+    assert metrics["f1-measure-PER"] == 1.0
+    assert metrics["f1-measure-overall"] == 0.5
+
+
+def test_report_is_conllevals_output():
+    assert conlleval_report(score(INVALID_BIO).get_counts()) == (
+        "processed 9 tokens with 4 phrases; found: 5 phrases; correct: 1.\n"
+        "accuracy:  55.56%; precision:  20.00%; recall:  25.00%; FB1:  22.22\n"
+        "              LOC: precision:  50.00%; recall:  50.00%; FB1:  50.00  2\n"
+        "              PER: precision:   0.00%; recall:   0.00%; FB1:   0.00  3\n"
+    )
+    assert conlleval_report(score(VALID_BIO).get_counts()) == (
+        "processed 4 tokens with 2 phrases; found: 2 phrases; correct: 1.\n"
+        "accuracy:  75.00%; precision:  50.00%; recall:  50.00%; FB1:  50.00\n"
+        "              LOC: precision:   0.00%; recall:   0.00%; FB1:   0.00  0\n"
+        "              ORG: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"
+        "              PER: precision: 100.00%; recall: 100.00%; FB1: 100.00  1\n"
+    )
+
+
+def test_report_lists_the_empty_type_twice_like_conlleval():
+    # conlleval drops repeated type names by comparing with the previous one unless that is
+    # false to Perl, which the empty name is.
+    counts = score([sentence("B X", "B X"), sentence("O", "O")]).get_counts()
+    assert conlleval_report(counts) == (
+        "processed 3 tokens with 1 phrases; found: 1 phrases; correct: 1.\n"
+        "accuracy: 100.00%; precision: 100.00%; recall: 100.00%; FB1: 100.00\n"
+        "                 : precision: 100.00%; recall: 100.00%; FB1: 100.00  1\n"
+        "                 : precision: 100.00%; recall: 100.00%; FB1: 100.00  1\n"
+    )
+
+
+def test_report_without_tokens_has_no_score_line():
+    assert conlleval_report(ConllevalCounts(0, 0, {}, {}, {})) == (
+        "processed 0 tokens with 0 phrases; found: 0 phrases; correct: 0.\n"
+    )
+
+
+def test_tags_split_like_conlleval():
+    assert split_conlleval_tag("O") == ("O", "")
+    assert split_conlleval_tag("B-X-Y") == ("B", "X-Y")
+    assert split_conlleval_tag("[") == ("[", "")
+    assert split_conlleval_tag("I-0") == ("I", "")  # `$type ? $type : ""` in Perl
+    assert split_conlleval_tag("B-") == ("B", "")
+
+
+def test_counts_accumulate_until_reset():
+    vocabulary = make_vocabulary(INVALID_BIO)
+    metric = ConllevalF1Measure(vocabulary)
+    metric(*make_batch(vocabulary, INVALID_BIO[:1]))
+    assert metric.get_metric(reset=False)["accuracy"] == pytest.approx(3 / 5)
+    metric(*make_batch(vocabulary, INVALID_BIO[1:]))
+    assert metric.get_metric(reset=True)["accuracy"] == pytest.approx(5 / 9)
+    assert metric.get_counts() == ConllevalCounts(0, 0, {}, {}, {})
+    assert metric.get_metric()["f1-measure-overall"] == 0.0
+
+
+def test_table_file_is_written_on_reset_only(tmp_path):
+    table_file = tmp_path / "epoch" / "conlleval.txt"
+    vocabulary = make_vocabulary(INVALID_BIO)
+    metric = ConllevalF1Measure(vocabulary, table_file=str(table_file))
+    metric(*make_batch(vocabulary, INVALID_BIO))
+    expected = conlleval_report(metric.get_counts())
+    metric.get_metric(reset=False)
+    assert not table_file.parent.exists()
+    metric.get_metric(reset=True)
+    assert table_file.read_text() == expected
+    assert sorted(path.name for path in table_file.parent.iterdir()) == ["conlleval.txt"]
+    metric.get_metric(reset=True)
+    assert table_file.read_text().startswith("processed 0 tokens with 0 phrases;")
+
+
+def test_is_registered():
+    assert Metric.by_name("conlleval_f1") is ConllevalF1Measure
+
+
+def test_empty_tag_namespace_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="tag_namespace 'tags'"):
+        ConllevalF1Measure(make_vocabulary(VALID_BIO), tag_namespace="tags")
+
+
+def test_bad_inputs_are_rejected():
+    vocabulary = make_vocabulary(VALID_BIO)
+    metric = ConllevalF1Measure(vocabulary)
+    predictions, gold_labels, mask = make_batch(vocabulary, VALID_BIO)
+    with pytest.raises(ValueError, match="predictions must be tag ids of the shape"):
+        metric(predictions[:, :-1], gold_labels, mask)
+    with pytest.raises(ValueError, match="predictions must be tag ids of the shape"):
+        metric(predictions.float(), gold_labels, mask)  # class probabilities are not accepted
+    with pytest.raises(ValueError, match="gold_labels must be tag ids of shape"):
+        metric(predictions, gold_labels[0], mask)
+    with pytest.raises(ValueError, match="mask has shape"):
+        metric(predictions, gold_labels, mask[:, :-1])
+    with pytest.raises(ValueError, match="got 2 predicted sequences for a batch of 1"):
+        metric([[0], [0]], gold_labels, mask)
+    with pytest.raises(ValueError, match="4 real tokens but 3 predicted tags"):
+        metric([[0, 0, 0]], gold_labels, mask)
+    with pytest.raises(ValueError, match=r"predictions of sentence 0 .* outside \[0, 5\)"):
+        metric([[0, 0, 0, 5]], gold_labels, mask)
+    with pytest.raises(ValueError, match=r"gold_labels of sentence 0 .* outside \[0, 5\)"):
+        metric(predictions, gold_labels - 1, mask)
+    assert metric.get_counts() == ConllevalCounts(0, 0, {}, {}, {})
+
+
+def sum_over_workers(global_rank: int, world_size: int, gpu_id: int, shares, expected) -> None:
+    vocabulary = make_vocabulary(INVALID_BIO)
+    metric = ConllevalF1Measure(vocabulary)
+    metric(*make_batch(vocabulary, shares[global_rank]))
+    assert metric.get_counts() == expected
+
+
+def test_counts_are_summed_over_distributed_workers():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shares = [INVALID_BIO[:1], INVALID_BIO[1:]]
+    expected = CASES[1].values[1]
+    mp.start_processes(
+        init_process,
+        args=(2, [-1, -1], sum_over_workers, (shares, expected), {}, "127.0.0.1", port),
+        nprocs=2,
+        start_method="fork",
+    )
