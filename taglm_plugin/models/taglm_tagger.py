@@ -28,8 +28,8 @@ class TagLmTagger(CrfTagger):
       lm_dim)`; every other entry goes to `text_field_embedder`. The encoder then receives
       `lm_embeddings=` and must accept it (`taglm_birnn` with a matching `lm_dim`).
     * Span metrics are the conlleval-compatible `ConllevalF1Measure` (`precision-overall`,
-      `recall-overall`, `f1-measure-overall`, `accuracy`, and per type with
-      `verbose_metrics`); `conlleval_table_file` makes every metric reset (end of an epoch or
+      `recall-overall`, `f1-measure-overall`, `accuracy`, and per type at the end of each
+      pass, or always with `verbose_metrics`); `conlleval_table_file` makes every metric reset (end of an epoch or
       of `allennlp evaluate`) also write conlleval's per-type table to that path.
 
     Without `lm_embedder` it is the paper's baseline tagger.
@@ -125,11 +125,9 @@ class TagLmTagger(CrfTagger):
             encoded_text = self._feedforward(encoded_text)
         logits = self.tag_projection_layer(encoded_text)
 
+        # With an explicit top_k the CRF returns the k best (path, score) pairs per sentence.
         best_paths = self.crf.viterbi_tags(logits, mask, top_k=self.top_k)
-        if self.top_k > 1:
-            predicted_tags = [paths[0][0] for paths in best_paths]
-        else:
-            predicted_tags = [path for path, _score in best_paths]
+        predicted_tags = [paths[0][0] for paths in best_paths]
         output: Dict[str, Any] = {"logits": logits, "mask": mask, "tags": predicted_tags}
         if self.top_k > 1:
             output["top_k_tags"] = best_paths
@@ -150,7 +148,9 @@ class TagLmTagger(CrfTagger):
         if self._conlleval is None:
             return {}
         metrics = self._conlleval.get_metric(reset=reset)
-        if self._verbose_metrics:
+        # Per-type figures at the end of an epoch or evaluation; while a pass is running (the
+        # progress bar) only with `verbose_metrics`.
+        if reset or self._verbose_metrics:
             return metrics
         return {
             name: value

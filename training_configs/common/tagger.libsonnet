@@ -51,6 +51,8 @@ local seed = import 'seed.libsonnet';
   // batch size. The learning-rate schedule is the paper's (see `learning_rate_scheduler`).
   batch_size:: 64,
   learning_rate:: 0.001,
+  // Epochs without dev improvement before the first lr/10 step.
+  schedule_patience:: 3,
   grad_norm:: 5.0,
   num_epochs:: std.parseInt(std.extVar('NUM_EPOCHS')),
   cuda_device:: std.parseInt(std.extVar('CUDA_DEVICE')),
@@ -74,7 +76,6 @@ local seed = import 'seed.libsonnet';
     constrain_crf_decoding: true,
     calculate_span_f1: true,
     include_start_end_transitions: true,
-    verbose_metrics: true,
     text_field_embedder: {
       token_embedders: {
         tokens: {
@@ -125,5 +126,8 @@ local seed = import 'seed.libsonnet';
     grad_norm: $.grad_norm,
     validation_metric: '+f1-measure-overall',
     optimizer: { type: 'adam', lr: $.learning_rate },
+    // Train to the best dev epoch, then lr/10 for 5 epochs, lr/10 again for 5, then stop.
+    learning_rate_scheduler: { type: 'taglm_step_down', patience: $.schedule_patience },
+    callbacks: ['taglm_stop_after_schedule'],
   },
 } + seed
