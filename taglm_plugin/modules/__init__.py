@@ -1,1 +1,2 @@
 from taglm_plugin.modules import seq2seq_encoders  # noqa: F401
+from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField  # noqa: F401

@@ -1,0 +1,222 @@
+from typing import List, Optional, Tuple
+
+import pytest
+import torch
+from allennlp.modules.conditional_random_field import (
+    ConditionalRandomField,
+    allowed_transitions,
+)
+
+from taglm_plugin.modules import FastConditionalRandomField
+
+# BIOUL tags for CoNLL-2003's four entity types: 17 tags.
+LABELS = dict(
+    enumerate(
+        ["O"] + [f"{prefix}-{kind}" for kind in ("PER", "LOC", "ORG", "MISC") for prefix in "BILU"]
+    )
+)
+NUM_TAGS = len(LABELS)
+BIOUL = allowed_transitions("BIOUL", LABELS)
+
+
+def make_crfs(
+    seed: int,
+    constraints: Optional[List[Tuple[int, int]]] = None,
+    include_start_end_transitions: bool = True,
+    num_tags: int = NUM_TAGS,
+    dtype: torch.dtype = torch.float32,
+) -> Tuple[ConditionalRandomField, FastConditionalRandomField]:
+    """allennlp's CRF with random parameters and ours loaded from its state dict."""
+    torch.manual_seed(seed)
+    reference = ConditionalRandomField(num_tags, constraints, include_start_end_transitions)
+    fast = FastConditionalRandomField(num_tags, constraints, include_start_end_transitions)
+    fast.load_state_dict(reference.state_dict())
+    return reference.to(dtype), fast.to(dtype)
+
+
+def make_batch(
+    seed: int,
+    lengths: List[int],
+    max_length: Optional[int] = None,
+    num_tags: int = NUM_TAGS,
+    dtype: torch.dtype = torch.float32,
+):
+    """Continuous random logits (no ties), random tags, and a left-aligned mask for `lengths`;
+    padded positions hold random logits and tags too."""
+    generator = torch.Generator().manual_seed(seed)
+    max_length = max_length or max(lengths)
+    logits = 3 * torch.randn(len(lengths), max_length, num_tags, generator=generator, dtype=dtype)
+    tags = torch.randint(num_tags, (len(lengths), max_length), generator=generator)
+    mask = torch.arange(max_length)[None, :] < torch.tensor(lengths)[:, None]
+    return logits, tags, mask
+
+
+def random_lengths(seed: int, batch_size: int, max_length: int) -> List[int]:
+    """Random lengths in 1..max_length, including 1 and max_length."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, max_length + 1, (batch_size,), generator=generator).tolist()
+    return [max_length, 1] + lengths[2:]
+
+
+def gradients(loss: torch.Tensor, tensors: List[torch.Tensor]) -> List[torch.Tensor]:
+    """d loss / d tensor, zeros for tensors the loss does not use (transitions at length 1)."""
+    return [
+        torch.zeros_like(tensor) if gradient is None else gradient
+        for tensor, gradient in zip(tensors, torch.autograd.grad(loss, tensors, allow_unused=True))
+    ]
+
+
+def crf_parameters(crf: ConditionalRandomField) -> List[torch.Tensor]:
+    return [parameter for parameter in crf.parameters() if parameter.requires_grad]
+
+
+@pytest.mark.parametrize("constraints", [None, BIOUL], ids=["unconstrained", "bioul"])
+@pytest.mark.parametrize("include_start_end_transitions", [True, False])
+@pytest.mark.parametrize("max_length", [1, 2, 7, 16])
+def test_log_likelihood_and_gradients_match_allennlp(
+    constraints, include_start_end_transitions, max_length
+):
+    seed = 10 * max_length + 2 * include_start_end_transitions + (constraints is None)
+    reference, fast = make_crfs(
+        seed, constraints, include_start_end_transitions, dtype=torch.float64
+    )
+    logits, tags, mask = make_batch(
+        seed, random_lengths(seed, 5, max_length), dtype=torch.float64
+    )
+    logits.requires_grad_()
+
+    expected = reference(logits, tags, mask)
+    actual = fast(logits, tags, mask)
+
+    assert actual.item() == pytest.approx(expected.item(), rel=1e-9)
+    expected_gradients = gradients(expected, [logits] + crf_parameters(reference))
+    actual_gradients = gradients(actual, [logits] + crf_parameters(fast))
+    for expected_gradient, actual_gradient in zip(expected_gradients, actual_gradients):
+        torch.testing.assert_close(actual_gradient, expected_gradient, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("include_start_end_transitions", [True, False])
+@pytest.mark.parametrize("max_length", [1, 2, 7, 16])
+def test_parallel_partition_function_matches_allennlp(include_start_end_transitions, max_length):
+    """The tree reduction used on the GPU, run on the CPU in float32 and float64."""
+    for dtype, tolerance in ((torch.float64, 1e-9), (torch.float32, 1e-5)):
+        seed = 100 + 10 * max_length + include_start_end_transitions
+        reference, fast = make_crfs(seed, None, include_start_end_transitions, dtype=dtype)
+        logits, _, mask = make_batch(seed, random_lengths(seed, 5, max_length), dtype=dtype)
+        logits.requires_grad_()
+
+        expected = reference._input_likelihood(logits, reference.transitions, mask)
+        actual = fast._input_likelihood(logits, fast.transitions, mask, parallel=True)
+
+        torch.testing.assert_close(actual, expected, rtol=tolerance, atol=0)
+        expected_gradients = gradients(expected.sum(), [logits] + crf_parameters(reference))
+        actual_gradients = gradients(actual.sum(), [logits] + crf_parameters(fast))
+        for expected_gradient, actual_gradient in zip(expected_gradients, actual_gradients):
+            torch.testing.assert_close(
+                actual_gradient, expected_gradient, rtol=tolerance, atol=tolerance
+            )
+
+
+def assert_same_decodings(actual, expected):
+    assert len(actual) == len(expected)
+    for actual_decoding, expected_decoding in zip(actual, expected):
+        (actual_tags, actual_score), (expected_tags, expected_score) = (
+            actual_decoding,
+            expected_decoding,
+        )
+        assert isinstance(actual_tags, list) and all(isinstance(tag, int) for tag in actual_tags)
+        assert isinstance(actual_score, float)
+        assert actual_tags == expected_tags
+        assert actual_score == pytest.approx(expected_score, rel=1e-6)
+
+
+@pytest.mark.parametrize("constraints", [None, BIOUL], ids=["unconstrained", "bioul"])
+@pytest.mark.parametrize("include_start_end_transitions", [True, False])
+@pytest.mark.parametrize("top_k", [None, 1, 3])
+def test_viterbi_tags_match_allennlp(constraints, include_start_end_transitions, top_k):
+    seed = 200 + 10 * (top_k or 0) + 2 * include_start_end_transitions + (constraints is None)
+    reference, fast = make_crfs(seed, constraints, include_start_end_transitions)
+    logits, _, mask = make_batch(seed, random_lengths(seed, 6, 9))
+
+    expected = reference.viterbi_tags(logits, mask, top_k=top_k)
+    actual = fast.viterbi_tags(logits, mask, top_k=top_k)
+
+    if top_k is None:
+        assert_same_decodings(actual, expected)
+    else:
+        assert [len(decodings) for decodings in actual] == [top_k] * len(expected)
+        for actual_decodings, expected_decodings in zip(actual, expected):
+            assert_same_decodings(actual_decodings, expected_decodings)
+
+
+def test_viterbi_tags_returns_as_many_paths_as_allennlp_when_top_k_exceeds_them():
+    """With two tags, a one-token sentence has 4 * 4 * 4 = 64 START/tag/END paths in allennlp's
+    search; top_k=80 returns those 64 only."""
+    reference, fast = make_crfs(300, num_tags=2)
+    logits, _, mask = make_batch(300, [1, 3], num_tags=2)
+
+    expected = reference.viterbi_tags(logits, mask, top_k=80)
+    actual = fast.viterbi_tags(logits, mask, top_k=80)
+
+    assert [len(decodings) for decodings in actual] == [len(decodings) for decodings in expected]
+    assert len(actual[0]) == 64
+    for actual_decodings, expected_decodings in zip(actual, expected):
+        # Many of these paths tie (they differ only in forbidden -10000 steps), so only the
+        # scores are compared.
+        assert [score for _, score in actual_decodings] == pytest.approx(
+            [score for _, score in expected_decodings], rel=1e-6
+        )
+
+
+@pytest.mark.parametrize("top_k", [None, 3])
+def test_batch_of_one_single_token_sentence(top_k):
+    reference, fast = make_crfs(400, BIOUL)
+    logits, tags, mask = make_batch(400, [1])
+
+    assert fast(logits, tags, mask).item() == pytest.approx(
+        reference(logits, tags, mask).item(), rel=1e-6
+    )
+    expected = reference.viterbi_tags(logits, mask, top_k=top_k)
+    actual = fast.viterbi_tags(logits, mask, top_k=top_k)
+    if top_k is not None:
+        actual, expected = actual[0], expected[0]
+    assert_same_decodings(actual, expected)
+
+
+def test_missing_mask_means_all_tokens():
+    reference, fast = make_crfs(500, BIOUL)
+    logits, tags, _ = make_batch(500, [4, 4, 4])
+
+    assert fast(logits, tags).item() == pytest.approx(reference(logits, tags).item(), rel=1e-6)
+    assert_same_decodings(fast.viterbi_tags(logits), reference.viterbi_tags(logits))
+
+
+def test_state_dicts_load_in_both_directions():
+    reference, fast = make_crfs(600, BIOUL)
+    assert list(fast.state_dict()) == list(reference.state_dict())
+    torch.manual_seed(601)
+    fast_trained = FastConditionalRandomField(NUM_TAGS, BIOUL)
+    reference_from_fast = ConditionalRandomField(NUM_TAGS, BIOUL)
+    reference_from_fast.load_state_dict(fast_trained.state_dict())
+    logits, tags, mask = make_batch(600, [5, 2, 3])
+
+    assert_same_decodings(
+        fast_trained.viterbi_tags(logits, mask), reference_from_fast.viterbi_tags(logits, mask)
+    )
+    assert fast_trained(logits, tags, mask).item() == pytest.approx(
+        reference_from_fast(logits, tags, mask).item(), rel=1e-6
+    )
+
+
+def test_bad_inputs_raise():
+    _, fast = make_crfs(700)
+    logits, tags, mask = make_batch(700, [3, 2])
+    with pytest.raises(ValueError, match="top_k"):
+        fast.viterbi_tags(logits, mask, top_k=0)
+    with pytest.raises(ValueError, match=f"sequence_length, {NUM_TAGS}"):
+        fast.viterbi_tags(logits[..., :-1], mask)
+    with pytest.raises(ValueError, match=f"sequence_length, {NUM_TAGS}"):
+        fast(logits[..., :-1], tags, mask)
+    mask[1] = torch.tensor([False, True, True])
+    with pytest.raises(ValueError, match="left-aligned"):
+        fast.viterbi_tags(logits, mask)
