@@ -8,6 +8,7 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder, TokenEmbedder
 from allennlp.nn import util
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
+from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
 from taglm_plugin.training.metrics.conlleval_f1 import ConllevalF1Measure
 
 
@@ -27,6 +28,9 @@ class TagLmTagger(CrfTagger):
       `lm_tokens_key` entry of the `tokens` field, producing `(batch_size, num_tokens,
       lm_dim)`; every other entry goes to `text_field_embedder`. The encoder then receives
       `lm_embeddings=` and must accept it (`taglm_birnn` with a matching `lm_dim`).
+    * The CRF is `FastConditionalRandomField` (same parameters and results as allennlp's,
+      batched and without a loop over time steps on the GPU) unless `fast_crf` is false or
+      `label_weights` asks for one of allennlp's weighted CRFs.
     * Span metrics are the conlleval-compatible `ConllevalF1Measure` (`precision-overall`,
       `recall-overall`, `f1-measure-overall`, `accuracy`, and per type at the end of each
       pass, or always with `verbose_metrics`); `conlleval_table_file` makes every metric reset (end of an epoch or
@@ -45,6 +49,7 @@ class TagLmTagger(CrfTagger):
         label_namespace: str = "labels",
         label_encoding: Optional[str] = None,
         conlleval_table_file: Optional[str] = None,
+        fast_crf: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -55,6 +60,13 @@ class TagLmTagger(CrfTagger):
             label_encoding=label_encoding,
             **kwargs,
         )
+        if fast_crf and kwargs.get("label_weights") is None:
+            # Same parameter names: the state (transitions, constraint mask) carries over.
+            crf = FastConditionalRandomField(
+                self.num_tags, include_start_end_transitions=self.include_start_end_transitions
+            )
+            crf.load_state_dict(self.crf.state_dict())
+            self.crf = crf
         self.lm_embedder = lm_embedder
         self._lm_tokens_key = lm_tokens_key
         if lm_embedder is not None:

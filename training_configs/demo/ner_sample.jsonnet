@@ -7,5 +7,5 @@
   hidden_sizes:: [64, 64],
   batch_size:: 16,
   learning_rate:: 0.005,
-  num_epochs:: 12,
+  num_epochs:: 10,
 }
