@@ -1,0 +1,1 @@
+from taglm_plugin.models.language_model import LanguageModel  # noqa: F401

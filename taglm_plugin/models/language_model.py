@@ -1,0 +1,253 @@
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.models.model import Model
+from allennlp.modules import SoftmaxLoss
+from allennlp.modules.sampled_softmax_loss import SampledSoftmaxLoss
+from allennlp.modules.text_field_embedders import TextFieldEmbedder
+from allennlp.nn import InitializerApplicator
+from allennlp.nn.util import get_text_field_mask
+
+from taglm_plugin.modules.adaptive_softmax_loss import AdaptiveSoftmaxLoss
+from taglm_plugin.modules.stacked_projection_lstm import StackedProjectionLstm
+from taglm_plugin.training.metrics.token_perplexity import TokenPerplexity
+
+DIRECTIONS = ("forward", "backward")
+SOFTMAXES = ("full", "sampled", "adaptive")
+
+
+@Model.register("taglm_language_model")
+class LanguageModel(Model):
+    """
+    A unidirectional LSTM language model over sentences (Peters et al., 2017, Sec. 2.3, after
+    the CNN-BIG-LSTM family of Jozefowicz et al., 2016): token embedding (a character CNN with
+    highway layers, or word embeddings) -> `StackedProjectionLstm` -> softmax over the words of
+    the `target_namespace` vocabulary.
+
+    It reads a sentence in one direction only: a backward LM is the same model trained on
+    reversed sentences (`taglm_lm_text` reader with `direction: "backward"`). `direction` is
+    recorded here (and so in the archive) so that users of the LM know to reverse their input.
+
+    Sentence boundaries: before the first token the LSTMs read a learned start-of-sentence
+    vector (in the token-embedding space, `start_of_sentence_embedding`). The output after
+    `i` tokens (`i = 0 .. n`) predicts `targets[i]`, which the reader sets to the sentence's
+    tokens followed by `</S>`: the first word is predicted from the start state and the last
+    output predicts the end of the sentence. Perplexity is `exp` of the mean NLL over all
+    these `n + 1` predictions per sentence (`@@UNKNOWN@@` counts as a word, as usual for a
+    fixed-vocabulary LM).
+
+    Softmax: `"sampled"` (allennlp's `SampledSoftmaxLoss`, log-uniform sampling of
+    `num_samples` words, exact full softmax in evaluation), `"full"` (allennlp's
+    `SoftmaxLoss`), `"adaptive"` (`torch.nn.AdaptiveLogSoftmaxWithLoss` with
+    `adaptive_cutoffs`), or `None`: no output layer, for an LM that only gives its states
+    (what `taglm_plugin.commands.export_lm` writes). Validation perplexity is exact for all
+    three; the training perplexity of `"sampled"` is that of the sampled loss.
+
+    Inputs: the keys of `tokens` are those of `text_field_embedder`. The configs in
+    `training_configs/lm` use the key `"elmo"` with allennlp's `elmo_characters` indexer (no
+    vocabulary): `tokens = {"elmo": {"elmo_tokens": (batch_size, num_tokens, 50)}}` and
+    `token_embedders: {"elmo": {"type": "character_encoding", ...}}`.
+
+    Registered as a `Model` with name "taglm_language_model".
+
+    The parameters of the output layer are those whose names start with `SOFTMAX_PREFIX`.
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    text_field_embedder : `TextFieldEmbedder`
+        Embeds `tokens`: `(batch_size, num_tokens, encoder.input_size)`.
+    encoder : `StackedProjectionLstm`
+    direction : `str`, optional (default = `"forward"`)
+        `"forward"` or `"backward"`: the order the LM was trained to read sentences in.
+    softmax : `str`, optional (default = `"sampled"`)
+        `"sampled"`, `"full"`, `"adaptive"` or `None`.
+    num_samples : `int`, optional
+        Words sampled per batch; required for (and only for) `softmax = "sampled"`.
+    adaptive_cutoffs : `List[int]`, optional
+        Cluster boundaries; required for (and only for) `softmax = "adaptive"`.
+    dropout : `float`, optional (default = `0.0`)
+        Dropout on the top LSTM layer's output before the softmax (the encoder has its own).
+    target_namespace : `str`, optional (default = `"lm_targets"`)
+        Vocabulary namespace of the predicted words.
+    initializer : `InitializerApplicator`, optional
+    """
+
+    SOFTMAX_PREFIX = "_softmax_loss."
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        text_field_embedder: TextFieldEmbedder,
+        encoder: StackedProjectionLstm,
+        direction: str = "forward",
+        softmax: Optional[str] = "sampled",
+        num_samples: Optional[int] = None,
+        adaptive_cutoffs: Optional[List[int]] = None,
+        dropout: float = 0.0,
+        target_namespace: str = "lm_targets",
+        initializer: Optional[InitializerApplicator] = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(vocab, **kwargs)
+        if direction not in DIRECTIONS:
+            raise ConfigurationError(
+                f"model.direction must be one of {DIRECTIONS}, got {direction!r}"
+            )
+        token_dim = text_field_embedder.get_output_dim()
+        if encoder.input_size != token_dim:
+            raise ConfigurationError(
+                f"model.encoder.input_size = {encoder.input_size} but "
+                f"model.text_field_embedder gives vectors of size {token_dim}"
+            )
+        self.direction = direction
+        self._text_field_embedder = text_field_embedder
+        self._encoder = encoder
+        self.start_of_sentence_embedding = torch.nn.Parameter(
+            torch.randn(token_dim) / token_dim**0.5
+        )
+        self._dropout = torch.nn.Dropout(dropout)
+        self._target_namespace = target_namespace
+        self._softmax_loss = self._build_softmax_loss(softmax, num_samples, adaptive_cutoffs)
+        self._perplexity = TokenPerplexity()
+        if initializer is not None:
+            initializer(self)
+
+    def _build_softmax_loss(
+        self,
+        softmax: Optional[str],
+        num_samples: Optional[int],
+        adaptive_cutoffs: Optional[List[int]],
+    ) -> Optional[torch.nn.Module]:
+        if softmax is not None and softmax not in SOFTMAXES:
+            raise ConfigurationError(
+                f"model.softmax must be one of {SOFTMAXES} or null, got {softmax!r}"
+            )
+        if num_samples is not None and softmax != "sampled":
+            raise ConfigurationError("model.num_samples is only used with model.softmax = sampled")
+        if adaptive_cutoffs is not None and softmax != "adaptive":
+            raise ConfigurationError(
+                "model.adaptive_cutoffs is only used with model.softmax = adaptive"
+            )
+        if softmax is None:
+            return None
+        # The softmax has no class for the padding id 0: word id w is class w - 1.
+        num_words = self.vocab.get_vocab_size(self._target_namespace) - 1
+        if num_words < 2:
+            raise ConfigurationError(
+                f"The vocabulary namespace {self._target_namespace!r} (model.target_namespace) "
+                "has no words; build it from the `targets` field of the taglm_lm_text reader"
+            )
+        dim = self._encoder.get_output_dim()
+        if softmax == "full":
+            return SoftmaxLoss(num_words, dim)
+        if softmax == "sampled":
+            if num_samples is None or not 0 < num_samples < num_words:
+                raise ConfigurationError(
+                    "model.num_samples must be set, between 0 and the vocabulary size "
+                    f"{num_words} (exclusive), for model.softmax = sampled; got {num_samples}"
+                )
+            return SampledSoftmaxLoss(num_words, dim, num_samples)
+        if adaptive_cutoffs is None:
+            raise ConfigurationError("model.adaptive_cutoffs must be set for softmax = adaptive")
+        try:
+            return AdaptiveSoftmaxLoss(num_words, dim, adaptive_cutoffs)
+        except ValueError as error:
+            raise ConfigurationError(
+                f"model.adaptive_cutoffs = {adaptive_cutoffs} for {num_words} words: {error}"
+            ) from error
+
+    @property
+    def num_layers(self) -> int:
+        """How many tensors `contextual_states` returns: the token embedding and each LSTM layer."""
+        return 1 + self._encoder.num_layers
+
+    def get_output_dim(self) -> int:
+        """Dimension of the top LSTM layer's states."""
+        return self._encoder.get_output_dim()
+
+    def contextual_states(self, tokens: TextFieldTensors) -> List[torch.Tensor]:
+        """
+        The LM's representation of every token, without computing a loss.
+
+        # Parameters
+
+        tokens : `TextFieldTensors`
+            Sentences in the LM's reading order (reversed for a backward LM), indexed with the
+            LM's token indexers, padded at the end.
+
+        # Returns
+
+        `num_layers` tensors: index 0 the token embeddings `(batch_size, num_tokens,
+        token_dim)`, then each LSTM layer's output `(batch_size, num_tokens, output_dim)`,
+        bottom first. Position `t` of a layer has read tokens `0 .. t`. Zero at padding.
+        Dropout applies in training mode only; call `eval()` for deterministic states.
+        """
+        token_embeddings, layer_outputs, _ = self._encode(tokens)
+        return [token_embeddings] + [output[:, 1:] for output in layer_outputs]
+
+    def _encode(
+        self, tokens: TextFieldTensors
+    ) -> Tuple[torch.Tensor, List[torch.Tensor], torch.BoolTensor]:
+        """
+        Returns the token embeddings `(batch_size, num_tokens, token_dim)` (zero at padding),
+        every LSTM layer's output after the start-of-sentence step and each token
+        `(batch_size, 1 + num_tokens, output_dim)`, and that mask `(batch_size, 1 + num_tokens)`.
+        """
+        mask = get_text_field_mask(tokens)
+        token_embeddings = self._text_field_embedder(tokens) * mask.unsqueeze(-1)
+        batch_size = token_embeddings.size(0)
+        start = self.start_of_sentence_embedding.to(token_embeddings.dtype)
+        inputs = torch.cat([start.expand(batch_size, 1, -1), token_embeddings], dim=1)
+        mask_with_start = torch.cat([mask.new_ones(batch_size, 1), mask], dim=1)
+        return token_embeddings, self._encoder(inputs, mask_with_start), mask_with_start
+
+    def forward(  # type: ignore
+        self, tokens: TextFieldTensors, targets: Optional[TextFieldTensors] = None
+    ) -> Dict[str, torch.Tensor]:
+        """
+        # Parameters
+
+        tokens : `TextFieldTensors`
+            `(batch_size, num_tokens)` sentences in the LM's reading order.
+        targets : `TextFieldTensors`, optional
+            `(batch_size, num_tokens + 1)` ids in `target_namespace`: the tokens then `</S>`.
+
+        # Returns
+
+        Without `targets`: `top_layer` `(batch_size, num_tokens, output_dim)` and `mask`
+        `(batch_size, num_tokens)`. With `targets`: `loss` (mean NLL per predicted token, of
+        the sampled softmax in training if `softmax = "sampled"`) and `num_targets` (how many
+        tokens it is the mean over).
+        """
+        _, layer_outputs, mask_with_start = self._encode(tokens)
+        top_layer = layer_outputs[-1]
+        if targets is None:
+            return {"top_layer": top_layer[:, 1:], "mask": mask_with_start[:, 1:]}
+        if self._softmax_loss is None:
+            raise ConfigurationError(
+                "This language model has no softmax (model.softmax = null): it gives "
+                "contextual_states, it cannot score targets"
+            )
+        target_ids = targets[self._target_namespace]["tokens"]
+        target_mask = get_text_field_mask(targets)
+        if target_ids.shape != mask_with_start.shape or (target_mask != mask_with_start).any():
+            raise ValueError(
+                "Every sentence needs one more target than tokens (its tokens then </S>); got "
+                f"tokens of shape {tuple(mask_with_start[:, 1:].shape)} and targets of shape "
+                f"{tuple(target_ids.shape)} with other lengths"
+            )
+        states = self._dropout(top_layer)[target_mask]
+        word_classes = target_ids[target_mask] - 1
+        summed_nll = self._softmax_loss(states, word_classes)
+        num_targets = word_classes.numel()
+        self._perplexity(summed_nll, num_targets)
+        return {
+            "loss": summed_nll / num_targets,
+            "num_targets": torch.tensor(num_targets, device=summed_nll.device),
+        }
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        return {"perplexity": self._perplexity.get_metric(reset)}
