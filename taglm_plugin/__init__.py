@@ -6,3 +6,6 @@ from taglm_plugin import config_defaults
 config_defaults.apply()
 
 from taglm_plugin import data, dataset_readers, models, modules, predictors, training  # noqa: E402,F401
+from taglm_plugin.common import safe_loading  # noqa: E402
+
+safe_loading.apply()

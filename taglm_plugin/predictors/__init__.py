@@ -1,0 +1,1 @@
+from taglm_plugin.predictors.taglm_tagger import TagLmTaggerPredictor  # noqa: F401

@@ -9,6 +9,7 @@ from allennlp.data import TokenIndexer, Vocabulary
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 
 from taglm_plugin.modules.pretrained_bilms.elmo_file_bilm import ElmoFileBiLm
+from taglm_plugin.modules.pretrained_bilms.language_model_bilm import LanguageModelBiLm
 from taglm_plugin.modules.pretrained_bilms.pretrained_bilm import PretrainedBiLm
 
 logger = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ DIRECTIONS = {"both": ("forward", "backward"), "forward": ("forward",), "backwar
 
 _BILM_FORMATS: Dict[str, Type[PretrainedBiLm]] = {
     ElmoFileBiLm.format_name: ElmoFileBiLm,
+    LanguageModelBiLm.format_name: LanguageModelBiLm,
 }
 
 
@@ -30,6 +32,18 @@ def read_pretrained_bilm(pretrained_file: Dict[str, str], directions: str) -> Pr
     if keys == {"options_file", "weight_file"}:
         return ElmoFileBiLm.from_files(
             pretrained_file["options_file"], pretrained_file["weight_file"]
+        )
+    archive_keys = {direction: f"{direction}_archive" for direction in DIRECTIONS[directions]}
+    if keys and keys <= {"forward_archive", "backward_archive"}:
+        missing = [key for key in archive_keys.values() if key not in keys]
+        if missing:
+            raise ConfigurationError(
+                f"directions = {directions!r} needs pretrained_file.{missing[0]}"
+            )
+        for unused in sorted(keys - set(archive_keys.values())):
+            logger.info("directions = %r: not loading pretrained_file.%s", directions, unused)
+        return LanguageModelBiLm.from_archives(
+            {direction: pretrained_file[key] for direction, key in archive_keys.items()}
         )
     raise ConfigurationError(
         "pretrained_file must be {'options_file': ..., 'weight_file': ...} (ELMo format) or "
@@ -70,8 +84,10 @@ class FrozenBiLmEmbedder(TokenEmbedder):
 
     The backward LM of a pair of `taglm_language_model`s was trained on reversed sentences: it
     reads each sentence reversed (only its real tokens; padding stays at the end) and its states
-    are reversed back, so that position `t` of the output belongs to token `t`. An ELMo-format
-    biLM runs allennlp's `_ElmoBiLm` as is (stateful; `<S>`/`</S>` added and removed).
+    are reversed back, so that position `t` of the output belongs to token `t`. The archives
+    may be full LM archives or `export_lm`'s encoder-only ones; a softmax is left out either
+    way. An ELMo-format biLM runs allennlp's `_ElmoBiLm` as is: `<S>`/`</S>` added and removed,
+    LSTM states carried over from batch to batch, as in allennlp's own ELMo embedder.
 
     The LM is frozen: its parameters never require gradients, it stays in eval mode (no
     dropout) whatever `train()` is called with, and it runs under `torch.no_grad()`. Keep the

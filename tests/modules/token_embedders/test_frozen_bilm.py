@@ -1,7 +1,7 @@
 import copy
 import json
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import h5py
 import numpy
@@ -17,9 +17,16 @@ from allennlp.models.archival import archive_model, load_archive
 from allennlp.modules import TokenEmbedder
 from allennlp.modules.elmo import batch_to_ids
 
+from taglm_plugin.modules.pretrained_bilms.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.modules.token_embedders.frozen_bilm import FrozenBiLmEmbedder
 
-from ..pretrained_bilms.tiny_bilms import TINY_ELMO_OPTIONS, write_tiny_elmo
+from ..pretrained_bilms.tiny_bilms import (
+    TINY_ELMO_OPTIONS,
+    TINY_LM_VOCABULARY,
+    tiny_language_model_config,
+    write_tiny_elmo,
+    write_tiny_language_model,
+)
 
 SENTENCES = [["The", "cat", "sat", "on", "it", "."], ["Dogs", "bark"]]
 
@@ -135,7 +142,24 @@ def test_built_from_params_with_the_elmo_indexer(tmp_path):
     assert isinstance(embedder.token_indexer(), ELMoTokenCharactersIndexer)
 
 
-def tagger_config(options_file: str, weight_file: str) -> Dict[str, Any]:
+@pytest.fixture(params=["elmo", "language_models"])
+def pretrained_lm(request, tmp_path) -> Tuple[Dict[str, str], int]:
+    """
+    `pretrained_file` of a tiny ELMo-format biLM or pair of taglm_language_models, all in
+    tmp_path / "lm", and the dimension of their top layer's [forward; backward] states.
+    """
+    if request.param == "elmo":
+        options_file, weight_file = write_tiny_elmo(tmp_path / "lm")
+        return {"options_file": options_file, "weight_file": weight_file}, 8
+    archives = {}
+    for seed, direction in enumerate(["forward", "backward"]):
+        archives[f"{direction}_archive"], _ = write_tiny_language_model(
+            tmp_path / "lm" / direction, tiny_language_model_config(direction), seed=seed
+        )
+    return archives, 10
+
+
+def tagger_config(pretrained_file: Dict[str, str], expected_dim: int) -> Dict[str, Any]:
     return {
         "dataset_reader": {
             "type": "sequence_tagging",
@@ -146,8 +170,8 @@ def tagger_config(options_file: str, weight_file: str) -> Dict[str, Any]:
             "type": "frozen_bilm_test_tagger",
             "lm_embedder": {
                 "type": "frozen_bilm",
-                "pretrained_file": {"options_file": options_file, "weight_file": weight_file},
-                "expected_dim": 8,
+                "pretrained_file": pretrained_file,
+                "expected_dim": expected_dim,
             },
         },
     }
@@ -172,9 +196,8 @@ def train_tagger(tmp_path, config: Dict[str, Any], steps: int = 3):
     return model, vocab, tensors, data_file
 
 
-def test_lm_stays_frozen_while_the_tagger_trains(tmp_path):
-    options_file, weight_file = write_tiny_elmo(tmp_path / "elmo")
-    config = tagger_config(options_file, weight_file)
+def test_lm_stays_frozen_while_the_tagger_trains(tmp_path, pretrained_lm):
+    config = tagger_config(*pretrained_lm)
     untrained, *_ = train_tagger(tmp_path, config, steps=0)
     model, *_ = train_tagger(tmp_path, config)
     embedder = model.lm_embedder
@@ -188,16 +211,17 @@ def test_lm_stays_frozen_while_the_tagger_trains(tmp_path):
     assert not torch.equal(untrained.projection.weight, model.projection.weight)
 
 
-def test_archive_predicts_and_evaluates_without_the_lm_files(tmp_path, monkeypatch):
-    options_file, weight_file = write_tiny_elmo(tmp_path / "elmo")
-    config = tagger_config(options_file, weight_file)
+def test_archive_predicts_and_evaluates_without_the_lm_files(
+    tmp_path, monkeypatch, pretrained_lm
+):
+    config = tagger_config(*pretrained_lm)
     model, vocab, tensors, data_file = train_tagger(tmp_path, config)
     serialization_dir = tmp_path / "run"
     vocab.save_to_files(str(serialization_dir / "vocabulary"))
     Params(copy.deepcopy(config)).to_file(str(serialization_dir / "config.json"))
     torch.save(model.state_dict(), serialization_dir / "best.th")
     archive_model(serialization_dir)
-    (tmp_path / "elmo").rename(tmp_path / "elsewhere")
+    (tmp_path / "lm").rename(tmp_path / "elsewhere")
 
     loaded = load_archive(str(serialization_dir / "model.tar.gz")).model
     assert loaded.lm_embedder.bilm is not None
@@ -206,7 +230,9 @@ def test_archive_predicts_and_evaluates_without_the_lm_files(tmp_path, monkeypat
         assert torch.equal(value, loaded.state_dict()[name]), name
     model.eval()
     loaded.eval()
-    model.lm_embedder.bilm.reset_states()
+    if isinstance(model.lm_embedder.bilm, ElmoFileBiLm):
+        # Start from the fresh LSTM states of the loaded model.
+        model.lm_embedder.bilm.reset_states()
     assert torch.equal(model(**tensors)["logits"], loaded(**tensors)["logits"])
 
     metrics_file = tmp_path / "metrics.json"
@@ -266,3 +292,45 @@ def test_used_before_the_lm_is_loaded():
 def test_configuration_errors(tmp_path, config, problem):
     with pytest.raises(ConfigurationError, match=problem):
         elmo_embedder(tmp_path, **config)
+
+
+def word_lm_archives(tmp_path) -> Dict[str, str]:
+    return {
+        f"{direction}_archive": write_tiny_language_model(
+            tmp_path / direction, tiny_language_model_config(direction, "lm_words"), seed=seed
+        )[0]
+        for seed, direction in enumerate(["forward", "backward"])
+    }
+
+
+def test_word_lm_needs_its_vocabulary_in_the_tagger_vocabulary(tmp_path):
+    archives = word_lm_archives(tmp_path)
+    embedder = FrozenBiLmEmbedder(
+        expected_dim=10, pretrained_file=archives, vocab=Vocabulary(TINY_LM_VOCABULARY)
+    )
+    assert embedder.token_indexer_params() == {"type": "single_id", "namespace": "lm_words"}
+    tagger_vocab = Vocabulary({"lm_words": {"the": 3, "dogs": 2, "cat": 1}})
+    with pytest.raises(
+        ConfigurationError,
+        match=r"mismatched LM vocabulary: .* namespace 'lm_words' \(7 entries\), but the "
+        r"tagger's vocabulary namespace 'lm_words' has 5 entries and differs at index 3 "
+        r"\('dogs' vs the LM's 'cat'\)",
+    ):
+        FrozenBiLmEmbedder(expected_dim=10, pretrained_file=archives, vocab=tagger_vocab)
+    with pytest.raises(ConfigurationError, match="needs the tagger's vocab"):
+        FrozenBiLmEmbedder(expected_dim=10, pretrained_file=archives)
+
+
+def test_only_the_lms_the_directions_use_are_loaded(tmp_path):
+    archives = word_lm_archives(tmp_path)
+    vocab = Vocabulary(TINY_LM_VOCABULARY)
+    forward = FrozenBiLmEmbedder(
+        expected_dim=5, pretrained_file=archives, directions="forward", vocab=vocab
+    )
+    assert list(forward.bilm.language_models) == ["forward"]
+    with pytest.raises(ConfigurationError, match="needs pretrained_file.backward_archive"):
+        FrozenBiLmEmbedder(
+            expected_dim=10,
+            pretrained_file={"forward_archive": archives["forward_archive"]},
+            vocab=vocab,
+        )
