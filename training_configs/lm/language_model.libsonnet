@@ -1,0 +1,157 @@
+// A unidirectional language model for TagLM (Peters et al., ACL 2017), trained on unlabeled
+// text with `taglm_lm_text` + `taglm_language_model`. forward.jsonnet and backward.jsonnet set
+// `direction`; the backward LM reads every sentence reversed. The two share no parameters.
+//
+//   chars of w_k -> char CNN + highway (allennlp `cnn-highway`) -> stacked LSTMP
+//   (`StackedProjectionLstm`) -> softmax over the `lm_targets` words (sampled in training,
+//   full for the validation perplexity)
+//
+// Environment variables (defaults in taglm_plugin/config_defaults.py):
+//   LM_SIZE                 'paper', 'budget' or 'small' (the presets below)
+//   LM_TRAIN_DATA           text file(s) or glob, e.g. a WikiExtractor .tar.gz; every
+//                           `held_out_every`-th document is held out for validation
+//   LM_TIME_BUDGET_SECONDS  stop training after this many seconds (whole epochs); 0 = no limit
+//   CUDA_DEVICE             -1 for the CPU, 0 for the first GPU
+//   SEED                    random, numpy and torch seeds (../common/seed.libsonnet)
+local seed = import '../common/seed.libsonnet';
+
+local sizes = {
+  // The paper's architecture. LSTM: "LSTM-2048-512", the smaller LM of Peters et al. (2017)
+  // (Sec. 3-4 as the project brief cites them): 2 layers of 2048 units, each projected to 512.
+  // Token encoder: the character CNN with highway layers of CNN-BIG-LSTM (Jozefowicz et al.,
+  // 2016) with the sizes of the options file of ELMo's released biLM
+  // (elmo_2x4096_512_2048cnn_2xhighway): 16-dim character embeddings, 2048 filters of widths
+  // 1-7, 2 highway layers, projected to 512. Residual connection between the LSTM layers and
+  // 8192 sampled softmax words per batch, also as in that biLM (bilm-tf).
+  paper: {
+    char_embedding_dim: 16,
+    char_filters: [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]],
+    num_highway: 2,
+    token_dim: 512,
+    hidden_size: 2048,
+    projection_size: 512,
+    num_layers: 2,
+    dropout: 0.1,
+    num_samples: 8192,
+    batch_size: 128,
+    batches_per_epoch: 2000,
+    num_epochs: 100,
+    num_workers: 8,
+  },
+  // For a run of a few GPU minutes whose encoder-only export (fp16, see
+  // taglm_plugin/commands/export_lm.py) must stay under 16 MiB: ~5.4M encoder parameters
+  // (512 filters of widths 1-5, 1 highway layer, 2 x LSTM-1024-256).
+  budget: self.paper {
+    char_filters: [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256]],
+    num_highway: 1,
+    token_dim: 256,
+    hidden_size: 1024,
+    projection_size: 256,
+    batches_per_epoch: 500,
+    num_epochs: 1000,
+  },
+  // Trains in seconds on a CPU; for tests.
+  small: {
+    char_embedding_dim: 8,
+    char_filters: [[1, 8], [2, 8], [3, 16]],
+    num_highway: 1,
+    token_dim: 16,
+    hidden_size: 32,
+    projection_size: 16,
+    num_layers: 2,
+    dropout: 0.0,
+    num_samples: 32,
+    batch_size: 8,
+    batches_per_epoch: null,
+    num_epochs: 2,
+    num_workers: 0,
+  },
+};
+
+{
+  direction:: error 'direction must be set',
+  size:: std.extVar('LM_SIZE'),
+  train_data:: std.extVar('LM_TRAIN_DATA'),
+  time_budget_seconds:: std.parseJson(std.extVar('LM_TIME_BUDGET_SECONDS')),
+  cuda_device:: std.parseInt(std.extVar('CUDA_DEVICE')),
+  held_out_every:: 100,
+  max_sentence_length:: 100,
+  vocab_size:: 50000,
+  learning_rate:: 0.001,
+  grad_norm:: 5.0,
+
+  local preset =
+    if std.objectHas(sizes, $.size) then sizes[$.size]
+    else error 'LM_SIZE must be one of %s, not %s' % [std.join(', ', std.objectFields(sizes)), $.size],
+  local loader(batches_per_epoch) = {
+    batch_sampler: { type: 'bucket', batch_size: preset.batch_size, sorting_keys: ['tokens'] },
+    // Instances each data loader worker sorts into buckets at a time.
+    max_instances_in_memory: 20 * preset.batch_size,
+    num_workers: preset.num_workers,
+    [if batches_per_epoch != null then 'batches_per_epoch']: batches_per_epoch,
+  },
+
+  dataset_reader: {
+    type: 'taglm_lm_text',
+    direction: $.direction,
+    token_indexers: { elmo: { type: 'elmo_characters' } },
+    max_sentence_length: $.max_sentence_length,
+    held_out_every: $.held_out_every,
+    split: 'train',
+  },
+  validation_dataset_reader: self.dataset_reader { split: 'held_out' },
+  train_data_path: $.train_data,
+  validation_data_path: $.train_data,
+  datasets_for_vocab_creation: ['train'],
+  vocabulary: { type: 'from_instances', max_vocab_size: { lm_targets: $.vocab_size } },
+
+  model: {
+    type: 'taglm_language_model',
+    direction: $.direction,
+    text_field_embedder: {
+      token_embedders: {
+        elmo: {
+          type: 'character_encoding',
+          // elmo_characters ids: 261 characters/markers + padding 0.
+          embedding: { num_embeddings: 262, embedding_dim: preset.char_embedding_dim },
+          encoder: {
+            type: 'cnn-highway',
+            embedding_dim: preset.char_embedding_dim,
+            filters: preset.char_filters,
+            num_highway: preset.num_highway,
+            projection_dim: preset.token_dim,
+            activation: 'relu',
+            projection_location: 'after_highway',
+          },
+        },
+      },
+    },
+    encoder: {
+      input_size: preset.token_dim,
+      hidden_size: preset.hidden_size,
+      projection_size: preset.projection_size,
+      num_layers: preset.num_layers,
+      dropout: preset.dropout,
+      residual_connections: true,
+    },
+    dropout: preset.dropout,
+    softmax: 'sampled',
+    num_samples: preset.num_samples,
+  },
+
+  data_loader: loader(preset.batches_per_epoch),
+  validation_data_loader: loader(null),
+
+  trainer: {
+    cuda_device: $.cuda_device,
+    num_epochs: preset.num_epochs,
+    grad_norm: $.grad_norm,
+    validation_metric: '-perplexity',
+    optimizer: { type: 'adam', lr: $.learning_rate },
+    checkpointer: { keep_most_recent_by_count: 1 },
+    callbacks: [
+      { type: 'taglm_token_throughput' },
+      { type: 'taglm_stop_after_seconds', seconds: $.time_budget_seconds },
+    ],
+  },
+} + seed
