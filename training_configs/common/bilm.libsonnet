@@ -1,0 +1,31 @@
+// TagLM's language-model embedding (Peters et al., 2017, Sec. 2.3-2.4): the top-layer states of
+// a pretrained forward LM and a separate backward LM, frozen, concatenated [h_fwd; h_bwd] and
+// injected into the task biRNN at `lm_injection_layer` (tagger.libsonnet; default 1, after the
+// first layer, the paper's best). Add this object to a task libsonnet:
+//
+//   (import 'ner.libsonnet') + (import 'bilm.libsonnet')
+//
+// FORWARD_LM / BACKWARD_LM: `taglm_language_model` archives (full or `export_lm` encoder-only)
+// from training_configs/lm; LM_STATE_DIM: the size of one direction's top-layer states.
+{
+  lm_archives:: {
+    forward_archive: std.extVar('FORWARD_LM'),
+    backward_archive: std.extVar('BACKWARD_LM'),
+  },
+  // 'both' (the paper), 'forward' or 'backward'.
+  lm_directions:: 'both',
+  // -1: the top LSTM layer (the paper); 0: the LM's token embedding; 1..: LSTM layers.
+  lm_layer:: -1,
+  lm_state_dim:: std.parseInt(std.extVar('LM_STATE_DIM')),
+  lm_dim:: self.lm_state_dim * (if self.lm_directions == 'both' then 2 else 1),
+  // The indexer of the LM's own reader (`taglm_lm_text`): character ids, no vocabulary.
+  lm_token_indexer:: { type: 'elmo_characters' },
+  lm_embedder:: {
+    type: 'frozen_bilm',
+    pretrained_file: { [k]: $.lm_archives[k] for k in std.objectFields($.lm_archives)
+                       if $.lm_directions == 'both' || std.startsWith(k, $.lm_directions) },
+    expected_dim: $.lm_dim,
+    layer: $.lm_layer,
+    directions: $.lm_directions,
+  },
+}

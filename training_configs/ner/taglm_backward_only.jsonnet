@@ -1,0 +1,2 @@
+// Ablation: only the backward LM's states.
+(import 'taglm.jsonnet') { lm_directions:: 'backward' }
