@@ -33,7 +33,8 @@ local sizes = {
     num_layers: 2,
     dropout: 0.1,
     num_samples: 8192,
-    batch_size: 128,
+    batch_size: 128,  // sentences (Wikipedia: ~24 tokens each)
+    // An "epoch" is 2000 batches (~6M tokens): validation, checkpoint and time-budget check.
     batches_per_epoch: 2000,
     num_epochs: 100,
     num_workers: 8,
@@ -47,8 +48,7 @@ local sizes = {
     token_dim: 256,
     hidden_size: 1024,
     projection_size: 256,
-    batches_per_epoch: 500,
-    num_epochs: 1000,
+    num_epochs: 1000,  // LM_TIME_BUDGET_SECONDS ends it
   },
   // Trains in seconds on a CPU; for tests.
   small: {
