@@ -5,11 +5,11 @@
 # configs' extVars at the carried copies.
 set -e
 mkdir -p /tmp/site
-[ -d /tmp/site/site ] || tar xJf .gpu/allennlp_site.tar.xz -C /tmp/site
+[ -d /tmp/site/site ] || tar xJf .gpu/site/allennlp_site.tar.xz -C /tmp/site
 export PYTHONPATH=/tmp/site/site:$PWD
 export PYTHONUNBUFFERED=1
-export CONLL2003_DIR=$PWD/.gpu/data/conll2003
-export CONLL2000_DIR=$PWD/.gpu/data/conll2000
-export GLOVE=$PWD/.gpu/glove_conll_subset.txt.gz
+export CONLL2003_DIR=$PWD/.gpu/conll/conll2003
+export CONLL2000_DIR=$PWD/.gpu/conll/conll2000
+export GLOVE=$PWD/.gpu/conll/glove_conll_subset.txt.gz
 export CUDA_DEVICE=0
 set +e
