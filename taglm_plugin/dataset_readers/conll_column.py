@@ -170,12 +170,15 @@ class ConllColumnReader(DatasetReader):
         """Parses and validates the whole file; raises `ConllFormatError` on the first problem."""
         name = display_path or path
         try:
-            with open(path, "r", encoding="utf-8", newline="") as handle:
-                lines = handle.read().splitlines()
+            # "utf-8-sig" drops a leading byte order mark. Lines end only at "\n", "\r\n" or
+            # "\r" (universal newlines): str.splitlines would also end them at form feeds,
+            # U+0085, U+2028 and other characters, splitting sentences at those.
+            with open(path, "r", encoding="utf-8-sig") as handle:
+                lines = handle.read().split("\n")
         except UnicodeDecodeError as error:
-            line_number = None
-            with open(path, "rb") as handle:
-                line_number = handle.read()[: error.start].count(b"\n") + 1
+            # error.object is the whole file as the decoder got it (without a byte order mark).
+            valid_bytes = error.object[: error.start]
+            line_number = valid_bytes.replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
             raise ConllFormatError(name, line_number, "the file is not valid UTF-8") from error
         sentences: List[ColumnSentence] = []
         current = ColumnSentence([], [], [])
