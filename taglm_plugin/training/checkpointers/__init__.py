@@ -1,0 +1,1 @@
+from taglm_plugin.training.checkpointers.crash_safe import CrashSafeCheckpointer  # noqa: F401

@@ -1,0 +1,81 @@
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from allennlp.training.checkpointer import Checkpointer
+
+from taglm_plugin.training.checkpointers.crash_safe import CrashSafeCheckpointer
+
+
+def write_checkpoint(directory: Path, epochs: int) -> None:
+    model_state = {"weight": torch.full((3,), float(epochs))}
+    torch.save(model_state, directory / f"model_state_e{epochs}_b0.th")
+    torch.save({"epochs_completed": epochs}, directory / f"training_state_e{epochs}_b0.th")
+
+
+def cut_in_half(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    "interrupt",
+    [
+        lambda d: cut_in_half(d / "model_state_e2_b0.th"),
+        lambda d: cut_in_half(d / "training_state_e2_b0.th"),
+        lambda d: (d / "training_state_e2_b0.th").write_bytes(b""),
+        lambda d: (d / "training_state_e2_b0.th").unlink(),
+    ],
+    ids=["model state cut short", "training state cut short", "empty training state",
+         "no training state"],
+)  # fmt: skip
+def test_resumes_from_the_newest_checkpoint_that_loads(tmp_path, interrupt):
+    write_checkpoint(tmp_path, 1)
+    write_checkpoint(tmp_path, 2)
+    interrupt(tmp_path)
+    # allennlp's own checkpointer cannot resume from this directory.
+    with pytest.raises((EOFError, OSError, RuntimeError)):
+        Checkpointer(tmp_path).load_checkpoint()
+
+    model_state, training_state = CrashSafeCheckpointer(tmp_path).load_checkpoint()
+
+    assert training_state == {"epochs_completed": 1}
+    assert torch.equal(model_state["weight"], torch.full((3,), 1.0))
+    # The broken checkpoint is set aside, so that the resumed run writes epoch 2 anew.
+    assert not list(tmp_path.glob("*_e2_b0.th"))
+    assert list(tmp_path.glob("model_state_e2_b0.th.incomplete"))
+    assert CrashSafeCheckpointer(tmp_path).find_latest_checkpoint() == (
+        str(tmp_path / "model_state_e1_b0.th"),
+        str(tmp_path / "training_state_e1_b0.th"),
+    )
+
+
+def test_without_a_readable_checkpoint_training_starts_from_scratch(tmp_path):
+    write_checkpoint(tmp_path, 1)
+    cut_in_half(tmp_path / "model_state_e1_b0.th")
+    assert CrashSafeCheckpointer(tmp_path).load_checkpoint() is None
+
+
+class WritesMarker:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "code from the checkpoint ran"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_not_skipped(tmp_path):
+    marker = tmp_path / "marker"
+    write_checkpoint(tmp_path, 1)
+    torch.save({"metric_tracker": WritesMarker(marker)}, tmp_path / "training_state_e1_b0.th")
+    # The payload is live: unpickling it without weights_only writes the marker.
+    torch.load(tmp_path / "training_state_e1_b0.th", weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        CrashSafeCheckpointer(tmp_path).load_checkpoint()
+
+    assert not marker.exists()
+    assert (tmp_path / "training_state_e1_b0.th").exists()
