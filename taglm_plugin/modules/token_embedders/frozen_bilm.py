@@ -202,8 +202,10 @@ class FrozenBiLmEmbedder(TokenEmbedder):
         self._check_vocabulary(bilm.vocabulary_namespaces())
         for parameter in bilm.parameters():
             parameter.requires_grad_(False)
-        spec = torch.frombuffer(bytearray(json.dumps(bilm.spec()).encode()), dtype=torch.uint8)
-        self.bilm_spec = spec.to(self.bilm_spec.device)
+        spec_bytes = bytearray(json.dumps(bilm.spec()).encode())
+        self.bilm_spec = torch.frombuffer(spec_bytes, dtype=torch.uint8).to(
+            self.bilm_spec.device, copy=True
+        )
         self.bilm = bilm.to(self.bilm_spec.device).eval()
 
     def _check_vocabulary(self, lm_namespaces: Dict[str, Dict[int, str]]) -> None:
