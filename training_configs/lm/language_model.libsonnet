@@ -48,6 +48,9 @@ local sizes = {
     token_dim: 256,
     hidden_size: 1024,
     projection_size: 256,
+    // Shorter epochs than `paper` so that a budget of a few minutes still gets several
+    // validations (each reads the held-out documents again, a few seconds).
+    batches_per_epoch: 1000,
     num_epochs: 1000,  // LM_TIME_BUDGET_SECONDS ends it
   },
   // Trains in seconds on a CPU; for tests.
