@@ -50,7 +50,10 @@ local sizes = {
     projection_size: 256,
     // Shorter epochs than `paper` so that a budget of a few minutes still gets several
     // validations (each reads the held-out documents again, a few seconds).
-    batches_per_epoch: 1000,
+    // An epoch is one pass over LM_TRAIN_DATA (a few million tokens for a short GPU run):
+    // allennlp 2.10's multi-process loader can hang at exit after an epoch cut short by
+    // `batches_per_epoch` (its worker generator is never closed).
+    batches_per_epoch: null,
     num_epochs: 1000,  // LM_TIME_BUDGET_SECONDS ends it
   },
   // Trains in seconds on a CPU; for tests.
