@@ -14,20 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from allennlp.common import Params
-from allennlp.data import DatasetReader, Vocabulary
-from allennlp.models import Model
 from allennlp.models import archival
 from allennlp.training.checkpointer import Checkpointer
 
-import taglm_plugin  # noqa: F401  (registers the components, sets the extraction filter)
-import taglm_plugin.models.taglm_tagger  # noqa: F401  (not imported by taglm_plugin.models)
 from taglm_plugin.common.safe_loading import ArchiveError, load_archive
-
-from ..conftest import FIXTURES
-
-CONFIG = FIXTURES / "reliability" / "tiny_tagger.jsonnet"
-TRAIN = FIXTURES / "reliability" / "train.txt"
 
 
 class WritesMarker:
@@ -38,20 +28,6 @@ class WritesMarker:
 
     def __reduce__(self):
         return (Path.write_text, (self.marker, "code from the file ran"))
-
-
-@pytest.fixture(scope="module")
-def archive_members(tmp_path_factory) -> Path:
-    """The files of a model archive of the tiny tagger (untrained: only loading matters)."""
-    directory = tmp_path_factory.mktemp("archive_members")
-    params = Params.from_file(str(CONFIG))
-    reader = DatasetReader.from_params(params["dataset_reader"].duplicate())
-    vocab = Vocabulary.from_instances(reader.read(str(TRAIN)))
-    model = Model.from_params(vocab=vocab, params=params["model"].duplicate())
-    params.to_file(str(directory / archival.CONFIG_NAME))
-    vocab.save_to_files(str(directory / "vocabulary"))
-    torch.save(model.state_dict(), directory / "weights.th")
-    return directory
 
 
 def write_archive(path: Path, members: Path, replace=None, extra=()) -> Path:
@@ -78,21 +54,21 @@ def pickled_payload(marker: Path) -> bytes:
     return buffer.getvalue()
 
 
-def test_an_intact_archive_loads(tmp_path, archive_members):
-    path = write_archive(tmp_path / "model.tar.gz", archive_members)
+def test_an_intact_archive_loads(tmp_path, tiny_tagger_dir):
+    path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir)
     for load in (archival.load_archive, load_archive):
         archive = load(path)
         assert type(archive.model).__name__ == "TagLmTagger"
 
 
-def test_weights_that_would_run_code_are_refused(tmp_path, archive_members):
+def test_weights_that_would_run_code_are_refused(tmp_path, tiny_tagger_dir):
     marker = tmp_path / "marker"
     payload = pickled_payload(marker)
     # The payload is live: unpickling it without weights_only runs it.
     torch.load(io.BytesIO(payload), weights_only=False)
     assert marker.exists()
     marker.unlink()
-    path = write_archive(tmp_path / "model.tar.gz", archive_members, {"weights.th": payload})
+    path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir, {"weights.th": payload})
 
     # allennlp reads weights.th with torch.load, weights-only by default since torch 2.6.
     with pytest.raises(pickle.UnpicklingError, match="Unsupported global"):
@@ -132,11 +108,11 @@ def escaping_members(outside: Path):
 
 
 @pytest.mark.parametrize("kind", ["parent directory", "symlink out"])
-def test_members_outside_the_extraction_directory_are_refused(tmp_path, archive_members, kind):
+def test_members_outside_the_extraction_directory_are_refused(tmp_path, tiny_tagger_dir, kind):
     outside = tmp_path / "outside"
     outside.mkdir()
     members = escaping_members(outside)[kind]
-    path = write_archive(tmp_path / "model.tar.gz", archive_members, extra=members)
+    path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir, extra=members)
     # Where a "../" member would land: next to the temporary extraction directory.
     parent_target = Path(archival.tempfile.gettempdir()) / Path(members[0].name).name
     try:
@@ -151,12 +127,12 @@ def test_members_outside_the_extraction_directory_are_refused(tmp_path, archive_
             parent_target.unlink()
 
 
-def test_an_absolute_member_path_is_extracted_inside(tmp_path, archive_members):
+def test_an_absolute_member_path_is_extracted_inside(tmp_path, tiny_tagger_dir):
     # The "data" filter strips the leading "/" instead of refusing the member.
     outside = tmp_path / "outside"
     outside.mkdir()
     path = write_archive(
-        tmp_path / "model.tar.gz", archive_members, extra=escaping_members(outside)["absolute path"]
+        tmp_path / "model.tar.gz", tiny_tagger_dir, extra=escaping_members(outside)["absolute path"]
     )
     archival.load_archive(path)
     load_archive(path)
@@ -172,10 +148,10 @@ def test_an_absolute_member_path_is_extracted_inside(tmp_path, archive_members):
     ],
     ids=["cut in half", "not gzip", "corrupted end"],
 )
-def test_a_truncated_or_corrupted_archive_is_named(tmp_path, archive_members, break_archive,
+def test_a_truncated_or_corrupted_archive_is_named(tmp_path, tiny_tagger_dir, break_archive,
                                                    problem):  # fmt: skip
-    path = write_archive(tmp_path / "model.tar.gz", archive_members)
-    path.write_bytes(break_archive(path.read_bytes(), archive_members))
+    path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir)
+    path.write_bytes(break_archive(path.read_bytes(), tiny_tagger_dir))
     with pytest.raises(ArchiveError, match=f"model archive {path}: {problem}"):
         load_archive(path)
 
@@ -190,7 +166,7 @@ def test_a_truncated_or_corrupted_archive_is_named(tmp_path, archive_members, br
     ],
     ids=["garbage weights", "broken zip weights", "no weights", "no config"],
 )
-def test_a_tampered_archive_is_named(tmp_path, archive_members, replace, problem):
-    path = write_archive(tmp_path / "model.tar.gz", archive_members, replace)
+def test_a_tampered_archive_is_named(tmp_path, tiny_tagger_dir, replace, problem):
+    path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir, replace)
     with pytest.raises(ArchiveError, match=f"model archive {path}: {problem}"):
         load_archive(path)
