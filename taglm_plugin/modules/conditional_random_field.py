@@ -1,38 +1,64 @@
 """
 A drop-in replacement for allennlp's `ConditionalRandomField` that computes the same results
 (up to float rounding) without a Python loop over sentences, and on the GPU without a Python
-loop over time steps for the log-likelihood.
+loop over time steps.
 
-* The partition function is the first row of a chain product of per-step potential matrices
-  in the log semiring. The product is associative, so on the GPU it is reduced as a balanced
-  binary tree (O(log T) depth, autograd gives the gradient); on the CPU, where the tree's
-  O(T K^3) work costs more than the loop's O(T K^2), the same product is taken left to right.
-* Viterbi decoding steps through time over the whole batch at once in the max-plus semiring
-  with allennlp's top-k bookkeeping, backtracks on the device by pointer doubling and copies
-  the result to the host once.
+Both tasks are chain products of per-step `(num_tags, num_tags)` potential matrices: in the log
+semiring for the log-likelihood, in the max-plus semiring for Viterbi decoding. Padding steps
+are the semiring's identity matrix, so every sentence of a batch is one product of the same
+static shape and nothing depends on tensor values on the host.
 
-Masks follow allennlp's assumption: they are left-aligned, i.e. `mask[b]` is `True` for the
-first `length[b] >= 1` tokens and `False` after them. `viterbi_tags` raises a `ValueError` for
-other masks; `forward` does not check (that would stall the GPU), and its result for them
-need not match allennlp's.
+* Log-likelihood: the partition function is one entry of the product, which also takes the end
+  transitions (as one more step). The gold path's score is one gather from the same matrices.
+  On the GPU the product is reduced as a balanced binary tree over time padded to a power of
+  two: log2 levels of one batched float64 matrix product each, on the matrices' exponentials
+  rescaled to a largest entry of 1 (exact unless potentials within one step or block differ by
+  more than ~700, i.e. never for a trained CRF); autograd gives the gradient. On the CPU, where
+  the tree's O(T K^3) work costs more than the loop's O(T K^2), the first row is multiplied in
+  the log semiring by one matrix after the other.
+* Viterbi, best path only (`top_k` None or 1), on the GPU: the same tree in the max-plus
+  semiring keeps, for every block of steps and every pair of boundary tags, the best tag at the
+  block's middle; walking the tree back from the root fixes the tags at the middles of ever
+  smaller blocks (log2 levels, no backtracking over time), which is an exact best path, ties
+  included.
+* Viterbi otherwise: steps through time over the whole batch at once with allennlp's top-k
+  bookkeeping and backtracks on the device by pointer doubling.
+
+Decoding copies its results to the host once. Masks follow allennlp's assumption: they are
+left-aligned, i.e. `mask[b]` is `True` for the first `length[b]` tokens and `False` after them.
+`viterbi_tags` raises a `ValueError` for other masks; `forward` does not check (that would stall
+the GPU), and its result for them need not match allennlp's.
 """
 from typing import List, Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 
 ViterbiDecoding = Tuple[List[int], float]  # a tag sequence and its Viterbi score
 
 # allennlp's score for a transition that the constraints forbid (and for START/END misuse).
 _FORBIDDEN = -10000.0
-# Off-diagonal entries of the log-semiring identity. Finite, because `torch.logsumexp` has a
-# NaN gradient where all its inputs are -inf; exp(_LOG_ZERO - x) is exactly 0 in float32/64.
+# Off-diagonal entries of the log-semiring identity. Finite, so that no logsumexp sees only
+# -inf inputs (NaN gradients); exp(_LOG_ZERO - x) is exactly 0 in float32/64.
 _LOG_ZERO = -1e30
 
 
-def _semiring_identity(size: int, zero: float, like: torch.Tensor) -> torch.Tensor:
+def _semiring_identity(size: int, zero: float) -> torch.Tensor:
     """A `(size, size)` matrix with 0 on the diagonal and `zero` elsewhere."""
-    return like.new_full((size, size), zero).fill_diagonal_(0.0)
+    return torch.full((size, size), zero).fill_diagonal_(0.0)
+
+
+def _bool_mask(logits: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.BoolTensor:
+    """`mask` as booleans, or all `True` (shape `logits.shape[:2]`) for `None`."""
+    if mask is None:
+        return logits.new_ones(logits.shape[:2], dtype=torch.bool)
+    return mask.bool()
+
+
+def _num_levels(num_steps: int) -> int:
+    """The levels of a binary tree over `num_steps` leaves padded to a power of two."""
+    return (num_steps - 1).bit_length()
 
 
 def _log_matmul(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
@@ -40,37 +66,38 @@ def _log_matmul(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(left.unsqueeze(-1) + right.unsqueeze(-3), dim=-2)
 
 
-def _log_chain_product_first_row(
-    matrices: torch.Tensor, mask: torch.BoolTensor, parallel: bool
-) -> torch.Tensor:
+def _log_chain_product(matrices: torch.Tensor, parallel: bool) -> torch.Tensor:
     """
-    First row of the log-semiring product `matrices[:, 0] x matrices[:, 1] x ... x
-    matrices[:, T - 1]` with the steps where `mask` is False left out, shape
-    `(batch_size, num_tags)` from `matrices` of shape `(batch_size, T, num_tags, num_tags)` and
-    a left-aligned `mask` of shape `(batch_size, T)`.
+    Entry `[0, 0]` of the log-semiring product `matrices[:, 0] x ... x matrices[:, T - 1]`,
+    shape `(batch_size,)`, from finite `matrices` of shape `(batch_size, T, num_tags,
+    num_tags)`.
 
-    With `parallel=True` the left-out steps become identity matrices and the product is reduced
-    pairwise (log2(T) levels, each one batched matrix product over all pairs); otherwise the
-    first row is multiplied by one matrix after the other (T - 1 vector-matrix products), and
-    left-out steps keep the row (CPU `exp` is slow on the identity's underflowing entries).
-    Both give the same result up to rounding.
+    With `parallel=True` (`T` a power of two) the product of the matrices' exponentials is
+    reduced pairwise in float64, log2(T) levels of one batched matrix product each. Each leaf
+    is shifted by its largest entry and each product divided by its largest entry; the logs of
+    those scales add up to the result's, and they need no gradient (the result does not depend
+    on them). Otherwise the first row is multiplied by one matrix after the other in the log
+    semiring (T - 1 vector-matrix products). Both give the same result up to rounding.
     """
-    batch_size, _, num_tags, _ = matrices.shape
     if not parallel:
         first, *rest = matrices.unbind(1)  # one backward node, not one per step
         row = first[:, :1]
-        for matrix, in_sequence in zip(rest, mask[:, 1:, None, None].unbind(1)):
-            row = torch.where(in_sequence, _log_matmul(row, matrix), row)
-        return row[:, 0]
-    identity = _semiring_identity(num_tags, _LOG_ZERO, matrices)
-    matrices = torch.where(mask[..., None, None], matrices, identity)
-    identity = identity.expand(batch_size, 1, -1, -1)
-    while matrices.size(1) > 1:
-        if matrices.size(1) % 2:
-            matrices = torch.cat([matrices, identity], dim=1)
-        left, right = matrices.unflatten(1, (-1, 2)).unbind(2)
-        matrices = _log_matmul(left, right)
-    return matrices[:, 0, 0]
+        for matrix in rest:
+            row = _log_matmul(row, matrix)
+        return row[:, 0, 0]
+    batch_size = matrices.size(0)
+    shifts = matrices.detach().amax((2, 3), keepdim=True)
+    products = (matrices - shifts).double().exp()
+    factors = []
+    for _ in range(_num_levels(matrices.size(1))):
+        left, right = products.unflatten(1, (-1, 2)).unbind(2)
+        products = left @ right
+        scales = products.detach().amax((2, 3), keepdim=True)
+        products = products / scales
+        factors.append(scales.view(batch_size, -1))
+    factors.append(products.view(batch_size, -1)[:, :1])  # the root's entry [0, 0]
+    log_product = torch.cat(factors, 1).log().sum(1) + shifts.sum((1, 2, 3))
+    return log_product.to(matrices.dtype)
 
 
 class FastConditionalRandomField(ConditionalRandomField):
@@ -97,61 +124,85 @@ class FastConditionalRandomField(ConditionalRandomField):
         Whether to learn scores for starting and ending a sequence with each tag.
     """
 
-    def _input_likelihood(
+    def __init__(
         self,
-        logits: torch.Tensor,
-        transitions: torch.Tensor,
-        mask: torch.BoolTensor,
-        parallel: Optional[bool] = None,
+        num_tags: int,
+        constraints: List[Tuple[int, int]] = None,
+        include_start_end_transitions: bool = True,
+    ) -> None:
+        super().__init__(num_tags, constraints, include_start_end_transitions)
+        # Semiring identities for padding steps; not persistent, so state dicts stay allennlp's.
+        self.register_buffer(
+            "_log_identity", _semiring_identity(num_tags, _LOG_ZERO), persistent=False
+        )
+        self.register_buffer(
+            "_max_plus_identity",
+            _semiring_identity(num_tags + 2, float("-inf")),
+            persistent=False,
+        )
+
+    def forward(
+        self, inputs: torch.Tensor, tags: torch.Tensor, mask: torch.BoolTensor = None
     ) -> torch.Tensor:
         """
-        The log partition function log Z(x), shape `(batch_size,)`, from `logits` of shape
-        `(batch_size, sequence_length, num_tags)`, `transitions` of shape
-        `(num_tags, num_tags)` and a left-aligned `mask` of shape
-        `(batch_size, sequence_length)`. `parallel` picks the tree reduction (default: on any
-        device but the CPU).
+        The log-likelihood of `tags` summed over the batch, a scalar, for `inputs` of shape
+        `(batch_size, sequence_length, num_tags)` and `tags`, a left-aligned `mask`, both of
+        shape `(batch_size, sequence_length)`.
+        """
+        return self._log_likelihoods(inputs, tags, mask, inputs.device.type != "cpu").sum()
+
+    def _log_likelihoods(
+        self,
+        logits: torch.Tensor,
+        tags: torch.Tensor,
+        mask: torch.BoolTensor,
+        parallel: bool,
+    ) -> torch.Tensor:
+        """
+        log p(tags | logits) per sentence, shape `(batch_size,)`, for `logits` of shape
+        `(batch_size, sequence_length, num_tags)`, `tags` and a left-aligned `mask` (`None`:
+        all tokens) of shape `(batch_size, sequence_length)`. `parallel` picks the tree
+        reduction.
+
+        One chain of `num_steps` potential matrices (`sequence_length + 1`, for the tree padded
+        to a power of two) serves both terms. Step `t` of sentence `b` (length `n`) is
+        `potentials[b, t, i, j]`:
+        `t = 0`: start[j] + logits[b, 0, j] (all rows `i` alike);
+        `0 < t < n`: transitions[i, j] + logits[b, t, j];
+        `t = n`: end[i] (all columns `j` alike);
+        `t > n`: the log-semiring identity.
+        log Z is entry `[0, 0]` of the product; the gold path reads step `t` at row
+        `tags[t - 1]` (row 0 at `t = 0`) and column `tags[t]` for `t < n`, column 0 after.
         """
         self._check_num_tags(logits)
         _, sequence_length, num_tags = logits.shape
-        if parallel is None:
-            parallel = logits.device.type != "cpu"
+        mask = _bool_mask(logits, mask)
+        num_steps = sequence_length + 1
+        if parallel:
+            num_steps = 1 << _num_levels(num_steps)
+        padding = num_steps - sequence_length
         if self.include_start_end_transitions:
             start, end = self.start_transitions, self.end_transitions
         else:
             start = end = logits.new_zeros(num_tags)
-        # potentials[b, t, i, j]: score of tag j at step t after tag i at step t - 1; every
-        # row of step 0 holds the start scores.
         step_transitions = torch.cat(
             [
                 start.expand(1, num_tags, num_tags),
-                transitions.expand(sequence_length - 1, num_tags, num_tags),
+                self.transitions.expand(num_steps - 1, num_tags, num_tags),
             ]
         )
-        potentials = step_transitions + logits.unsqueeze(2)
-        alpha = _log_chain_product_first_row(potentials, mask, parallel)
-        return torch.logsumexp(alpha + end, dim=-1)
+        potentials = step_transitions + F.pad(logits, (0, 0, 0, padding)).unsqueeze(2)
+        lengths = mask.sum(1, keepdim=True)
+        positions = torch.arange(num_steps, device=logits.device)
+        after_sentence = torch.where(
+            (positions == lengths)[..., None, None], end.unsqueeze(1), self._log_identity
+        )
+        potentials = torch.where((positions < lengths)[..., None, None], potentials, after_sentence)
 
-    def _joint_likelihood(
-        self,
-        logits: torch.Tensor,
-        transitions: torch.Tensor,
-        tags: torch.Tensor,
-        mask: torch.BoolTensor,
-    ) -> torch.Tensor:
-        """
-        The score of the gold tag sequences, shape `(batch_size,)`, from `logits` of shape
-        `(batch_size, sequence_length, num_tags)`, `transitions` of shape
-        `(num_tags, num_tags)`, `tags` and a left-aligned `mask`, both of shape
-        `(batch_size, sequence_length)`.
-        """
-        weights = mask.to(logits.dtype)
-        emissions = logits.gather(2, tags.unsqueeze(2)).squeeze(2)
-        tag_transitions = transitions[tags[:, :-1], tags[:, 1:]]
-        score = (emissions * weights).sum(1) + (tag_transitions * weights[:, 1:]).sum(1)
-        if self.include_start_end_transitions:
-            last_tags = tags.gather(1, mask.sum(1, keepdim=True) - 1).squeeze(1)
-            score = score + self.start_transitions[tags[:, 0]] + self.end_transitions[last_tags]
-        return score
+        gold_tags = F.pad(tags * mask, (1, padding))
+        gold_indices = torch.add(gold_tags[:, 1:], gold_tags[:, :-1], alpha=num_tags)
+        gold_scores = potentials.flatten(2).gather(2, gold_indices.unsqueeze(2)).sum((1, 2))
+        return gold_scores - _log_chain_product(potentials, parallel)
 
     def _check_num_tags(self, logits: torch.Tensor) -> None:
         if logits.dim() != 3 or logits.size(2) != self.num_tags:
@@ -166,17 +217,15 @@ class FastConditionalRandomField(ConditionalRandomField):
         at index `num_tags` and END at `num_tags + 1`; forbidden transitions score -10000.
         """
         num_tags = self.num_tags
-        transitions = self.transitions.new_full((num_tags + 2, num_tags + 2), _FORBIDDEN)
-        transitions[:num_tags, :num_tags] = self.transitions
+        transitions = F.pad(self.transitions, (0, 2, 0, 2), value=_FORBIDDEN)
         if self.include_start_end_transitions:
             transitions[num_tags, :num_tags] = self.start_transitions
             transitions[:num_tags, num_tags + 1] = self.end_transitions
         else:
             transitions[num_tags, :num_tags] = 0.0
             transitions[:num_tags, num_tags + 1] = 0.0
-        # allennlp's arithmetic; entries outside the three blocks stay -10000 for any 0/1 mask.
-        allowed = self._constraint_mask
-        return transitions * allowed + _FORBIDDEN * (1 - allowed)
+        # allennlp's `transitions * mask - 10000 * (1 - mask)` for its 0/1 constraint mask
+        return transitions.masked_fill_(self._constraint_mask == 0, _FORBIDDEN)
 
     @torch.no_grad()
     def viterbi_tags(
@@ -185,31 +234,123 @@ class FastConditionalRandomField(ConditionalRandomField):
         """
         The `top_k` best tag sequences of each sentence and their scores, as allennlp's
         `ConditionalRandomField.viterbi_tags` computes them (the scores up to float rounding:
-        allennlp adds a token's logits to the path score after the transition score, this
-        class adds them to the transition score first).
+        the sums are taken in another order).
 
         `logits` has shape `(batch_size, sequence_length, num_tags)`, `mask` (left-aligned)
         `(batch_size, sequence_length)`. Returns one `(tags, score)` per sentence when `top_k`
         is `None`, otherwise one list of up to `top_k` of them per sentence, best first.
         """
+        return self._viterbi_tags(logits, mask, top_k, logits.device.type != "cpu")
+
+    def _viterbi_tags(
+        self, logits: torch.Tensor, mask: torch.BoolTensor, top_k: int, parallel: bool
+    ) -> Union[List[ViterbiDecoding], List[List[ViterbiDecoding]]]:
+        """`viterbi_tags`; `parallel` picks the tree decoding for the best path."""
         if top_k is not None and top_k < 1:
             raise ValueError(
                 f"top_k must be either None or an integer >=1. Instead received {top_k}"
             )
         self._check_num_tags(logits)
         k = 1 if top_k is None else top_k
-        batch_size, sequence_length, num_tags = logits.shape
-        if mask is None:
-            mask = torch.ones(batch_size, sequence_length, dtype=torch.bool, device=logits.device)
-        mask = mask.bool()
+        batch_size, sequence_length, _ = logits.shape
+        mask = _bool_mask(logits, mask)
         lengths = mask.sum(1)
-        positions = torch.arange(sequence_length + 1, device=logits.device)
-        left_aligned = (mask == (positions[:-1] < lengths[:, None])).all()
+        if parallel and k == 1:
+            tags, scores = self._best_paths(logits, mask)
+        else:
+            tags, scores = self._k_best_paths(logits, mask, lengths, k)
 
+        # One copy to the host: the lengths, the lengths of the masks' leading runs of True
+        # (equal for left-aligned masks), the tags and the scores' float64 bits.
+        packed = torch.cat(
+            [
+                lengths,
+                mask.cumprod(1).sum(1),
+                tags.flatten(),
+                scores.double().flatten().view(torch.int64),
+            ]
+        ).cpu()
+        num_scores = batch_size * k
+        integers = packed[:-num_scores].tolist()
+        scores = packed[-num_scores:].view(torch.float64).tolist()
+        lengths, tags = integers[:batch_size], integers[2 * batch_size :]
+        if lengths != integers[batch_size : 2 * batch_size]:
+            raise ValueError(
+                "viterbi_tags needs left-aligned masks (True for the first tokens of each "
+                "sentence, False after them)"
+            )
+        decodings = []
+        for sentence, length in enumerate(lengths):
+            ranks = range(sentence * k, (sentence + 1) * k)
+            decodings.append(
+                [
+                    (tags[rank * sequence_length : rank * sequence_length + length], scores[rank])
+                    for rank in ranks
+                    if scores[rank] != float("-inf")
+                ]
+            )
+        if top_k is None:
+            return [sentence_decodings[0] for sentence_decodings in decodings]
+        return decodings
+
+    def _best_paths(
+        self, logits: torch.Tensor, mask: torch.BoolTensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        The best tag sequence of each sentence, shape `(batch_size, sequence_length, 1)`, and
+        its score, shape `(batch_size, 1)`, for `logits` of shape `(batch_size,
+        sequence_length, num_tags)` and a left-aligned `mask` of shape `(batch_size,
+        sequence_length)`, by a max-plus tree over time (see the module docstring).
+        """
+        batch_size, sequence_length, num_tags = logits.shape
+        start_tag, end_tag, total_tags = num_tags, num_tags + 1, num_tags + 2
+        num_levels = _num_levels(sequence_length)
+        padding = (1 << num_levels) - sequence_length
+        transitions = self._viterbi_transitions()
+        # blocks[b, s, i, j]: score of tag i at position s (START at 0) -> tag j at position
+        # s + 1 (token s; tokens score -10000 as START/END, as in allennlp); after the
+        # sentence, the max-plus identity keeps the last token's tag.
+        unary = F.pad(logits, (0, 2, 0, padding), value=_FORBIDDEN)
+        blocks = torch.where(
+            F.pad(mask, (0, padding)).view(batch_size, -1, 1, 1),
+            transitions + unary.unsqueeze(2),
+            self._max_plus_identity,
+        )
+        # Level by level, pairs of blocks become one; middles[level][b, block, i * total_tags
+        # + j] is the best tag at the block's middle position for tags i, j at its ends.
+        middles = []
+        for _ in range(num_levels):
+            blocks, middle = (blocks[:, 0::2, :, :, None] + blocks[:, 1::2, None]).max(3)
+            middles.append(middle.view(batch_size, -1, total_tags * total_tags))
+        scores, last_tags = (blocks[:, 0, start_tag] + transitions[:, end_tag]).max(
+            1, keepdim=True
+        )
+        # firsts, lasts[b, block, 0]: the best path's tags at the block's first and last
+        # positions (START at 0); each level fixes the middles of the blocks of the next one.
+        lasts = last_tags.unsqueeze(2)
+        firsts = torch.full_like(lasts, start_tag)
+        for middle in reversed(middles):
+            middle = middle.gather(2, torch.add(lasts, firsts, alpha=total_tags))
+            ends = torch.cat([firsts, middle, middle, lasts], 2).view(batch_size, -1, 2)
+            firsts, lasts = ends.split(1, 2)
+        return lasts[:, :sequence_length], scores
+
+    def _k_best_paths(
+        self, logits: torch.Tensor, mask: torch.BoolTensor, lengths: torch.Tensor, k: int
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        The `k` best tag sequences of each sentence, shape `(batch_size, k, sequence_length)`,
+        and their scores, shape `(batch_size, k)` (-inf for ranks that allennlp's search does
+        not fill), for `logits` of shape `(batch_size, sequence_length, num_tags)`, a
+        left-aligned `mask` of shape `(batch_size, sequence_length)` and its `lengths`, by
+        allennlp's top-k Viterbi recursion over time.
+        """
+        batch_size, sequence_length, num_tags = logits.shape
         # As in allennlp, sentence b is decoded over positions 0 .. lengths[b] + 1: START, its
         # tokens, END; the sentinels pin the tags. Step s moves from position s to s + 1.
         start_tag, end_tag, total_tags = num_tags, num_tags + 1, num_tags + 2
         num_steps = sequence_length + 1
+        positions = torch.arange(num_steps, device=logits.device)
         unary = logits.new_full((batch_size, num_steps, total_tags), _FORBIDDEN)
         unary[:, :sequence_length, :num_tags] = logits
         end_row = unary.new_full((total_tags,), _FORBIDDEN)
@@ -220,7 +361,7 @@ class FastConditionalRandomField(ConditionalRandomField):
         potentials = torch.where(
             (positions <= lengths[:, None])[..., None, None],
             self._viterbi_transitions() + unary.unsqueeze(2),
-            _semiring_identity(total_tags, float("-inf"), logits),
+            self._max_plus_identity,
         )
 
         # scores[b, r, j, 0]: score of the r-th best path to tag j at the current position; its
@@ -247,30 +388,7 @@ class FastConditionalRandomField(ConditionalRandomField):
         while span < num_steps:
             jumps = torch.cat([jumps[:, :-span].gather(2, jumps[:, span:]), jumps[:, -span:]], 1)
             span *= 2
-        indices = jumps.gather(2, best.unsqueeze(1).expand(-1, num_steps, -1))
-        # tags[b, r, s]: tag of the r-th best path at position s + 1, i.e. of token s.
-        tags = torch.cat([indices[:, 1:], best.unsqueeze(1)], 1).transpose(1, 2) % total_tags
-
-        # One copy of the integers and one of the scores to the host.
-        integers = torch.cat([lengths, left_aligned.view(1), tags.flatten()]).tolist()
-        lengths, left_aligned, tags = (
-            integers[:batch_size], integers[batch_size], integers[batch_size + 1 :]
-        )
-        if not left_aligned:
-            raise ValueError(
-                "viterbi_tags needs left-aligned masks (True for the first tokens of each "
-                "sentence, False after them)"
-            )
-        decodings = []
-        for sentence, (sentence_scores, length) in enumerate(zip(best_scores.tolist(), lengths)):
-            offsets = ((sentence * k + rank) * num_steps for rank in range(k))
-            decodings.append(
-                [
-                    (tags[offset : offset + length], score)
-                    for offset, score in zip(offsets, sentence_scores)
-                    if score != float("-inf")
-                ]
-            )
-        if top_k is None:
-            return [sentence_decodings[0] for sentence_decodings in decodings]
-        return decodings
+        indices = jumps[:, 1:].gather(2, best.unsqueeze(1).expand(-1, sequence_length, -1))
+        # tags[b, r, t]: tag of the r-th best path at position t + 1, i.e. of token t.
+        tags = indices.transpose(1, 2) % total_tags
+        return tags, best_scores

@@ -96,17 +96,19 @@ def test_log_likelihood_and_gradients_match_allennlp(
 
 
 @pytest.mark.parametrize("include_start_end_transitions", [True, False])
-@pytest.mark.parametrize("max_length", [1, 2, 7, 16])
-def test_parallel_partition_function_matches_allennlp(include_start_end_transitions, max_length):
+@pytest.mark.parametrize("max_length", [1, 2, 3, 7, 16])
+def test_parallel_log_likelihoods_match_allennlp(include_start_end_transitions, max_length):
     """The tree reduction used on the GPU, run on the CPU in float32 and float64."""
     for dtype, tolerance in ((torch.float64, 1e-9), (torch.float32, 1e-5)):
         seed = 100 + 10 * max_length + include_start_end_transitions
         reference, fast = make_crfs(seed, None, include_start_end_transitions, dtype=dtype)
-        logits, _, mask = make_batch(seed, random_lengths(seed, 5, max_length), dtype=dtype)
+        logits, tags, mask = make_batch(seed, random_lengths(seed, 5, max_length), dtype=dtype)
         logits.requires_grad_()
 
-        expected = reference._input_likelihood(logits, reference.transitions, mask)
-        actual = fast._input_likelihood(logits, fast.transitions, mask, parallel=True)
+        expected = reference._joint_likelihood(
+            logits, reference.transitions, tags, mask
+        ) - reference._input_likelihood(logits, reference.transitions, mask)
+        actual = fast._log_likelihoods(logits, tags, mask, parallel=True)
 
         torch.testing.assert_close(actual, expected, rtol=tolerance, atol=0)
         expected_gradients = gradients(expected.sum(), [logits] + crf_parameters(reference))
@@ -115,6 +117,27 @@ def test_parallel_partition_function_matches_allennlp(include_start_end_transiti
             torch.testing.assert_close(
                 actual_gradient, expected_gradient, rtol=tolerance, atol=tolerance
             )
+
+
+def test_parallel_log_likelihoods_stay_exact_for_large_and_offset_scores():
+    """The tree rescales its float64 exponentials; scores far from 0 must neither overflow nor
+    lose the small terms."""
+    reference, fast = make_crfs(150, None, dtype=torch.float64)
+    logits, tags, mask = make_batch(150, [9, 4, 1], dtype=torch.float64)
+    for scaled_logits in (100 * logits, logits + 5000.0, logits - 5000.0):
+        scaled_logits.requires_grad_()
+        expected = reference._joint_likelihood(
+            scaled_logits, reference.transitions, tags, mask
+        ) - reference._input_likelihood(scaled_logits, reference.transitions, mask)
+        actual = fast._log_likelihoods(scaled_logits, tags, mask, parallel=True)
+
+        torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(
+            gradients(actual.sum(), [scaled_logits])[0],
+            gradients(expected.sum(), [scaled_logits])[0],
+            rtol=1e-9,
+            atol=1e-9,
+        )
 
 
 def assert_same_decodings(actual, expected):
@@ -133,13 +156,18 @@ def assert_same_decodings(actual, expected):
 @pytest.mark.parametrize("constraints", [None, BIOUL], ids=["unconstrained", "bioul"])
 @pytest.mark.parametrize("include_start_end_transitions", [True, False])
 @pytest.mark.parametrize("top_k", [None, 1, 3])
-def test_viterbi_tags_match_allennlp(constraints, include_start_end_transitions, top_k):
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+@pytest.mark.parametrize("max_length", [1, 8, 9])
+def test_viterbi_tags_match_allennlp(
+    constraints, include_start_end_transitions, top_k, parallel, max_length
+):
+    """`parallel=True` forces the GPU code path (the tree decoding for the best path)."""
     seed = 200 + 10 * (top_k or 0) + 2 * include_start_end_transitions + (constraints is None)
     reference, fast = make_crfs(seed, constraints, include_start_end_transitions)
-    logits, _, mask = make_batch(seed, random_lengths(seed, 6, 9))
+    logits, _, mask = make_batch(seed + max_length, random_lengths(seed, 6, max_length))
 
     expected = reference.viterbi_tags(logits, mask, top_k=top_k)
-    actual = fast.viterbi_tags(logits, mask, top_k=top_k)
+    actual = fast._viterbi_tags(logits, mask, top_k, parallel)
 
     if top_k is None:
         assert_same_decodings(actual, expected)
@@ -168,27 +196,66 @@ def test_viterbi_tags_returns_as_many_paths_as_allennlp_when_top_k_exceeds_them(
         )
 
 
+def rescore(crf: FastConditionalRandomField, logits: torch.Tensor, tags: List[int]) -> float:
+    """allennlp's Viterbi score of one sentence's tag sequence (constraints included)."""
+    transitions = crf._viterbi_transitions()
+    path = [crf.num_tags] + tags + [crf.num_tags + 1]
+    score = sum(logits[position, tag].item() for position, tag in enumerate(tags))
+    return score + sum(transitions[i, j].item() for i, j in zip(path, path[1:]))
+
+
+@pytest.mark.parametrize("constraints", [None, BIOUL], ids=["unconstrained", "bioul"])
+def test_parallel_best_paths_are_best_paths_under_ties(constraints):
+    """With integer scores many paths tie; the tree decoding returns one of the best paths
+    (a consistent, allowed path scoring allennlp's best score), not a mix of several."""
+    reference, fast = make_crfs(450, constraints)
+    with torch.no_grad():
+        for parameter in (reference.transitions, reference.start_transitions):
+            parameter.copy_(torch.randint(-1, 2, parameter.shape))
+        reference.end_transitions.copy_(torch.randint(-1, 2, (NUM_TAGS,)))
+    fast.load_state_dict(reference.state_dict())
+    generator = torch.Generator().manual_seed(450)
+    logits = torch.randint(0, 2, (8, 11, NUM_TAGS), generator=generator).float()
+    mask = torch.arange(11)[None, :] < torch.tensor(random_lengths(450, 8, 11))[:, None]
+
+    expected = reference.viterbi_tags(logits, mask)
+    actual = fast._viterbi_tags(logits, mask, None, parallel=True)
+
+    for sentence, ((tags, score), (expected_tags, expected_score)) in enumerate(
+        zip(actual, expected)
+    ):
+        assert len(tags) == len(expected_tags)
+        assert score == expected_score
+        assert rescore(fast, logits[sentence], tags) == score
+
+
 @pytest.mark.parametrize("top_k", [None, 3])
-def test_batch_of_one_single_token_sentence(top_k):
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+def test_batch_of_one_single_token_sentence(top_k, parallel):
     reference, fast = make_crfs(400, BIOUL)
     logits, tags, mask = make_batch(400, [1])
 
-    assert fast(logits, tags, mask).item() == pytest.approx(
+    assert fast._log_likelihoods(logits, tags, mask, parallel).item() == pytest.approx(
         reference(logits, tags, mask).item(), rel=1e-6
     )
     expected = reference.viterbi_tags(logits, mask, top_k=top_k)
-    actual = fast.viterbi_tags(logits, mask, top_k=top_k)
+    actual = fast._viterbi_tags(logits, mask, top_k, parallel)
     if top_k is not None:
         actual, expected = actual[0], expected[0]
     assert_same_decodings(actual, expected)
 
 
-def test_missing_mask_means_all_tokens():
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+def test_missing_mask_means_all_tokens(parallel):
     reference, fast = make_crfs(500, BIOUL)
     logits, tags, _ = make_batch(500, [4, 4, 4])
 
-    assert fast(logits, tags).item() == pytest.approx(reference(logits, tags).item(), rel=1e-6)
-    assert_same_decodings(fast.viterbi_tags(logits), reference.viterbi_tags(logits))
+    assert fast._log_likelihoods(logits, tags, None, parallel).sum().item() == pytest.approx(
+        reference(logits, tags).item(), rel=1e-6
+    )
+    assert_same_decodings(
+        fast._viterbi_tags(logits, None, None, parallel), reference.viterbi_tags(logits)
+    )
 
 
 def test_state_dicts_load_in_both_directions():
@@ -208,7 +275,8 @@ def test_state_dicts_load_in_both_directions():
     )
 
 
-def test_bad_inputs_raise():
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+def test_bad_inputs_raise(parallel):
     _, fast = make_crfs(700)
     logits, tags, mask = make_batch(700, [3, 2])
     with pytest.raises(ValueError, match="top_k"):
@@ -219,4 +287,4 @@ def test_bad_inputs_raise():
         fast(logits[..., :-1], tags, mask)
     mask[1] = torch.tensor([False, True, True])
     with pytest.raises(ValueError, match="left-aligned"):
-        fast.viterbi_tags(logits, mask)
+        fast._viterbi_tags(logits, mask, None, parallel)
