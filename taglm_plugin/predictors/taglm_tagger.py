@@ -1,0 +1,179 @@
+from typing import Any, Dict, List, Sequence, Tuple
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import JsonDict
+from allennlp.data import DatasetReader, Instance
+from allennlp.models import Model
+from allennlp.predictors.predictor import Predictor
+
+from taglm_plugin.data.tag_schemes import INPUT_SCHEMES, tags_to_spans
+from taglm_plugin.dataset_readers.conll_column import ConllColumnReader
+from taglm_plugin.dataset_readers.lm_text import conll_like_english
+
+INPUT_KEYS = ("sentence", "tokens")
+
+
+def token_offsets(text: str, tokens: Sequence[str]) -> List[Tuple[int, int]]:
+    """
+    `(char_start, char_end)` of every token in `text` (`char_end` exclusive), aligning the
+    tokens left to right; raises `ValueError` when a token does not occur in order.
+    """
+    offsets = []
+    position = 0
+    for token in tokens:
+        start = text.find(token, position)
+        if start < 0:
+            raise ValueError(f"token {token!r} does not occur in {text!r} after {position}")
+        position = start + len(token)
+        offsets.append((start, position))
+    return offsets
+
+
+def entity_spans(
+    text: str, tokens: Sequence[str], tags: Sequence[str], scheme: str
+) -> List[JsonDict]:
+    """
+    The spans of `tags` (in `scheme`, see `tags_to_spans`) as
+    `{"type", "start", "end", "text", "char_start", "char_end"}`: `start` and `end` are token
+    indices (`end` inclusive), `char_start`/`char_end` character offsets into `text`
+    (`char_end` exclusive, so `text[char_start:char_end] == span["text"]`).
+    """
+    offsets = token_offsets(text, tokens)
+    spans = []
+    for label, start, end in tags_to_spans(tags, scheme):
+        char_start, char_end = offsets[start][0], offsets[end][1]
+        spans.append(
+            {
+                "type": label,
+                "start": start,
+                "end": end,
+                "text": text[char_start:char_end],
+                "char_start": char_start,
+                "char_end": char_end,
+            }
+        )
+    return spans
+
+
+@Predictor.register("taglm_tagger")
+class TagLmTaggerPredictor(Predictor):
+    """
+    Tags raw or tokenized English text with a tagger trained on `taglm_conll` data (the
+    `taglm_tagger` model, or any `CrfTagger` with a `label_encoding`) and reads its entity or
+    chunk spans.
+
+    Each input is one of
+
+    * `{"sentence": "Angela Merkel met Emmanuel Macron in Paris."}`: raw text, tokenized
+      offline like CoNLL-2003 text by spaCy's rule-based English tokenizer
+      (`conll_like_english`: `isn't` -> `is n't`, `2-1` and `Anglo-Dutch` kept whole);
+      span offsets are into this string.
+    * `{"tokens": ["EU", "rejects", "German", "call"]}`: tokens used as they are; span
+      offsets are into the tokens joined by single spaces (`"EU rejects German call"`).
+
+    Each input is tagged as one sequence and gives one output (several sentences in one
+    `"sentence"` string are not split; the tagger was trained on single sentences, so give
+    one sentence per input for the best results):
+
+    * `tokens`: the tokens the model saw,
+    * `tags`: the predicted tag of every token, in the model's `label_encoding`,
+    * `spans`: `[{"type", "start", "end", "text", "char_start", "char_end"}]` (see
+      `entity_spans`),
+    * `top_k_tags`: the model's `top_k` best tag sequences with scores, when `top_k > 1`.
+
+    The model's other outputs (`logits`, `mask`, `loss`) are dropped. With
+    `allennlp predict --use-dataset-reader`, outputs have the same keys, offsets into the
+    tokens joined by single spaces.
+
+    Registered as a `Predictor` with name "taglm_tagger".
+    """
+
+    def __init__(self, model: Model, dataset_reader: DatasetReader, frozen: bool = True) -> None:
+        super().__init__(model, dataset_reader, frozen)
+        if not isinstance(dataset_reader, ConllColumnReader):
+            raise ConfigurationError(
+                "the taglm_tagger predictor needs the 'taglm_conll' dataset reader, not "
+                f"{type(dataset_reader).__name__}"
+            )
+        label_encoding = getattr(model, "label_encoding", None)
+        if label_encoding not in INPUT_SCHEMES:
+            raise ConfigurationError(
+                f"model.label_encoding is {label_encoding!r}; the taglm_tagger predictor reads "
+                f"spans from tags in one of {', '.join(INPUT_SCHEMES)} and needs it set to the "
+                "dataset reader's output_tag_scheme"
+            )
+        self._tag_scheme = label_encoding
+        self._tokenizer = conll_like_english(sentence_splitter=False).tokenizer
+
+    def predict(self, sentence: str) -> JsonDict:
+        return self.predict_json({"sentence": sentence})
+
+    def predict_json(self, inputs: JsonDict) -> JsonDict:
+        return self.predict_batch_json([inputs])[0]
+
+    def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
+        texts_and_tokens = [
+            self._text_and_tokens(
+                item, f"input {index + 1} of {len(inputs)}" if len(inputs) > 1 else "input"
+            )
+            for index, item in enumerate(inputs)
+        ]
+        instances = [
+            self._dataset_reader.text_to_instance(tokens) for _, tokens in texts_and_tokens
+        ]
+        outputs = super().predict_batch_instance(instances)
+        return [
+            self._user_output(output, text)
+            for output, (text, _) in zip(outputs, texts_and_tokens)
+        ]
+
+    def predict_instance(self, instance: Instance) -> JsonDict:
+        return self.predict_batch_instance([instance])[0]
+
+    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
+        outputs = super().predict_batch_instance(instances)
+        return [self._user_output(output, " ".join(output["words"])) for output in outputs]
+
+    def _user_output(self, output: Dict[str, Any], text: str) -> JsonDict:
+        tokens, tags = output["words"], output["tags"]
+        user_output = {
+            "tokens": tokens,
+            "tags": tags,
+            "spans": entity_spans(text, tokens, tags, self._tag_scheme),
+        }
+        if "top_k_tags" in output:
+            user_output["top_k_tags"] = output["top_k_tags"]
+        return user_output
+
+    def _text_and_tokens(self, item: Any, where: str) -> Tuple[str, List[str]]:
+        """The text that span offsets refer to and its tokens; `where` names `item` in errors."""
+        keys = [key for key in INPUT_KEYS if isinstance(item, dict) and key in item]
+        if len(keys) != 1:
+            raise self._input_error(item, where, "expected a JSON object with exactly one of")
+        value = item[keys[0]]
+        if keys[0] == "sentence":
+            if not isinstance(value, str):
+                raise self._input_error(item, where, '"sentence" must be a string; expected')
+            tokens = [token.text for token in self._tokenizer(value) if not token.is_space]
+            if not tokens:
+                raise self._input_error(item, where, '"sentence" has no tokens; expected')
+            return value, tokens
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(token, str) and token.strip() for token in value)
+        ):
+            raise self._input_error(
+                item, where, '"tokens" must be a non-empty list of non-blank strings; expected'
+            )
+        return " ".join(value), value
+
+    @staticmethod
+    def _input_error(item: Any, where: str, problem: str) -> ValueError:
+        shown = repr(item)
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        return ValueError(
+            f"{where} {shown}: {problem} "
+            '{"sentence": "raw text"} or {"tokens": ["pre", "tokenized"]}'
+        )
