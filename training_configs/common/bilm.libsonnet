@@ -20,6 +20,11 @@
   lm_dim:: self.lm_state_dim * (if self.lm_directions == 'both' then 2 else 1),
   // The indexer of the LM's own reader (`taglm_lm_text`): character ids, no vocabulary.
   lm_token_indexer:: { type: 'elmo_characters' },
+  // The frozen biLM's states computed once per sentence and reused across epochs (frozen_bilm's
+  // `cache`): null (off) or { max_memory_mib: 4096 } (MiB of host memory), optionally with
+  // directory: 'runs/lm_states' (an LMDB store of all of them, which later runs of the same
+  // LM, layer and directions reuse). Cached states equal computed ones; only training is faster.
+  lm_cache:: null,
   lm_embedder:: {
     type: 'frozen_bilm',
     pretrained_file: { [k]: $.lm_archives[k] for k in std.objectFields($.lm_archives)
@@ -27,5 +32,6 @@
     expected_dim: $.lm_dim,
     layer: $.lm_layer,
     directions: $.lm_directions,
+    [if $.lm_cache != null then 'cache']: $.lm_cache,
   },
 }

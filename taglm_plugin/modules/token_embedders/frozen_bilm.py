@@ -7,10 +7,12 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import TokenIndexer, Vocabulary
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
+from allennlp.nn.util import get_text_field_mask
 
 from taglm_plugin.modules.pretrained_bilms.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.modules.pretrained_bilms.language_model_bilm import LanguageModelBiLm
 from taglm_plugin.modules.pretrained_bilms.pretrained_bilm import PretrainedBiLm
+from taglm_plugin.modules.pretrained_bilms.state_cache import LmStateCache, state_dict_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,8 @@ class FrozenBiLmEmbedder(TokenEmbedder):
         //                     "weight_file": "elmo/weights.hdf5"},
         "expected_dim": 1024,
         "layer": -1,            // 0 = token embedding, 1.. = LSTM layers, negative from the top
-        "directions": "both"    // or "forward" / "backward"
+        "directions": "both",   // or "forward" / "backward"
+        "cache": {"max_memory_mib": 4096, "directory": null}  // optional, LM archives only
     }
     ```
 
@@ -92,6 +95,17 @@ class FrozenBiLmEmbedder(TokenEmbedder):
     The LM is frozen: its parameters never require gradients, it stays in eval mode (no
     dropout) whatever `train()` is called with, and it runs under `torch.no_grad()`. Keep the
     tagger's `initializer` regexes off its parameters (they are under this module's name).
+
+    With `cache`, each sentence's states are computed once and then read from an
+    `LmStateCache` (`state_cache.py`: in memory up to `max_memory_mib`, and in an LMDB store in
+    `directory` if given, which later runs reuse): per batch the LM runs on the sentences not
+    found, as one sub-batch. Cached states equal computed ones (up to float32 rounding of the
+    different batch shapes), because an LM archive pair's states of a sentence depend on that
+    sentence alone. An ELMo-format biLM's do not (LSTM states carried over from batch to
+    batch), so `cache` is refused for it. The cache is keyed by the LM input ids and tied to
+    the LM's fingerprint (its state dict: weights and `bilm_spec`, and `layer`, `directions`);
+    it is not part of the state dict, so an archive of a model trained with it stands alone
+    (loaded, it caches as configured, creating the store if `directory` is not at hand).
 
     A model archive holding this embedder stands alone: the LM weights are in the state dict,
     and so is everything needed to rebuild the LM modules (options / LM config, LM vocabulary,
@@ -115,6 +129,9 @@ class FrozenBiLmEmbedder(TokenEmbedder):
     vocab : `Vocabulary`, optional
         The tagger's vocabulary (passed by allennlp), checked against the LM's vocabulary when
         the LM indexes words by vocabulary id.
+    cache : `Dict[str, Any]`, optional (default = `None`, no cache)
+        `{"max_memory_mib": ..., "directory": ...}`, the arguments of `LmStateCache`
+        (`directory` optional).
     """
 
     def __init__(
@@ -124,6 +141,7 @@ class FrozenBiLmEmbedder(TokenEmbedder):
         layer: int = -1,
         directions: str = "both",
         vocab: Optional[Vocabulary] = None,
+        cache: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         if directions not in DIRECTIONS:
@@ -134,6 +152,16 @@ class FrozenBiLmEmbedder(TokenEmbedder):
         self._layer = layer
         self._directions = DIRECTIONS[directions]
         self._vocab = vocab
+        self._state_cache: Optional[LmStateCache] = None
+        if cache is not None:
+            unknown = sorted(set(cache) - {"max_memory_mib", "directory"})
+            if unknown or "max_memory_mib" not in cache:
+                raise ConfigurationError(
+                    "cache must be {'max_memory_mib': ..., 'directory': ... (optional)}, "
+                    f"not {cache!r}"
+                )
+            self._state_cache = LmStateCache(expected_dim, **cache)
+        self._lm_fingerprint: Optional[str] = None
         self.register_buffer("bilm_spec", torch.zeros(0, dtype=torch.uint8))
         self.bilm: Optional[PretrainedBiLm] = None
         if pretrained_file is not None:
@@ -141,6 +169,11 @@ class FrozenBiLmEmbedder(TokenEmbedder):
 
     def get_output_dim(self) -> int:
         return self._expected_dim
+
+    @property
+    def state_cache(self) -> Optional[LmStateCache]:
+        """The cache of the LM's states, `None` without `cache`."""
+        return self._state_cache
 
     def token_indexer_params(self) -> Dict[str, Any]:
         """The config of the token indexer the dataset reader must use for the LM's tokens."""
@@ -169,8 +202,22 @@ class FrozenBiLmEmbedder(TokenEmbedder):
         backward states (or one of them), zero at padding.
         """
         with torch.no_grad():
-            states = self._loaded_bilm()(lm_tensors, self._layer)
+            if self._state_cache is None:
+                return self._lm_states(lm_tensors)
+            mask = get_text_field_mask({"lm": lm_tensors})
+            return self._state_cache(lm_tensors, mask, self._fingerprint(), self._lm_states)
+
+    def _lm_states(self, lm_tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
+        states = self._loaded_bilm()(lm_tensors, self._layer)
         return torch.cat([states[direction] for direction in self._directions], dim=-1)
+
+    def _fingerprint(self) -> str:
+        """The LM's `state_dict_fingerprint`, computed once per loaded LM."""
+        if self._lm_fingerprint is None:
+            self._lm_fingerprint = state_dict_fingerprint(
+                self.state_dict(), f"layer {self._layer}", "+".join(self._directions)
+            )
+        return self._lm_fingerprint
 
     def _loaded_bilm(self) -> PretrainedBiLm:
         if self.bilm is None:
@@ -198,6 +245,12 @@ class FrozenBiLmEmbedder(TokenEmbedder):
             raise ConfigurationError(
                 f"expected_dim = {self._expected_dim}, but layer {self._layer} of the LM with "
                 f"directions {'+'.join(self._directions)} gives {described} = {output_dim}"
+            )
+        if self._state_cache is not None and isinstance(bilm, ElmoFileBiLm):
+            raise ConfigurationError(
+                "cache cannot be used with an ELMo-format biLM: it carries its LSTM states "
+                "from batch to batch, so a sentence's states depend on the batches before it; "
+                "leave cache out (or use taglm_language_model archives)"
             )
         self._check_vocabulary(bilm.vocabulary_namespaces())
         for parameter in bilm.parameters():
@@ -246,6 +299,7 @@ class FrozenBiLmEmbedder(TokenEmbedder):
         error_msgs: List[str],
     ) -> None:
         # Runs before the children are loaded, so an LM built here receives its weights.
+        self._lm_fingerprint = None
         spec = state_dict.get(prefix + "bilm_spec")
         if spec is not None and spec.numel() > 0:
             if self.bilm is None:
