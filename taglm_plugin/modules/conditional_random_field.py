@@ -13,7 +13,7 @@ static shape and nothing depends on tensor values on the host.
   On the GPU the product is reduced as a balanced binary tree over time padded to a power of
   two: log2 levels of one batched float64 matrix product each, on the matrices' exponentials
   rescaled to a largest entry of 1 (exact unless potentials within one step or block differ by
-  more than ~700, i.e. never for a trained CRF); autograd gives the gradient. On the CPU, where
+  more than ~700, which a trained CRF's do not); autograd gives the gradient. On the CPU, where
   the tree's O(T K^3) work costs more than the loop's O(T K^2), the first row is multiplied in
   the log semiring by one matrix after the other.
 * Viterbi, best path only (`top_k` None or 1), on the GPU: the same tree in the max-plus
@@ -39,8 +39,8 @@ ViterbiDecoding = Tuple[List[int], float]  # a tag sequence and its Viterbi scor
 
 # allennlp's score for a transition that the constraints forbid (and for START/END misuse).
 _FORBIDDEN = -10000.0
-# Off-diagonal entries of the log-semiring identity. Finite, so that no logsumexp sees only
-# -inf inputs (NaN gradients); exp(_LOG_ZERO - x) is exactly 0 in float32/64.
+# Off-diagonal entries of the log-semiring identity: exp(_LOG_ZERO - x) is exactly 0 in
+# float32/64, and being finite, no arithmetic on them makes a NaN (as -inf - -inf would).
 _LOG_ZERO = -1e30
 
 
@@ -66,25 +66,31 @@ def _log_matmul(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(left.unsqueeze(-1) + right.unsqueeze(-3), dim=-2)
 
 
-def _log_chain_product(matrices: torch.Tensor, parallel: bool) -> torch.Tensor:
+def _log_chain_product(matrices: torch.Tensor, in_chain: torch.BoolTensor) -> torch.Tensor:
     """
     Entry `[0, 0]` of the log-semiring product `matrices[:, 0] x ... x matrices[:, T - 1]`,
-    shape `(batch_size,)`, from finite `matrices` of shape `(batch_size, T, num_tags,
-    num_tags)`.
-
-    With `parallel=True` (`T` a power of two) the product of the matrices' exponentials is
-    reduced pairwise in float64, log2(T) levels of one batched matrix product each. Each leaf
-    is shifted by its largest entry and each product divided by its largest entry; the logs of
-    those scales add up to the result's, and they need no gradient (the result does not depend
-    on them). Otherwise the first row is multiplied by one matrix after the other in the log
-    semiring (T - 1 vector-matrix products). Both give the same result up to rounding.
+    shape `(batch_size,)`, from `matrices` of shape `(batch_size, T, num_tags, num_tags)`
+    that are the identity where `in_chain` (shape `(batch_size, T)`) is False, by multiplying
+    the first row by one matrix after the other (T - 1 vector-matrix products). Identity steps
+    keep the row instead: the CPU's `exp` is slow on their underflowing entries.
     """
-    if not parallel:
-        first, *rest = matrices.unbind(1)  # one backward node, not one per step
-        row = first[:, :1]
-        for matrix in rest:
-            row = _log_matmul(row, matrix)
-        return row[:, 0, 0]
+    matrices = torch.where(in_chain[..., None, None], matrices, 0.0)
+    first, *rest = matrices.unbind(1)  # one backward node, not one per step
+    row = first[:, :1]
+    for matrix, multiply in zip(rest, in_chain[:, 1:, None, None].unbind(1)):
+        row = torch.where(multiply, _log_matmul(row, matrix), row)
+    return row[:, 0, 0]
+
+
+def _log_chain_product_tree(matrices: torch.Tensor) -> torch.Tensor:
+    """
+    `_log_chain_product` for `T` a power of two, reduced pairwise: log2(T) levels of one
+    batched matrix product each, on the matrices' exponentials in float64. Each leaf is shifted
+    by its largest entry and each product divided by its largest entry; the logs of those
+    scales add up to the result's, and they need no gradient (the result does not depend on
+    them). Finite entries more than ~700 below a block's largest one become 0; a trained CRF's
+    potentials do not differ that much.
+    """
     batch_size = matrices.size(0)
     shifts = matrices.detach().amax((2, 3), keepdim=True)
     products = (matrices - shifts).double().exp()
@@ -198,11 +204,15 @@ class FastConditionalRandomField(ConditionalRandomField):
             (positions == lengths)[..., None, None], end.unsqueeze(1), self._log_identity
         )
         potentials = torch.where((positions < lengths)[..., None, None], potentials, after_sentence)
+        if parallel:
+            log_partition_functions = _log_chain_product_tree(potentials)
+        else:
+            log_partition_functions = _log_chain_product(potentials, positions <= lengths)
 
         gold_tags = F.pad(tags * mask, (1, padding))
         gold_indices = torch.add(gold_tags[:, 1:], gold_tags[:, :-1], alpha=num_tags)
         gold_scores = potentials.flatten(2).gather(2, gold_indices.unsqueeze(2)).sum((1, 2))
-        return gold_scores - _log_chain_product(potentials, parallel)
+        return gold_scores - log_partition_functions
 
     def _check_num_tags(self, logits: torch.Tensor) -> None:
         if logits.dim() != 3 or logits.size(2) != self.num_tags:
