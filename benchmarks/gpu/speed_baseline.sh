@@ -2,10 +2,11 @@
 # Speed figures without LMs on the GPU host (docs/GPU_RUNS.md): the CRF benchmark, EPOCHS
 # epochs of the NER baseline on taglm_tagger and on allennlp-models' crf_tagger (same
 # architecture), tagging throughput on the GPU and the CPU, and a profile of one baseline epoch.
-# Usage (repo root, GPU host): GPU_DATA=.gpu/ner bash benchmarks/gpu/speed_baseline.sh EPOCHS
+# Usage (repo root, GPU host): GPU_DATA=.gpu/ner [PROFILE=0] bash benchmarks/gpu/speed_baseline.sh EPOCHS
 set -uo pipefail
 source benchmarks/gpu/env.sh
 epochs=$1
+mkdir -p runs/speed
 python3 benchmarks/crf_benchmark.py --device cuda --json $OUT/crf_benchmark_gpu.json 2>&1 | grep -v nltk | tail -14
 for config in training_configs/ner/baseline.jsonnet benchmarks/configs/allennlp_models_crf_tagger.jsonnet; do
   name=$(basename $config .jsonnet)
@@ -20,6 +21,7 @@ for device in 0 -1; do
     --cuda-device $device --batch-size 512 > $OUT/predict_baseline_device$device.json 2>/dev/null
   grep sentences_per_second $OUT/predict_baseline_device$device.json
 done
+[ "${PROFILE:-1}" = 1 ] || exit 0
 NUM_EPOCHS=1 python3 -m cProfile -o runs/baseline_epoch.prof -m allennlp train \
   training_configs/ner/baseline.jsonnet -s runs/speed/profile -f --include-package taglm_plugin > /dev/null 2>&1
 python3 -c "import pstats; pstats.Stats('runs/baseline_epoch.prof').sort_stats('tottime').print_stats(30)" > $OUT/baseline_epoch_profile.txt
