@@ -90,7 +90,8 @@ def test_memory_bound_stops_adding_states(monkeypatch, archives):
     cached = embedder(archives, cache={"max_memory_mib": 300 / 2**20})
     calls = count_lm_calls(monkeypatch, cached)
     first = cached(**batch([0, 1]))
-    assert len(cached.state_cache) == 1 and cached.state_cache.memory_bytes == 6 * STATE_BYTES_PER_TOKEN
+    assert len(cached.state_cache) == 1
+    assert cached.state_cache.memory_bytes == 6 * STATE_BYTES_PER_TOKEN
     second = cached(**batch([0, 1]))
     assert calls == [(2, 6, 50), (1, 2, 50)]
     torch.testing.assert_close(first, second, atol=1e-6, rtol=0)
@@ -108,7 +109,8 @@ def test_disk_store_is_reused_by_another_embedder(monkeypatch, archives, tmp_pat
     assert calls == [(1, 1, 50)]
     assert len(reading.state_cache) == 3
     torch.testing.assert_close(output[[1, 0]], written[[0, 2]], atol=0, rtol=0)
-    torch.testing.assert_close(output, embedder(archives)(**batch([2, 0, 3])), atol=1e-6, rtol=0)
+    expected = embedder(archives)(**batch([2, 0, 3]))
+    torch.testing.assert_close(output, expected, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("other", ["weights", "layer", "directions"])

@@ -1,5 +1,6 @@
 import copy
 import json
+import shutil
 import sys
 from typing import Any, Dict, List, Tuple
 
@@ -142,6 +143,16 @@ def test_built_from_params_with_the_elmo_indexer(tmp_path):
     assert isinstance(embedder.token_indexer(), ELMoTokenCharactersIndexer)
 
 
+def character_lm_archives(directory) -> Dict[str, str]:
+    """`pretrained_file` of a tiny pair of taglm_language_models over character ids."""
+    return {
+        f"{direction}_archive": write_tiny_language_model(
+            directory / direction, tiny_language_model_config(direction), seed=seed
+        )[0]
+        for seed, direction in enumerate(["forward", "backward"])
+    }
+
+
 @pytest.fixture(params=["elmo", "language_models"])
 def pretrained_lm(request, tmp_path) -> Tuple[Dict[str, str], int]:
     """
@@ -151,12 +162,7 @@ def pretrained_lm(request, tmp_path) -> Tuple[Dict[str, str], int]:
     if request.param == "elmo":
         options_file, weight_file = write_tiny_elmo(tmp_path / "lm")
         return {"options_file": options_file, "weight_file": weight_file}, 8
-    archives = {}
-    for seed, direction in enumerate(["forward", "backward"]):
-        archives[f"{direction}_archive"], _ = write_tiny_language_model(
-            tmp_path / "lm" / direction, tiny_language_model_config(direction), seed=seed
-        )
-    return archives, 10
+    return character_lm_archives(tmp_path / "lm"), 10
 
 
 def tagger_config(pretrained_file: Dict[str, str], expected_dim: int) -> Dict[str, Any]:
@@ -252,6 +258,44 @@ def test_archive_predicts_and_evaluates_without_the_lm_files(
     assert "loss" in json.loads(metrics_file.read_text())
 
 
+def test_language_model_states_of_a_sentence_do_not_depend_on_its_batch(tmp_path):
+    """What makes `cache` exact: a sentence alone gets its states inside a padded batch."""
+    embedder = FrozenBiLmEmbedder(expected_dim=10, pretrained_file=character_lm_archives(tmp_path))
+    sentences = SENTENCES + [["A", "much", "longer", "sentence", "than", "those", "two"]]
+    batch_states = embedder(**character_ids(sentences))
+    for row, sentence in enumerate(sentences):
+        alone = embedder(**character_ids([sentence]))
+        torch.testing.assert_close(batch_states[row, : len(sentence)], alone[0], atol=1e-6, rtol=0)
+
+
+def test_archive_of_a_model_trained_with_the_cache_stands_alone(tmp_path):
+    archives = character_lm_archives(tmp_path / "lm")
+    store = tmp_path / "lm_states"
+    config = tagger_config(archives, 10)
+    config["model"]["lm_embedder"]["cache"] = {"max_memory_mib": 1, "directory": str(store)}
+    model, vocab, tensors, _ = train_tagger(tmp_path, config)
+    assert len(model.lm_embedder.state_cache) == 2 and (store / "data.mdb").is_file()
+    uncached, *_ = train_tagger(tmp_path, tagger_config(archives, 10), steps=0)
+    assert model.state_dict().keys() == uncached.state_dict().keys()
+
+    serialization_dir = tmp_path / "run"
+    vocab.save_to_files(str(serialization_dir / "vocabulary"))
+    Params(copy.deepcopy(config)).to_file(str(serialization_dir / "config.json"))
+    torch.save(model.state_dict(), serialization_dir / "best.th")
+    archive_model(serialization_dir)
+    (tmp_path / "lm").rename(tmp_path / "elsewhere")
+    shutil.rmtree(store)
+
+    loaded = load_archive(str(serialization_dir / "model.tar.gz")).model
+    assert len(loaded.lm_embedder.state_cache) == 0
+    model.eval()
+    loaded.eval()
+    torch.testing.assert_close(
+        model(**tensors)["logits"], loaded(**tensors)["logits"], atol=1e-6, rtol=0
+    )
+    assert len(loaded.lm_embedder.state_cache) == 2
+
+
 def test_state_dict_of_another_lm_is_refused(tmp_path):
     embedder = elmo_embedder(tmp_path)
     one_layer = copy.deepcopy(TINY_ELMO_OPTIONS)
@@ -283,6 +327,7 @@ def test_used_before_the_lm_is_loaded():
             r"expected_dim = 16, but layer -1 .* gives 4 \(forward\) \+ 4 \(backward\) = 8",
         ),
         ({"directions": "forward"}, r"expected_dim = 8, .* gives 4 \(forward\) = 4"),
+        ({"cache": {"max_memory_mib": 1}}, "cache cannot be used with an ELMo-format biLM"),
         (
             {"pretrained_file": {"options_file": "o.json"}},
             r"pretrained_file must be .* keys \['options_file'\]",

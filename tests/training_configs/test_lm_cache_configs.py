@@ -1,0 +1,22 @@
+import pytest
+from allennlp.common import Params
+
+# Importing the plugin sets the configs' environment defaults (FORWARD_LM, LM_STATE_DIM, ...).
+import taglm_plugin  # noqa: F401
+
+from ..conftest import REPO_ROOT
+
+CONFIG_ROOT = REPO_ROOT / "training_configs"
+
+
+def lm_embedder_of(config: str) -> dict:
+    return Params.from_file(str(CONFIG_ROOT / config)).as_dict()["model"]["lm_embedder"]
+
+
+@pytest.mark.parametrize("task", ["ner", "chunking"])
+def test_lm_cache_switches_the_frozen_bilm_cache(task):
+    uncached = lm_embedder_of(f"{task}/taglm.jsonnet")
+    cached = lm_embedder_of(f"{task}/taglm_cached.jsonnet")
+    assert "cache" not in uncached
+    assert cached.pop("cache") == {"max_memory_mib": 4096}
+    assert cached == uncached
