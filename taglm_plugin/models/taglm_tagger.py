@@ -69,8 +69,13 @@ class TagLmTagger(CrfTagger):
             self.crf = crf
         self.lm_embedder = lm_embedder
         self._lm_tokens_key = lm_tokens_key
+        lm_dim = getattr(encoder, "lm_dim", None)
+        if lm_embedder is None and lm_dim:
+            raise ConfigurationError(
+                f"model.encoder.lm_dim is {lm_dim}, but model.lm_embedder is not set: configure "
+                "the LM embedder, or remove lm_dim and lm_injection_layer from the encoder"
+            )
         if lm_embedder is not None:
-            lm_dim = getattr(encoder, "lm_dim", None)
             if lm_dim is None:
                 raise ConfigurationError(
                     "model.lm_embedder needs an encoder that accepts LM embeddings "
