@@ -1,0 +1,300 @@
+import json
+from typing import Dict, List, Tuple
+
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch, DatasetReader, Vocabulary
+from allennlp.models import Model
+from allennlp.modules.conditional_random_field import ConditionalRandomField
+from allennlp.nn.util import get_text_field_mask
+
+from taglm_plugin.data.tag_schemes import TagSequenceError, tags_to_spans
+from taglm_plugin.models.taglm_tagger import TagLmTagger
+from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
+
+from ..conftest import FIXTURES
+from ..modules.pretrained_bilms.tiny_bilms import (
+    tiny_language_model_config,
+    write_tiny_language_model,
+)
+
+TAGGER_FIXTURES = FIXTURES / "tagger"
+BASELINE_CONFIG = TAGGER_FIXTURES / "baseline_tagger.jsonnet"
+TAGLM_CONFIG = TAGGER_FIXTURES / "taglm_tagger.jsonnet"
+TRAIN = TAGGER_FIXTURES / "conll2003" / "eng.train"
+DEV = TAGGER_FIXTURES / "conll2003" / "eng.testa"
+# Absolute data paths, so the tests do not depend on the working directory.
+DATA_OVERRIDES = {"train_data_path": str(TRAIN), "validation_data_path": str(DEV)}
+# Units of each layer of the tiny LMs (tiny_language_model_config).
+TINY_LM_STATE_DIM = 5
+ENTITY_TYPES = ["LOC", "MISC", "ORG", "PER"]
+
+
+@pytest.fixture(scope="module")
+def tiny_lms(tmp_path_factory) -> Dict[str, Tuple[str, Model]]:
+    """`{direction: (archive path, the LM)}` for a forward and a backward tiny character LM."""
+    directory = tmp_path_factory.mktemp("tiny_lms")
+    return {
+        direction: write_tiny_language_model(
+            directory / direction, tiny_language_model_config(direction), seed=seed
+        )
+        for seed, direction in enumerate(("forward", "backward"))
+    }
+
+
+@pytest.fixture
+def taglm_environment(monkeypatch, tiny_lms) -> None:
+    """The environment variables taglm_tagger.jsonnet reads."""
+    monkeypatch.setenv("FORWARD_LM", tiny_lms["forward"][0])
+    monkeypatch.setenv("BACKWARD_LM", tiny_lms["backward"][0])
+    monkeypatch.setenv("LM_STATE_DIM", str(TINY_LM_STATE_DIM))
+
+
+def read_config(config_file, **overrides) -> Params:
+    return Params.from_file(str(config_file), params_overrides=json.dumps(overrides))
+
+
+def build(config_file, **model_overrides):
+    """The model of `config_file` (with `model.KEY` overrides), its vocab and a training batch."""
+    return build_from(
+        read_config(config_file, **{f"model.{k}": v for k, v in model_overrides.items()})
+    )
+
+
+def build_from(params: Params):
+    """The model of `params`, its vocab and a batch of the training fixture."""
+    reader = DatasetReader.from_params(params.pop("dataset_reader"))
+    instances = list(reader.read(str(TRAIN)))
+    vocab = Vocabulary.from_instances(instances)
+    model = Model.from_params(vocab=vocab, params=params.pop("model"))
+    batch = Batch(instances)
+    batch.index_instances(vocab)
+    return model, vocab, batch.as_tensor_dict()
+
+
+def gold_tags(vocab: Vocabulary, batch) -> List[List[str]]:
+    lengths = get_text_field_mask(batch["tokens"]).sum(1).tolist()
+    return [
+        [vocab.get_token_from_index(tag, "labels") for tag in row[:length]]
+        for row, length in zip(batch["tags"].tolist(), lengths)
+    ]
+
+
+def scramble_tag_scores(model: TagLmTagger, seed: int = 0) -> None:
+    """
+    Large random word embeddings and tag projection weights: the tag scores then vary from
+    token to token and outweigh the CRF's transition scores.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    words = model.text_field_embedder.token_embedder_tokens.weight
+    layer = model.tag_projection_layer._module
+    with torch.no_grad():
+        words.copy_(10 * torch.randn(words.shape, generator=generator))
+        layer.weight.copy_(100 * torch.randn(layer.weight.shape, generator=generator))
+        layer.bias.zero_()
+
+
+def invalid_bioul_sequences(vocab: Vocabulary, paths: List[List[int]]) -> List[List[str]]:
+    invalid = []
+    for path in paths:
+        tags = [vocab.get_token_from_index(tag, "labels") for tag in path]
+        try:
+            tags_to_spans(tags, "BIOUL")
+        except TagSequenceError:
+            invalid.append(tags)
+    return invalid
+
+
+class TestTagLmTagger(ModelTestCase):
+    def setup_method(self):
+        super().setup_method()
+        self.set_up_model(BASELINE_CONFIG, TRAIN)
+
+    def test_baseline_can_train_save_and_load(self):
+        self.ensure_model_can_train_save_and_load(
+            BASELINE_CONFIG, overrides=json.dumps(DATA_OVERRIDES)
+        )
+
+    def test_batch_predictions_are_consistent(self):
+        self.ensure_batch_predictions_are_consistent()
+
+    def test_taglm_can_train_save_and_load_and_its_lm_stays_unchanged(
+        self, taglm_environment, tiny_lms
+    ):
+        # The gradient check inside also asserts that the LM's parameters get no gradient.
+        model, loaded_model = self.ensure_model_can_train_save_and_load(
+            TAGLM_CONFIG, overrides=json.dumps(DATA_OVERRIDES)
+        )
+        for trained in (model, loaded_model):
+            bilm = trained.lm_embedder.bilm
+            assert bilm.language_models.keys() == tiny_lms.keys()
+            for direction, language_model in bilm.language_models.items():
+                lm_state = language_model.state_dict()
+                original = tiny_lms[direction][1].state_dict()
+                assert lm_state.keys() == original.keys()
+                for name, tensor in original.items():
+                    assert torch.equal(lm_state[name], tensor), f"{direction} LM's {name} changed"
+            assert not any(parameter.requires_grad for parameter in bilm.parameters())
+
+
+def test_baseline_loss_decreases_over_a_few_steps():
+    torch.manual_seed(0)
+    model, _, batch = build(BASELINE_CONFIG)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    losses = []
+    for _ in range(10):
+        optimizer.zero_grad()
+        loss = model(**batch)["loss"]
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_overall_metrics_during_a_pass_and_per_type_at_reset(tmp_path):
+    table_file = tmp_path / "tables" / "dev.txt"
+    model, vocab, batch = build(BASELINE_CONFIG, conlleval_table_file=str(table_file))
+    # Every token tagged O: no phrase found, token accuracy is the share of gold O tags.
+    with torch.no_grad():
+        model.tag_projection_layer._module.bias[vocab.get_token_index("O", "labels")] = 1000.0
+    model.eval()
+    model(**batch)
+    gold = [tag for sentence in gold_tags(vocab, batch) for tag in sentence]
+    num_phrases = sum(tag[0] in "BU" for tag in gold)
+
+    during_pass = model.get_metrics()
+    assert during_pass == {
+        "precision-overall": 0.0,
+        "recall-overall": 0.0,
+        "f1-measure-overall": 0.0,
+        "accuracy": pytest.approx(gold.count("O") / len(gold)),
+    }
+    assert not table_file.exists()
+
+    at_reset = model.get_metrics(reset=True)
+    assert set(at_reset) == set(during_pass) | {
+        f"{name}-{entity_type}"
+        for name in ("precision", "recall", "f1-measure")
+        for entity_type in ENTITY_TYPES
+    }
+    assert at_reset["accuracy"] == during_pass["accuracy"]
+    table = table_file.read_text().splitlines()
+    assert table[0] == (
+        f"processed {len(gold)} tokens with {num_phrases} phrases; found: 0 phrases; correct: 0."
+    )
+    assert [line.split(":")[0].strip() for line in table[2:]] == ENTITY_TYPES
+    # The counts start again after a reset.
+    assert model.get_metrics()["accuracy"] == 0.0
+
+
+def test_top_k_gives_the_best_paths_best_first():
+    model, vocab, batch = build(BASELINE_CONFIG, top_k=3)
+    scramble_tag_scores(model)
+    model.eval()
+    output = model(**batch)
+    lengths = [len(tags) for tags in gold_tags(vocab, batch)]
+    assert len(output["top_k_tags"]) == len(lengths)
+    for paths, best, length in zip(output["top_k_tags"], output["tags"], lengths):
+        assert len(paths) == 3
+        assert paths[0][0] == best
+        assert all(len(tags) == length for tags, _ in paths)
+        assert len({tuple(tags) for tags, _ in paths}) == 3
+        scores = [score for _, score in paths]
+        assert scores == sorted(scores, reverse=True)
+    readable = model.make_output_human_readable(output)
+    assert readable["top_k_tags"][0][0]["tags"] == readable["tags"][0]
+    assert all(tag in vocab.get_token_to_index_vocabulary("labels") for tag in readable["tags"][0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_constrained_decoding_never_outputs_an_invalid_bioul_sequence(seed):
+    model, vocab, batch = build(BASELINE_CONFIG, top_k=4)
+    scramble_tag_scores(model, seed)
+    model.eval()
+    output = model(**batch)
+    paths = [tags for sentence_paths in output["top_k_tags"] for tags, _ in sentence_paths]
+    assert invalid_bioul_sequences(vocab, paths) == []
+
+    # The same scores decoded without the constraints do break BIOUL: the check can fail.
+    unconstrained, _, _ = build(BASELINE_CONFIG, constrain_crf_decoding=False)
+    weights = {k: v for k, v in model.state_dict().items() if k != "crf._constraint_mask"}
+    unconstrained.load_state_dict(weights, strict=False)
+    unconstrained.eval()
+    assert invalid_bioul_sequences(vocab, unconstrained(**batch)["tags"]) != []
+
+
+@pytest.mark.parametrize("top_k", [1, 3])
+def test_allennlp_crf_gives_the_same_loss_and_tags_as_the_fast_crf(top_k):
+    fast, _, batch = build(BASELINE_CONFIG, top_k=top_k)
+    reference, _, _ = build(BASELINE_CONFIG, top_k=top_k, fast_crf=False)
+    assert isinstance(fast.crf, FastConditionalRandomField)
+    assert type(reference.crf) is ConditionalRandomField
+    scramble_tag_scores(fast)
+    reference.load_state_dict(fast.state_dict())
+    fast.eval()
+    reference.eval()
+    fast_output, reference_output = fast(**batch), reference(**batch)
+    assert torch.allclose(fast_output["loss"], reference_output["loss"], rtol=1e-5)
+    assert fast_output["tags"] == reference_output["tags"]
+    if top_k > 1:
+        assert [[tags for tags, _ in paths] for paths in fast_output["top_k_tags"]] == [
+            [tags for tags, _ in paths] for paths in reference_output["top_k_tags"]
+        ]
+    else:
+        assert "top_k_tags" not in fast_output
+
+
+@pytest.mark.parametrize(
+    "overrides, problem",
+    [
+        (
+            {"model.encoder": {"type": "lstm", "input_size": 10, "hidden_size": 4}},
+            r"model.lm_embedder needs an encoder that accepts LM embeddings "
+            r"\(model.encoder.type 'taglm_birnn'\), not LstmSeq2SeqEncoder",
+        ),
+        (
+            {"model.encoder.lm_dim": 16},
+            r"model.lm_embedder output dim must match model.encoder.lm_dim, but got 10 and 16",
+        ),
+        ({"model.encoder.lm_injection_layer": 3}, r"lm_injection_layer must be in 0 \.\. 2"),
+        (
+            {"model.lm_embedder.expected_dim": 32},
+            r"expected_dim = 32, but layer -1 of the LM .* gives 5 \(forward\) \+ 5 \(backward\)",
+        ),
+    ],
+)
+def test_config_mistakes_fail_at_construction(taglm_environment, overrides, problem):
+    """A TagLM config with one mistake each."""
+    with pytest.raises(ConfigurationError, match=problem):
+        build_from(read_config(TAGLM_CONFIG, **overrides))
+
+
+def test_encoder_expecting_lm_embeddings_without_lm_embedder_fails_at_construction():
+    encoder = {"model.encoder.lm_dim": 10, "model.encoder.lm_injection_layer": 1}
+    problem = "model.encoder.lm_dim is 10, but model.lm_embedder is not set"
+    with pytest.raises(ConfigurationError, match=problem):
+        build_from(read_config(BASELINE_CONFIG, **encoder))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # The reader has no LM indexer at all.
+        {
+            "dataset_reader.token_indexers": {
+                "tokens": {"type": "normalized_single_id"},
+                "token_characters": {"type": "characters", "min_padding_length": 3},
+            }
+        },
+        # The LM indexer is there, under another key.
+        {"model.lm_tokens_key": "elmo"},
+    ],
+)
+def test_missing_lm_token_indexer_is_named_at_the_first_forward(taglm_environment, overrides):
+    model, _, batch = build_from(read_config(TAGLM_CONFIG, **overrides))
+    with pytest.raises(ConfigurationError, match=r"model.lm_tokens_key is '(lm|elmo)'.*add the LM"):
+        model(**batch)
