@@ -1,0 +1,147 @@
+"""
+Every config in training_configs/ trains for one batch on tiny fixtures (CPU), so that no config
+can rot: the tagger configs (ner/, chunking/, demo/ and any folder added later) on the
+CoNLL-like files of tests/fixtures/tagger with a tiny GloVe file, and the LM configs (lm/) at
+LM_SIZE=small on a few lines of text. The LM archives they write are the FORWARD_LM /
+BACKWARD_LM of the TagLM configs, so the two sets of configs are also checked against each
+other (LM token indexer, LM_STATE_DIM).
+"""
+import json
+from pathlib import Path
+from typing import Dict
+
+import pytest
+import torch
+from allennlp.commands.train import train_model
+from allennlp.common import Params
+from allennlp.models.archival import load_archive
+
+# Importing the plugin registers its components and sets the configs' environment defaults.
+from taglm_plugin.commands.export_lm import export_encoder_archive
+from taglm_plugin.models.language_model import LanguageModel
+from taglm_plugin.models.taglm_tagger import TagLmTagger
+
+from ..conftest import FIXTURES, REPO_ROOT
+
+CONFIG_ROOT = REPO_ROOT / "training_configs"
+LM_CONFIGS = sorted((CONFIG_ROOT / "lm").glob("*.jsonnet"))
+TAGGER_CONFIGS = sorted(
+    path for path in CONFIG_ROOT.glob("*/*.jsonnet") if path.parent.name != "lm"
+)
+TAGGER_FIXTURES = FIXTURES / "tagger"
+ENVIRONMENT = {
+    "CONLL2003_DIR": str(TAGGER_FIXTURES / "conll2003"),
+    "CONLL2000_DIR": str(TAGGER_FIXTURES / "conll2000"),
+    "GLOVE": str(TAGGER_FIXTURES / "glove.50d.txt"),
+    "LM_TRAIN_DATA": str(TAGGER_FIXTURES / "lm_text.txt"),
+    "LM_SIZE": "small",
+    "LM_TIME_BUDGET_SECONDS": "0",
+    "CUDA_DEVICE": "-1",
+    "NUM_EPOCHS": "1",
+}
+# One epoch of one batch. The held-out parts of the training data (CoNLL-2000's 1000 sentences,
+# every 100th LM document) shrink to the size of the fixtures.
+ONE_BATCH = {"trainer.num_epochs": 1, "data_loader.batches_per_epoch": 1}
+HELD_OUT = {
+    "chunking": {
+        "dataset_reader.heldout_sentences": 2,
+        "validation_dataset_reader.heldout_sentences": 2,
+    },
+    "lm": {"dataset_reader.held_out_every": 4, "validation_dataset_reader.held_out_every": 4},
+}
+
+
+def config_id(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
+def train_one_batch(config: Path, serialization_dir: Path) -> Path:
+    overrides = {**ONE_BATCH, **HELD_OUT.get(config.parent.name, {})}
+    params = Params.from_file(str(config), params_overrides=json.dumps(overrides))
+    train_model(params, str(serialization_dir))
+    archive = serialization_dir / "model.tar.gz"
+    assert archive.is_file()
+    return archive
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> None:
+    # Two intra-op threads spin against each other on a busy 2-core machine: a biLSTM step of
+    # these sizes then takes 100 times longer than on one thread.
+    num_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(num_threads)
+
+
+@pytest.fixture(scope="module")
+def environment() -> None:
+    # Module-scoped: the LM archives below are trained once for all the tagger configs.
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in ENVIRONMENT.items():
+            monkeypatch.setenv(name, value)
+        # The demo config reads examples/ relative to the repository root.
+        monkeypatch.chdir(REPO_ROOT)
+        yield
+
+
+@pytest.fixture(scope="module")
+def lm_archives(environment, tmp_path_factory) -> Dict[Path, Path]:
+    """Each LM config trained for one batch: `{config: model archive}`."""
+    return {
+        config: train_one_batch(config, tmp_path_factory.mktemp(config.stem))
+        for config in LM_CONFIGS
+    }
+
+
+@pytest.fixture(scope="module")
+def language_models(lm_archives) -> Dict[str, LanguageModel]:
+    """
+    The trained LMs by direction. FORWARD_LM and BACKWARD_LM point at their encoder-only
+    exports (as on the GPU host; the taggers would otherwise export them on every load) and
+    LM_STATE_DIM is the size of their states.
+    """
+    models = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for archive_file in lm_archives.values():
+            model = load_archive(str(archive_file)).model
+            assert model.direction not in models, "one LM config per direction"
+            models[model.direction] = model
+            encoder_archive = archive_file.parent / "encoder.tar.gz"
+            export_encoder_archive(str(archive_file), str(encoder_archive))
+            monkeypatch.setenv(f"{model.direction.upper()}_LM", str(encoder_archive))
+        state_dims = {model.get_output_dim() for model in models.values()}
+        assert len(state_dims) == 1, state_dims
+        monkeypatch.setenv("LM_STATE_DIM", str(state_dims.pop()))
+        yield models
+
+
+def test_every_config_folder_is_covered():
+    folders = {path.parent.name for path in TAGGER_CONFIGS + LM_CONFIGS}
+    assert folders >= {"ner", "chunking", "demo", "lm"}
+
+
+@pytest.mark.parametrize("config", LM_CONFIGS, ids=config_id)
+def test_lm_config_trains_one_batch(lm_archives, config):
+    archive = load_archive(str(lm_archives[config]))
+    assert isinstance(archive.model, LanguageModel)
+    assert archive.model.direction == Params.from_file(str(config))["model"]["direction"]
+    metrics = json.loads((lm_archives[config].parent / "metrics.json").read_text())
+    assert metrics["validation_perplexity"] > 1.0
+
+
+@pytest.mark.parametrize("config", TAGGER_CONFIGS, ids=config_id)
+def test_tagger_config_trains_one_batch(language_models, config, tmp_path):
+    archive = load_archive(str(train_one_batch(config, tmp_path)))
+    model = archive.model
+    assert isinstance(model, TagLmTagger)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["validation_f1-measure-overall"] <= 1.0
+    if model.lm_embedder is not None:
+        # The tagger holds the pretrained LMs' weights, unchanged by its training.
+        bilm = model.lm_embedder.bilm
+        assert bilm.language_models
+        for direction, language_model in bilm.language_models.items():
+            pretrained = language_models[direction].state_dict()
+            for name, tensor in language_model.state_dict().items():
+                assert torch.equal(tensor, pretrained[name]), f"{direction} LM's {name}"
