@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# TagLM speed figures on the GPU host (docs/GPU_RUNS.md), with LMs pretrained in the same call
+# by pretrain_lms.sh: EPOCHS epochs of ner/taglm.jsonnet and of ner/taglm_cached.jsonnet (LM
+# states cached after the first epoch), tagging throughput of the TagLM archive, the largest
+# batch x length that fits, and the CRF benchmark.
+# Usage (repo root, GPU host): GPU_DATA=.gpu/ner bash benchmarks/gpu/speed_taglm.sh TEXT EPOCHS
+set -uo pipefail
+source benchmarks/gpu/env.sh
+bash benchmarks/gpu/pretrain_lms.sh $1 30 | grep -E "exit|Wrote"
+export NUM_EPOCHS=$2 LM_STATE_DIM=256
+export FORWARD_LM=$PWD/runs/lm/forward/encoder.tar.gz BACKWARD_LM=$PWD/runs/lm/backward/encoder.tar.gz
+mkdir -p runs/speed
+for config in taglm taglm_cached; do
+  python3 -m allennlp train training_configs/ner/$config.jsonnet -s runs/speed/$config -f \
+    --include-package taglm_plugin > runs/speed_$config.log 2>&1
+  echo "$config: exit $?"
+  grep -E "Epoch duration|f1-measure-overall \|" runs/speed_$config.log | tee -a $OUT/taglm_epochs.txt
+done
+python3 benchmarks/predict_throughput.py runs/speed/taglm/model.tar.gz $CONLL2003_DIR/eng.testa \
+  --cuda-device 0 --batch-size 512 > $OUT/predict_taglm_device0.json 2>/dev/null
+grep sentences_per_second $OUT/predict_taglm_device0.json
+timeout 150 python3 benchmarks/max_batch_length.py --json $OUT/max_batch_length.json 2>&1 | grep "|"
+python3 benchmarks/crf_benchmark.py --device cuda --json $OUT/crf_benchmark_gpu.json 2>&1 | grep -E "x  |device"
