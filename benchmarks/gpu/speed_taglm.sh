@@ -19,5 +19,5 @@ done
 python3 benchmarks/predict_throughput.py runs/speed/taglm/model.tar.gz $CONLL2003_DIR/eng.testa \
   --cuda-device 0 --batch-size 512 > $OUT/predict_taglm_device0.json 2>/dev/null
 grep sentences_per_second $OUT/predict_taglm_device0.json
-timeout 150 python3 benchmarks/max_batch_length.py --json $OUT/max_batch_length.json 2>&1 | grep "|"
+timeout 200 python3 benchmarks/max_batch_length.py --lengths 124 1000 --json $OUT/max_batch_length.json 2>&1 | grep "|"
 python3 benchmarks/crf_benchmark.py --device cuda --json $OUT/crf_benchmark_gpu.json 2>&1 | grep -E "x  |device"

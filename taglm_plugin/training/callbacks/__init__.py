@@ -2,5 +2,3 @@ from taglm_plugin.training.callbacks.stop_after_schedule import StopAfterSchedul
 from taglm_plugin.training.callbacks.stop_after_seconds import StopAfterSecondsCallback  # noqa: F401
 from taglm_plugin.training.callbacks.token_throughput import TokenThroughputCallback  # noqa: F401
 from taglm_plugin.training.callbacks.torch_rng_checkpoint import TorchRngCheckpointCallback  # noqa: F401
-from taglm_plugin.training.callbacks.stop_after_seconds import StopAfterSecondsCallback  # noqa: F401
-from taglm_plugin.training.callbacks.token_throughput import TokenThroughputCallback  # noqa: F401
