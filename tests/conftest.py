@@ -1,6 +1,14 @@
+import os
 from pathlib import Path
 
-import pytest
+# One intra-op thread: the test models are tiny, and on a small shared CPU torch's thread
+# pool makes them 10-100x slower. Subprocesses (CLI tests) inherit the variable.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
