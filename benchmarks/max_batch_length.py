@@ -4,14 +4,15 @@ length, for the `taglm_tagger` models of the given configs (by default the NER b
 TagLM), in training (forward, backward and an Adam step, as `allennlp train` runs them) and in
 prediction (eval mode, no gradients, Viterbi decoding, as the predictor runs them).
 
-For each config, mode and length T: batch sizes 1, 2, 4, ... until one runs out of memory,
-then bisection between the last that fit and the first that did not, to within
-`--tolerance`; `torch.cuda.empty_cache()` after every try. Every sentence of a batch has T
+For each config, mode and length T (shortest first): doubling batch sizes until one runs out
+of memory (halving while they do, when the first guess, extrapolated from the previous
+length, is too large), then bisection between the last that fit and the first that did not,
+to within `--tolerance`; `torch.cuda.empty_cache()` after every try. Every sentence of a batch has T
 tokens, consecutive tokens of the config's training data (so character tensors are as long
 as real words make them); the gold tags are all `O`. A length at which batch size 1 does not
-fit ends that config and mode. Prints a Markdown table (and writes `--json`): the largest
-batch (">=" when it is `--max-batch-size`, the search's cap), its tokens (batch x T) and its
-peak allocated GPU memory.
+fit ends that config and mode. Prints a Markdown table row by row (and rewrites `--json` after
+each row), so that a run cut short keeps its results: the largest batch (">=" when it is
+`--max-batch-size`, the search's cap), its tokens (batch x T), its peak allocated GPU memory.
 
 On the GPU host (docs/GPU_RUNS.md), with the LM archives the TagLM config reads:
 
@@ -105,19 +106,35 @@ def peak_gib_or_none(
 
 
 def largest_batch(
-    peak_gib: Callable[[int], Optional[float]], max_batch_size: int, tolerance: float
+    peak_gib: Callable[[int], Optional[float]], max_batch_size: int, tolerance: float, guess: int
 ) -> Tuple[int, Optional[float]]:
-    """The largest batch size that fits (0 if none) and its peak memory: doubling, then
-    bisection until the bounds are within `tolerance` of each other."""
-    fits, fits_peak, size = 0, None, 1
-    while size <= max_batch_size:
-        peak = peak_gib(size)
-        if peak is None:
-            break
-        fits, fits_peak, size = size, peak, size * 2
+    """
+    The largest batch size that fits (0 if none) and its peak memory: from `guess`, doubling
+    while batches fit or halving while they do not, then bisection until the bounds are
+    within `tolerance` of each other.
+    """
+    size = min(guess, max_batch_size)
+    peak = peak_gib(size)
+    if peak is None:
+        fits, fits_peak, does_not_fit = 0, None, size
+        while does_not_fit > 1 and fits == 0:
+            size = does_not_fit // 2
+            peak = peak_gib(size)
+            if peak is None:
+                does_not_fit = size
+            else:
+                fits, fits_peak = size, peak
     else:
-        return fits, fits_peak  # the cap fits
-    does_not_fit = size
+        fits, fits_peak = size, peak
+        while True:
+            if fits == max_batch_size:
+                return fits, fits_peak  # the cap fits
+            size = min(2 * fits, max_batch_size)
+            peak = peak_gib(size)
+            if peak is None:
+                does_not_fit = size
+                break
+            fits, fits_peak = size, peak
     while does_not_fit - fits > max(1, int(fits * tolerance)):
         middle = (fits + does_not_fit) // 2
         peak = peak_gib(middle)
@@ -129,12 +146,13 @@ def largest_batch(
 
 
 def benchmark_config(config_file: str, args: argparse.Namespace, device: torch.device):
+    """Yields a result row per mode and length, each as soon as it is measured."""
     reader, model, tokens = build(config_file)
     model.to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
-    rows = []
     for mode in MODES:
-        for length in args.lengths:
+        guess, previous_length = 1, None
+        for length in sorted(args.lengths):
             tensors = sentence_tensors(reader, model.vocab, tokens, length, mode == "train")
 
             def train_step(batch_size: int) -> None:
@@ -149,23 +167,32 @@ def benchmark_config(config_file: str, args: argparse.Namespace, device: torch.d
                     model(**repeat_batch(tensors, batch_size, device))
 
             step = train_step if mode == "train" else predict_step
-            batch_size, peak = largest_batch(
+            if previous_length is not None:
+                # Memory grows about linearly with batch x length.
+                guess = max(1, max_batch * previous_length // length)
+            max_batch, peak = largest_batch(
                 lambda size: peak_gib_or_none(lambda: step(size), model, device),
                 args.max_batch_size,
                 args.tolerance,
+                guess,
             )
+            previous_length = length
             model.get_metrics(reset=True)
-            row = {"config": config_file, "mode": mode, "length": length,
-                   "max_batch_size": batch_size, "tokens": batch_size * length,
+            yield {"config": config_file, "mode": mode, "length": length,
+                   "max_batch_size": max_batch, "tokens": max_batch * length,
                    "peak_gib": peak}  # fmt: skip
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-            if batch_size == 0:
+            if max_batch == 0:
                 break
     del model, optimizer
     gc.collect()
     torch.cuda.empty_cache()
-    return rows
+
+
+def markdown_row(row: Dict[str, Any], max_batch_size: int) -> str:
+    peak = "-" if row["peak_gib"] is None else f"{row['peak_gib']:.1f}"
+    capped = ">= " if row["max_batch_size"] == max_batch_size else ""
+    return (f"| {row['config']} | {row['mode']} | {row['length']} | "
+            f"{capped}{row['max_batch_size']} | {row['tokens']} | {peak} |")  # fmt: skip
 
 
 def main() -> None:
@@ -187,19 +214,17 @@ def main() -> None:
                    "torch": torch.__version__, "python": platform.python_version()}  # fmt: skip
     print(json.dumps(environment), flush=True)
 
-    rows = [row for config in args.configs for row in benchmark_config(config, args, device)]
-
     print(f"\n{environment['device']}, {environment['gpu_memory_gib']:.0f} GiB\n")
     print("| config | mode | length | max batch | tokens | peak GiB |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for row in rows:
-        peak = "-" if row["peak_gib"] is None else f"{row['peak_gib']:.1f}"
-        capped = ">= " if row["max_batch_size"] == args.max_batch_size else ""
-        print(f"| {row['config']} | {row['mode']} | {row['length']} | "
-              f"{capped}{row['max_batch_size']} | {row['tokens']} | {peak} |")  # fmt: skip
-    if args.json:
-        with open(args.json, "w") as output:
-            json.dump({"environment": environment, "results": rows}, output, indent=2)
+    print("| --- | --- | --- | --- | --- | --- |", flush=True)
+    rows = []
+    for config in args.configs:
+        for row in benchmark_config(config, args, device):
+            print(markdown_row(row, args.max_batch_size), flush=True)
+            rows.append(row)
+            if args.json:
+                with open(args.json, "w") as output:
+                    json.dump({"environment": environment, "results": rows}, output, indent=2)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from allennlp.data import DatasetReader, Vocabulary
 from allennlp.models import Model
 
 import taglm_plugin  # noqa: F401  (registers the components, sets the extraction filter)
-import taglm_plugin.models.taglm_tagger  # noqa: F401  (not imported by taglm_plugin.models)
 
 from ..conftest import FIXTURES
 
