@@ -1,6 +1,7 @@
 import logging
 import os
-from typing import Optional, Sequence
+import shutil
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from allennlp.nn import util as nn_util
@@ -10,13 +11,16 @@ from allennlp.training.trainer import TrainerCheckpoint
 logger = logging.getLogger(__name__)
 
 INCOMPLETE_SUFFIX = ".incomplete"
+# The trainer's file of the best epoch's weights (GradientDescentTrainer, unsharded).
+BEST_WEIGHTS_NAME = "best.th"
 
 
 @Checkpointer.register("taglm_crash_safe")
 class CrashSafeCheckpointer(Checkpointer):
     """
     allennlp's default `Checkpointer` (same parameters, same files), except that
-    `allennlp train --recover` also works after a run was killed while it wrote a checkpoint.
+    `allennlp train --recover` also works after a run was killed while it wrote a checkpoint,
+    and resumes with the right best model.
 
     allennlp writes a checkpoint as `model_state_e{epochs}_b{batches}.th`, then
     `training_state_e{epochs}_b{batches}.th`, each with `torch.save` straight to its final
@@ -32,6 +36,17 @@ class CrashSafeCheckpointer(Checkpointer):
     warning naming the files and the error), so the resumed run writes it anew. Loading is
     weights-only (`torch.load(..., weights_only=True)`): a file whose unpickling that refuses
     is not treated as cut short, its `UnpicklingError` propagates.
+
+    After each epoch allennlp's trainer saves the checkpoint first and then, if the epoch has
+    the best validation metric so far, copies its model state to `best.th` and records that
+    file as the best model. The checkpoint of a best epoch therefore records the previous best
+    model file (`None` after the first epoch), and a run resumed from it has no best model:
+    at the end it keeps its last weights instead of loading `best.th` (and the
+    `taglm_stop_after_schedule` callback fails to restore the best weights). When the loaded
+    checkpoint ends a best epoch, this checkpointer does what the trainer would have done next:
+    it copies the checkpoint's model state to `best.th` and records it in the training state.
+    (Not with a moving average, whose `best.th` holds the averaged weights, nor for sharded
+    model states: allennlp's behaviour is kept.)
 
     Registered as a `Checkpointer` with name "taglm_crash_safe":
     `"trainer": {"checkpointer": {"type": "taglm_crash_safe"}}`.
@@ -53,8 +68,28 @@ class CrashSafeCheckpointer(Checkpointer):
             except (EOFError, OSError, RuntimeError) as error:
                 self._set_aside(paths, error)
                 continue
+            if self._ends_a_best_epoch(point_in_time, training_state):
+                training_state["best_model_filename"] = self._copy_to_best(paths[0])
             return TrainerCheckpoint(model_state, training_state)
         return None
+
+    def _ends_a_best_epoch(self, point_in_time: Tuple[int, int], training_state: Dict) -> bool:
+        _, batches_in_epoch_completed = point_in_time
+        return (
+            batches_in_epoch_completed == 0
+            and training_state["metric_tracker"]["is_best_so_far"]
+            and "moving_average" not in training_state
+            and not self.state_is_sharded
+        )
+
+    def _copy_to_best(self, model_state_path: str) -> str:
+        best_path = os.path.join(self._serialization_dir, BEST_WEIGHTS_NAME)
+        # Through a temporary file, so that best.th is never half written.
+        temporary_path = best_path + ".partial"
+        shutil.copyfile(model_state_path, temporary_path)
+        os.replace(temporary_path, best_path)
+        logger.info("The checkpoint ends the best epoch so far: copied it to %s", best_path)
+        return best_path
 
     @staticmethod
     def _set_aside(paths: Sequence[str], error: Exception) -> None:

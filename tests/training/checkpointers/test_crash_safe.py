@@ -8,10 +8,16 @@ from allennlp.training.checkpointer import Checkpointer
 from taglm_plugin.training.checkpointers.crash_safe import CrashSafeCheckpointer
 
 
-def write_checkpoint(directory: Path, epochs: int) -> None:
+def write_checkpoint(directory: Path, epochs: int, batches: int = 0, best: bool = False) -> None:
+    """A checkpoint as allennlp's trainer writes it, with the model weight `epochs`."""
     model_state = {"weight": torch.full((3,), float(epochs))}
-    torch.save(model_state, directory / f"model_state_e{epochs}_b0.th")
-    torch.save({"epochs_completed": epochs}, directory / f"training_state_e{epochs}_b0.th")
+    training_state = {
+        "epochs_completed": epochs,
+        "metric_tracker": {"is_best_so_far": best},
+        "best_model_filename": None,
+    }
+    torch.save(model_state, directory / f"model_state_e{epochs}_b{batches}.th")
+    torch.save(training_state, directory / f"training_state_e{epochs}_b{batches}.th")
 
 
 def cut_in_half(path: Path) -> None:
@@ -40,7 +46,7 @@ def test_resumes_from_the_newest_checkpoint_that_loads(tmp_path, interrupt):
 
     model_state, training_state = CrashSafeCheckpointer(tmp_path).load_checkpoint()
 
-    assert training_state == {"epochs_completed": 1}
+    assert training_state["epochs_completed"] == 1
     assert torch.equal(model_state["weight"], torch.full((3,), 1.0))
     # The broken checkpoint is set aside, so that the resumed run writes epoch 2 anew.
     assert not list(tmp_path.glob("*_e2_b0.th"))
@@ -79,3 +85,29 @@ def test_a_checkpoint_that_would_run_code_is_refused_not_skipped(tmp_path):
 
     assert not marker.exists()
     assert (tmp_path / "training_state_e1_b0.th").exists()
+
+
+def test_resuming_after_a_best_epoch_writes_its_best_model(tmp_path):
+    # The trainer saves an epoch's checkpoint before it copies the best epoch's weights to
+    # best.th: a kill in between leaves best.th from an older epoch (or none).
+    write_checkpoint(tmp_path, 1, best=True)
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "best.th")
+
+    model_state, training_state = CrashSafeCheckpointer(tmp_path).load_checkpoint()
+
+    assert training_state["best_model_filename"] == str(tmp_path / "best.th")
+    best = torch.load(tmp_path / "best.th", weights_only=True)
+    assert torch.equal(best["weight"], model_state["weight"])
+
+
+@pytest.mark.parametrize("batches, best", [(0, False), (5, True)], ids=["not best", "mid-epoch"])
+def test_other_checkpoints_leave_the_best_model_alone(tmp_path, batches, best):
+    # A mid-epoch checkpoint's "best so far" is about the last validated epoch, whose best.th
+    # was written after that epoch's checkpoint.
+    write_checkpoint(tmp_path, 1, batches=batches, best=best)
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "best.th")
+
+    _, training_state = CrashSafeCheckpointer(tmp_path).load_checkpoint()
+
+    assert training_state["best_model_filename"] is None
+    assert torch.equal(torch.load(tmp_path / "best.th")["weight"], torch.zeros(3))
