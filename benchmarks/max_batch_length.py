@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.05,
                         help="relative precision of the bisection (default 0.05)")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--memory-limit-gib", type=float,
+    parser.add_argument("--memory-limit-gb", type=float,
                         help="cap this process's GPU memory (torch's per-process memory "
                              "fraction), e.g. 80 to measure an 80 GB card on a larger one")
     args = parser.parse_args()
@@ -214,14 +214,14 @@ def main() -> None:
     device = nn_util.int_to_device(args.cuda_device)
     properties = torch.cuda.get_device_properties(device)
     memory_gib = properties.total_memory / 2**30
-    if args.memory_limit_gib is not None:
-        fraction = args.memory_limit_gib * 10**9 / properties.total_memory
+    if args.memory_limit_gb is not None:
+        fraction = args.memory_limit_gb * 10**9 / properties.total_memory
         if not 0 < fraction <= 1:
-            parser.error(f"--memory-limit-gib must be in (0, {memory_gib:.0f}]")
+            parser.error(f"--memory-limit-gb must be in (0, {memory_gib:.0f}]")
         torch.cuda.set_per_process_memory_fraction(fraction, device)
-        memory_gib = args.memory_limit_gib * 10**9 / 2**30
+        memory_gib = args.memory_limit_gb * 10**9 / 2**30
     environment = {"device": properties.name, "gpu_memory_gib": memory_gib,
-                   "memory_limit_gib": args.memory_limit_gib,
+                   "memory_limit_gb": args.memory_limit_gb,
                    "torch": torch.__version__, "python": platform.python_version()}  # fmt: skip
     print(json.dumps(environment), flush=True)
 

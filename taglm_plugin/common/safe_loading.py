@@ -65,8 +65,9 @@ def load_archive(
 ) -> Archive:
     """
     allennlp's `load_archive` (same result) for a `.tar.gz` archive, after checking it: it
-    must be a complete gzip-compressed tar file whose members all stay inside the extraction
-    directory and hold `config.json` and `weights.th`, and the weights must load with
+    must be a complete gzip-compressed tar file with a correct checksum, whose members all
+    stay inside the extraction directory and hold `config.json` and `weights.th`, and the
+    weights must load with
     `torch.load(..., weights_only=True)`. Any failure raises `ArchiveError`. The weights are
     read twice (checked, then loaded by allennlp).
     """
@@ -86,6 +87,10 @@ def _extract(resolved_file: str, directory: str, archive_file: Union[str, PathLi
     try:
         with tarfile.open(resolved_file, "r:gz") as archive:
             archive.extractall(directory, filter="data")
+            # tarfile stops at the end-of-archive marker; reading the gzip stream to its end
+            # checks its CRC, so that corrupted data cannot go unnoticed.
+            while archive.fileobj.read(1 << 20):
+                pass
     except tarfile.FilterError as error:
         raise ArchiveError(archive_file, f"unsafe member, not extracted: {error}") from error
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:

@@ -134,8 +134,11 @@ def test_dataset_reader_instances_give_the_same_keys(archive_path):
     instance = next(iter(predictor._dataset_reader.read(str(TRAIN))))
     output = predictor.predict_instance(instance)
     assert set(output) == {"tokens", "tags", "spans"}
-    assert output["spans"][-1]["char_end"] == len("EU rejects German call in 1996 .")
-    check_spans_point_into(" ".join(output["tokens"]), output)
+    text = " ".join(instance["metadata"]["words"])
+    assert output["tokens"] == instance["metadata"]["words"]
+    assert len(output["spans"]) == len(output["tokens"])
+    assert output["spans"][-1]["char_end"] == len(text)
+    check_spans_point_into(text, output)
 
 
 def test_top_k_tags_are_kept(archive_path):

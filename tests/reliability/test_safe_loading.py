@@ -139,14 +139,20 @@ def test_an_absolute_member_path_is_extracted_inside(tmp_path, tiny_tagger_dir):
     assert not list(outside.iterdir())
 
 
+def flip_middle_bytes(data: bytes, members) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes(byte ^ 0xFF for byte in data[middle : middle + 16]) + data[middle + 16 :]
+
+
 @pytest.mark.parametrize(
     "break_archive, problem",
     [
         (lambda data, members: data[: len(data) // 2], "not a complete gzip-compressed tar"),
         (lambda data, members: b"not gzip", "not a complete gzip-compressed tar"),
-        (lambda data, members: data[:-40] + bytes(40), "not a complete gzip-compressed tar"),
+        (lambda data, members: data[:-8] + bytes(8), "not a complete gzip-compressed tar"),
+        (flip_middle_bytes, "not a complete gzip-compressed tar"),
     ],
-    ids=["cut in half", "not gzip", "corrupted end"],
+    ids=["cut in half", "not gzip", "wrong checksum", "corrupted data"],
 )
 def test_a_truncated_or_corrupted_archive_is_named(tmp_path, tiny_tagger_dir, break_archive,
                                                    problem):  # fmt: skip
