@@ -67,9 +67,8 @@ def load_archive(
     allennlp's `load_archive` (same result) for a `.tar.gz` archive, after checking it: it
     must be a complete gzip-compressed tar file with a correct checksum, whose members all
     stay inside the extraction directory and hold `config.json` and `weights.th`, and the
-    weights must load with
-    `torch.load(..., weights_only=True)`. Any failure raises `ArchiveError`. The weights are
-    read twice (checked, then loaded by allennlp).
+    weights must load with `torch.load(..., weights_only=True)`. Any failure raises
+    `ArchiveError`. The weights are read twice (checked, then loaded by allennlp).
     """
     resolved_file = cached_path(archive_file)
     with tempfile.TemporaryDirectory() as directory:

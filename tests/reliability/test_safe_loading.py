@@ -141,7 +141,8 @@ def test_an_absolute_member_path_is_extracted_inside(tmp_path, tiny_tagger_dir):
 
 def flip_middle_bytes(data: bytes, members) -> bytes:
     middle = len(data) // 2
-    return data[:middle] + bytes(byte ^ 0xFF for byte in data[middle : middle + 16]) + data[middle + 16 :]
+    flipped = bytes(byte ^ 0xFF for byte in data[middle : middle + 16])
+    return data[:middle] + flipped + data[middle + 16 :]
 
 
 @pytest.mark.parametrize(
