@@ -32,9 +32,9 @@ def archive_path(tmp_path_factory):
     return serialization_dir / "model.tar.gz"
 
 
-def predictor_tagging_every_token(archive_path, tag, **overrides):
+def predictor_tagging_every_token(archive_path, tag):
     """A predictor whose model gives `tag` to every token (its projection bias is huge)."""
-    archive = load_archive(archive_path, overrides=overrides)
+    archive = load_archive(archive_path)
     model = archive.model
     tag_index = model.vocab.get_token_index(tag, namespace="labels")
     model.tag_projection_layer._module.bias.data[tag_index] = 1000.0
