@@ -119,6 +119,9 @@ local seed = import 'seed.libsonnet';
   data_loader: {
     batch_sampler: { type: 'bucket', batch_size: $.batch_size },
   },
+  // Unshuffled and unbucketed: the bucket sampler draws random numbers even without
+  // shuffling, which would make `--recover` differ from an uninterrupted run.
+  validation_data_loader: { batch_size: $.batch_size },
 
   trainer: {
     cuda_device: $.cuda_device,
@@ -128,6 +131,9 @@ local seed = import 'seed.libsonnet';
     optimizer: { type: 'adam', lr: $.learning_rate },
     // Train to the best dev epoch, then lr/10 for 5 epochs, lr/10 again for 5, then stop.
     learning_rate_scheduler: { type: 'taglm_step_down', patience: $.schedule_patience },
-    callbacks: ['taglm_stop_after_schedule'],
+    // `--recover` resumes exactly: torch's RNG state and a fallback from a checkpoint cut
+    // short by a kill (tests/reliability/test_interrupted_training.py).
+    callbacks: ['taglm_stop_after_schedule', 'taglm_torch_rng_checkpoint'],
+    checkpointer: { type: 'taglm_crash_safe' },
   },
 } + seed
