@@ -11,6 +11,7 @@ from allennlp.data.instance import Instance
 from allennlp.data.token_indexers import TokenCharactersIndexer, TokenIndexer
 from allennlp.data.tokenizers import Token
 
+from taglm_plugin.data.file_errors import DataFileError
 from taglm_plugin.data.tag_schemes import (
     INPUT_SCHEMES,
     OUTPUT_SCHEMES,
@@ -23,14 +24,8 @@ from taglm_plugin.data.token_indexers.normalized_single_id import NormalizedSing
 logger = logging.getLogger(__name__)
 
 
-class ConllFormatError(ValueError):
+class ConllFormatError(DataFileError):
     """A column file that cannot be read; the message names the file and the line."""
-
-    def __init__(self, path: str, line_number: Optional[int], problem: str) -> None:
-        where = f"{path}, line {line_number}" if line_number is not None else path
-        super().__init__(f"{where}: {problem}")
-        self.path = path
-        self.line_number = line_number
 
 
 @dataclass

@@ -23,6 +23,8 @@ from allennlp.data.token_indexers import (
 )
 from allennlp.data.tokenizers import Token
 
+from taglm_plugin.data.file_errors import DataFileError
+
 logger = logging.getLogger(__name__)
 
 # The next-token target of the last word of every sentence.
@@ -44,15 +46,9 @@ _DIGIT_OPERATOR_INFIX = r"(?<=[0-9])[+\-\*^](?=[0-9-])"
 _DIGIT_OPERATOR_INFIX_WITHOUT_HYPHEN = r"(?<=[0-9])[+\*^](?=[0-9-])"
 
 
-class LmTextFormatError(ValueError):
+class LmTextFormatError(DataFileError):
     """Unreadable language-model text; the message names the file (and archive member) and
     the line."""
-
-    def __init__(self, path: str, line_number: Optional[int], problem: str) -> None:
-        where = f"{path}, line {line_number}" if line_number is not None else path
-        super().__init__(f"{where}: {problem}")
-        self.path = path
-        self.line_number = line_number
 
 
 @dataclass
