@@ -5,6 +5,7 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.training.callbacks.stop_training import stop_after_this_epoch
 from taglm_plugin.training.learning_rate_schedulers.taglm_step_down import (
     TagLmStepDownScheduler,
 )
@@ -89,4 +90,4 @@ class StopAfterScheduleCallback(TrainerCallback):
             logger.info("Restored the weights of the best epoch from %s", best_weights_path)
         if schedule.finished:
             logger.info("The learning rate schedule is finished: stopping after epoch %d", epoch)
-            trainer._metric_tracker._patience = 0
+            stop_after_this_epoch(trainer)

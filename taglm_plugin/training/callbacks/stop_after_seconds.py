@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.training.callbacks.stop_training import stop_after_this_epoch
+
 if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
 
@@ -73,4 +75,4 @@ class StopAfterSecondsCallback(TrainerCallback):
                 self._seconds,
                 mean_epoch,
             )
-            trainer._metric_tracker._patience = 0
+            stop_after_this_epoch(trainer)
