@@ -7,10 +7,6 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, Dict, Iterable, Iterator, List, Optional, Tuple
 
-import spacy
-from spacy.lang.char_classes import ALPHA, HYPHENS
-from spacy.util import compile_infix_regex
-
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader
@@ -23,6 +19,7 @@ from allennlp.data.token_indexers import (
 )
 from allennlp.data.tokenizers import Token
 
+from taglm_plugin.data.conll_tokenizer import conll_like_english
 from taglm_plugin.data.file_errors import DataFileError
 
 logger = logging.getLogger(__name__)
@@ -39,13 +36,6 @@ _DOC_END = "</doc>"
 # HTML-like tags that WikiExtractor leaves in the text (`<poem>`, `</dl>`, ...).
 _LEFTOVER_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
 
-# spaCy's English infix rules split hyphenated words (`self-governed` -> `self - governed`)
-# and number ranges (`1-0` -> `1 - 0`); CoNLL and the Penn Treebank keep both as one token.
-_LETTER_HYPHEN_INFIX = r"(?<=[{a}0-9])(?:{h})(?=[{a}])".format(a=ALPHA, h=HYPHENS)
-_DIGIT_OPERATOR_INFIX = r"(?<=[0-9])[+\-\*^](?=[0-9-])"
-_DIGIT_OPERATOR_INFIX_WITHOUT_HYPHEN = r"(?<=[0-9])[+\*^](?=[0-9-])"
-
-
 class LmTextFormatError(DataFileError):
     """Unreadable language-model text; the message names the file (and archive member) and
     the line."""
@@ -57,29 +47,6 @@ class TextDocument:
 
     line_number: int
     paragraphs: List[str]
-
-
-def conll_like_english(sentence_splitter: bool = True) -> spacy.Language:
-    """
-    `spacy.blank("en")` (rule-based, no model download) with the hyphen infix rules removed so
-    that tokens look like CoNLL / Penn Treebank text: punctuation and clitics are split
-    (`isn't` -> `is n't`, `U.K.'s` -> `U.K. 's`), hyphenated words and number ranges are not.
-    With `sentence_splitter`, spaCy's rule-based `sentencizer` pipe marks sentence starts.
-    """
-    nlp = spacy.blank("en")
-    infixes = list(nlp.Defaults.infixes)
-    for rule in (_LETTER_HYPHEN_INFIX, _DIGIT_OPERATOR_INFIX):
-        if rule not in infixes:
-            raise RuntimeError(
-                f"spaCy {spacy.__version__} no longer has the English infix rule {rule!r}; "
-                "update conll_like_english()"
-            )
-        infixes.remove(rule)
-    infixes.append(_DIGIT_OPERATOR_INFIX_WITHOUT_HYPHEN)
-    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
-    if sentence_splitter:
-        nlp.add_pipe("sentencizer")
-    return nlp
 
 
 @DatasetReader.register("taglm_lm_text")

@@ -8,7 +8,7 @@ from allennlp.predictors.predictor import Predictor
 
 from taglm_plugin.data.tag_schemes import INPUT_SCHEMES, tags_to_spans
 from taglm_plugin.dataset_readers.conll_column import ConllColumnReader
-from taglm_plugin.dataset_readers.lm_text import conll_like_english
+from taglm_plugin.data.conll_tokenizer import conll_like_english
 
 INPUT_KEYS = ("sentence", "tokens")
 
