@@ -202,6 +202,15 @@ def train_tagger(tmp_path, config: Dict[str, Any], steps: int = 3):
     return model, vocab, tensors, data_file
 
 
+def archive_tagger(serialization_dir, model, vocab, config: Dict[str, Any]):
+    """Writes `serialization_dir/model.tar.gz` as `allennlp train` would; returns the dir."""
+    vocab.save_to_files(str(serialization_dir / "vocabulary"))
+    Params(copy.deepcopy(config)).to_file(str(serialization_dir / "config.json"))
+    torch.save(model.state_dict(), serialization_dir / "best.th")
+    archive_model(serialization_dir)
+    return serialization_dir
+
+
 def test_lm_stays_frozen_while_the_tagger_trains(tmp_path, pretrained_lm):
     config = tagger_config(*pretrained_lm)
     untrained, *_ = train_tagger(tmp_path, config, steps=0)
@@ -222,11 +231,7 @@ def test_archive_predicts_and_evaluates_without_the_lm_files(
 ):
     config = tagger_config(*pretrained_lm)
     model, vocab, tensors, data_file = train_tagger(tmp_path, config)
-    serialization_dir = tmp_path / "run"
-    vocab.save_to_files(str(serialization_dir / "vocabulary"))
-    Params(copy.deepcopy(config)).to_file(str(serialization_dir / "config.json"))
-    torch.save(model.state_dict(), serialization_dir / "best.th")
-    archive_model(serialization_dir)
+    serialization_dir = archive_tagger(tmp_path / "run", model, vocab, config)
     (tmp_path / "lm").rename(tmp_path / "elsewhere")
 
     loaded = load_archive(str(serialization_dir / "model.tar.gz")).model
@@ -278,11 +283,7 @@ def test_archive_of_a_model_trained_with_the_cache_stands_alone(tmp_path):
     uncached, *_ = train_tagger(tmp_path, tagger_config(archives, 10), steps=0)
     assert model.state_dict().keys() == uncached.state_dict().keys()
 
-    serialization_dir = tmp_path / "run"
-    vocab.save_to_files(str(serialization_dir / "vocabulary"))
-    Params(copy.deepcopy(config)).to_file(str(serialization_dir / "config.json"))
-    torch.save(model.state_dict(), serialization_dir / "best.th")
-    archive_model(serialization_dir)
+    serialization_dir = archive_tagger(tmp_path / "run", model, vocab, config)
     (tmp_path / "lm").rename(tmp_path / "elsewhere")
     shutil.rmtree(store)
 
