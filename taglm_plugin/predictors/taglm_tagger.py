@@ -1,7 +1,7 @@
 from typing import Any, Dict, List, Sequence, Tuple
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.util import JsonDict
+from allennlp.common.util import JsonDict, sanitize
 from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
@@ -121,7 +121,7 @@ class TagLmTaggerPredictor(Predictor):
         instances = [
             self._dataset_reader.text_to_instance(tokens) for _, tokens in texts_and_tokens
         ]
-        outputs = super().predict_batch_instance(instances)
+        outputs = self._model_outputs(instances)
         return [
             self._user_output(output, text)
             for output, (text, _) in zip(outputs, texts_and_tokens)
@@ -131,8 +131,17 @@ class TagLmTaggerPredictor(Predictor):
         return self.predict_batch_instance([instance])[0]
 
     def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
-        outputs = super().predict_batch_instance(instances)
+        outputs = self._model_outputs(instances)
         return [self._user_output(output, " ".join(output["words"])) for output in outputs]
+
+    def _model_outputs(self, instances: List[Instance]) -> List[Dict[str, Any]]:
+        """
+        The model's raw output per instance. Unlike `Predictor.predict_batch_instance`, the
+        outputs are not sanitized here: only the few kept by `_user_output` are, not the logits.
+        """
+        for instance in instances:
+            self._dataset_reader.apply_token_indexers(instance)
+        return self._model.forward_on_instances(instances)
 
     def _user_output(self, output: Dict[str, Any], text: str) -> JsonDict:
         tokens, tags = output["words"], output["tags"]
@@ -143,7 +152,7 @@ class TagLmTaggerPredictor(Predictor):
         }
         if "top_k_tags" in output:
             user_output["top_k_tags"] = output["top_k_tags"]
-        return user_output
+        return sanitize(user_output)
 
     def _text_and_tokens(self, item: Any, where: str) -> Tuple[str, List[str]]:
         """The text that span offsets refer to and its tokens; `where` names `item` in errors."""

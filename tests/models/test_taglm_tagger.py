@@ -1,6 +1,7 @@
 import json
 from typing import Dict, List, Tuple
 
+import numpy
 import pytest
 import torch
 from allennlp.common import Params
@@ -225,6 +226,27 @@ def test_constrained_decoding_never_outputs_an_invalid_bioul_sequence(seed):
     unconstrained.load_state_dict(weights, strict=False)
     unconstrained.eval()
     assert invalid_bioul_sequences(vocab, unconstrained(**batch)["tags"]) != []
+
+
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_forward_on_instances_gives_allennlps_outputs(taglm_environment, batch_size):
+    params = read_config(TAGLM_CONFIG)
+    reader = DatasetReader.from_params(params.pop("dataset_reader"))
+    instances = list(reader.read(str(TRAIN)))[:batch_size]
+    model = Model.from_params(vocab=Vocabulary.from_instances(instances), params=params.pop("model"))
+    scramble_tag_scores(model)
+    model.eval()
+    outputs = model.forward_on_instances(instances)
+    expected = Model.forward_on_instances(model, instances)
+    assert len(outputs) == len(expected) == batch_size
+    for output, expected_output in zip(outputs, expected):
+        assert output.keys() == expected_output.keys()
+        assert ("loss" in output) == (batch_size == 1)  # allennlp's rule for the batch's loss
+        for key, value in expected_output.items():
+            if key in ("logits", "mask", "loss"):
+                assert numpy.allclose(output[key], value, atol=1e-6), key
+            else:
+                assert output[key] == value, key
 
 
 @pytest.mark.parametrize("top_k", [1, 3])
