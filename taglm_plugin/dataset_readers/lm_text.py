@@ -147,13 +147,13 @@ class LmTextReader(DatasetReader):
 
     def _read(self, file_path: str) -> Iterable[Instance]:
         documents = (
-            document
+            (index, document)
             for index, document in enumerate(self._documents(file_path))
-            if self._in_split(index)
+            if self.in_split(index)
         )
         num_sentences = 0
         num_too_long = 0
-        for tokens in self._sentences(self.shard_iterable(documents)):
+        for _, tokens in self._sentences(self.shard_iterable(documents)):
             if self._max_sentence_length is not None and len(tokens) > self._max_sentence_length:
                 num_too_long += 1
                 continue
@@ -169,11 +169,45 @@ class LmTextReader(DatasetReader):
             )
         sharded = self.get_worker_info() is not None or self.get_distributed_info() is not None
         if num_sentences == 0 and not sharded:
-            raise ConfigurationError(
-                f"No sentences selected from {file_path} (split = {self._split!r}, "
-                f"held_out_every = {self._held_out_every}, "
-                f"max_sentence_length = {self._max_sentence_length})"
-            )
+            raise ConfigurationError(self.nothing_selected_message(file_path))
+
+    def nothing_selected_message(self, file_path: str) -> str:
+        return (
+            f"No sentences selected from {file_path} (split = {self._split!r}, "
+            f"held_out_every = {self._held_out_every}, "
+            f"max_sentence_length = {self._max_sentence_length})"
+        )
+
+    def document_sentences(self, file_path: str) -> Iterator[Tuple[int, List[str]]]:
+        """
+        `(document index, tokens)` for every sentence of every document of `file_path`, in
+        reading order and natural (left-to-right) token order, whatever `split`,
+        `max_sentence_length` and `direction` (what `taglm_lm_cache` stores once).
+        """
+        return self._sentences(enumerate(self._documents(file_path)))
+
+    def in_split(self, document_index):
+        """
+        Whether documents with these indices (counted over the whole `file_path`) are in
+        `split`: an `int` gives a `bool`, an integer numpy array an elementwise boolean array.
+        """
+        if self._split == "all":
+            return document_index >= 0
+        held_out = document_index % self._held_out_every == 0  # type: ignore
+        return held_out == (self._split == "held_out")
+
+    @property
+    def split(self) -> str:
+        return self._split
+
+    @property
+    def max_sentence_length(self) -> Optional[int]:
+        return self._max_sentence_length
+
+    @property
+    def target_indexers(self) -> Dict[str, TokenIndexer]:
+        """The indexer of the `targets` field, by its key (the target namespace)."""
+        return self._target_indexers
 
     def text_to_instance(self, tokens: List[str]) -> Instance:  # type: ignore
         """`tokens` is one sentence in its natural (left-to-right) order."""
@@ -190,19 +224,18 @@ class LmTextReader(DatasetReader):
         instance.fields["tokens"]._token_indexers = self.token_indexers  # type: ignore
         instance.fields["targets"]._token_indexers = self._target_indexers  # type: ignore
 
-    def _in_split(self, document_index: int) -> bool:
-        if self._split == "all":
-            return True
-        held_out = document_index % self._held_out_every == 0  # type: ignore
-        return held_out == (self._split == "held_out")
-
-    def _sentences(self, documents: Iterable[TextDocument]) -> Iterator[List[str]]:
-        paragraphs = (paragraph for document in documents for paragraph in document.paragraphs)
-        for parsed in self._nlp.pipe(paragraphs, batch_size=256):
+    def _sentences(
+        self, documents: Iterable[Tuple[int, TextDocument]]
+    ) -> Iterator[Tuple[int, List[str]]]:
+        """`(document index, tokens)` of each sentence of `(document index, document)` pairs."""
+        paragraphs = (
+            (paragraph, index) for index, document in documents for paragraph in document.paragraphs
+        )
+        for parsed, index in self._nlp.pipe(paragraphs, batch_size=256, as_tuples=True):
             for sentence in parsed.sents:
                 tokens = [token.text for token in sentence if not token.is_space]
                 if tokens:
-                    yield tokens
+                    yield index, tokens
 
     def _documents(self, file_path: str) -> Iterator[TextDocument]:
         if glob.has_magic(file_path):
