@@ -1,3 +1,4 @@
+import contextlib
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -5,17 +6,18 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models.model import Model
 from allennlp.modules import SoftmaxLoss
-from allennlp.modules.sampled_softmax_loss import SampledSoftmaxLoss
 from allennlp.modules.text_field_embedders import TextFieldEmbedder
 from allennlp.nn import InitializerApplicator
 from allennlp.nn.util import get_text_field_mask
 
 from taglm_plugin.modules.adaptive_softmax_loss import AdaptiveSoftmaxLoss
+from taglm_plugin.modules.log_uniform_sampled_softmax_loss import LogUniformSampledSoftmaxLoss
 from taglm_plugin.modules.stacked_projection_lstm import StackedProjectionLstm
 from taglm_plugin.training.metrics.token_perplexity import TokenPerplexity
 
 DIRECTIONS = ("forward", "backward")
 SOFTMAXES = ("full", "sampled", "adaptive")
+MIXED_PRECISION_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @Model.register("taglm_language_model")
@@ -38,8 +40,9 @@ class LanguageModel(Model):
     these `n + 1` predictions per sentence (`@@UNKNOWN@@` counts as a word, as usual for a
     fixed-vocabulary LM).
 
-    Softmax: `"sampled"` (allennlp's `SampledSoftmaxLoss`, log-uniform sampling of
-    `num_samples` words, exact full softmax in evaluation), `"full"` (allennlp's
+    Softmax: `"sampled"` (allennlp's `SampledSoftmaxLoss` with its log-uniform sampling of
+    `num_samples` words done on the model's device, `LogUniformSampledSoftmaxLoss`; exact
+    full softmax in evaluation), `"full"` (allennlp's
     `SoftmaxLoss`), `"adaptive"` (`torch.nn.AdaptiveLogSoftmaxWithLoss` with
     `adaptive_cutoffs`), or `None`: no output layer, for an LM that only gives its states
     (what `taglm_plugin.commands.export_lm` writes). Validation perplexity is exact for all
@@ -48,7 +51,16 @@ class LanguageModel(Model):
     Inputs: the keys of `tokens` are those of `text_field_embedder`. The configs in
     `training_configs/lm` use the key `"elmo"` with allennlp's `elmo_characters` indexer (no
     vocabulary): `tokens = {"elmo": {"elmo_tokens": (batch_size, num_tokens, 50)}}` and
-    `token_embedders: {"elmo": {"type": "character_encoding", ...}}`.
+    `token_embedders: {"elmo": {"type": "character_encoding", ...}}`. `forward` also takes the
+    batches of the `taglm_lm_cache` data loader: `tokens` then holds each distinct token type
+    of the batch once, `(1, num_types, ...)`, and `token_types` `(batch_size, num_tokens)` says
+    which type every token is (0: padding); the types are embedded once and gathered (exact for
+    a per-token embedder such as the character CNN).
+
+    Mixed precision: `mixed_precision = "bfloat16"` (or `"float16"`) runs the token embedder and
+    the LSTMs under `torch.autocast` of that dtype (bfloat16 needs no loss scaling; for float16
+    use allennlp's `trainer.use_amp` instead, which adds a `GradScaler`). The softmax always
+    runs in float32 (autocast off), so the logits keep their precision.
 
     Registered as a `Model` with name "taglm_language_model".
 
@@ -72,6 +84,8 @@ class LanguageModel(Model):
         Dropout on the top LSTM layer's output before the softmax (the encoder has its own).
     target_namespace : `str`, optional (default = `"lm_targets"`)
         Vocabulary namespace of the predicted words.
+    mixed_precision : `str`, optional (default = `None`)
+        `None` (float32), `"bfloat16"` or `"float16"`: autocast dtype of the encoder.
     initializer : `InitializerApplicator`, optional
     """
 
@@ -88,6 +102,7 @@ class LanguageModel(Model):
         adaptive_cutoffs: Optional[List[int]] = None,
         dropout: float = 0.0,
         target_namespace: str = "lm_targets",
+        mixed_precision: Optional[str] = None,
         initializer: Optional[InitializerApplicator] = None,
         **kwargs,
     ) -> None:
@@ -96,6 +111,12 @@ class LanguageModel(Model):
             raise ConfigurationError(
                 f"model.direction must be one of {DIRECTIONS}, got {direction!r}"
             )
+        if mixed_precision is not None and mixed_precision not in MIXED_PRECISION_DTYPES:
+            raise ConfigurationError(
+                f"model.mixed_precision must be one of {sorted(MIXED_PRECISION_DTYPES)} or null, "
+                f"got {mixed_precision!r}"
+            )
+        self._autocast_dtype = MIXED_PRECISION_DTYPES.get(mixed_precision)  # type: ignore
         token_dim = text_field_embedder.get_output_dim()
         if encoder.input_size != token_dim:
             raise ConfigurationError(
@@ -149,7 +170,7 @@ class LanguageModel(Model):
                     "model.num_samples must be set, between 0 and the vocabulary size "
                     f"{num_words} (exclusive), for model.softmax = sampled; got {num_samples}"
                 )
-            return SampledSoftmaxLoss(num_words, dim, num_samples)
+            return LogUniformSampledSoftmaxLoss(num_words, dim, num_samples)
         if adaptive_cutoffs is None:
             raise ConfigurationError("model.adaptive_cutoffs must be set for softmax = adaptive")
         try:
@@ -189,15 +210,21 @@ class LanguageModel(Model):
         return [token_embeddings] + [output[:, 1:] for output in layer_outputs]
 
     def _encode(
-        self, tokens: TextFieldTensors
+        self, tokens: TextFieldTensors, token_types: Optional[torch.LongTensor] = None
     ) -> Tuple[torch.Tensor, List[torch.Tensor], torch.BoolTensor]:
         """
         Returns the token embeddings `(batch_size, num_tokens, token_dim)` (zero at padding),
         every LSTM layer's output after the start-of-sentence step and each token
         `(batch_size, 1 + num_tokens, output_dim)`, and that mask `(batch_size, 1 + num_tokens)`.
+        With `token_types` (see `forward`), `tokens` holds the batch's distinct types.
         """
-        mask = get_text_field_mask(tokens)
-        token_embeddings = self._text_field_embedder(tokens) * mask.unsqueeze(-1)
+        if token_types is None:
+            mask = get_text_field_mask(tokens)
+            token_embeddings = self._text_field_embedder(tokens)
+        else:
+            mask = token_types != 0
+            token_embeddings = self._text_field_embedder(tokens)[0][token_types]
+        token_embeddings = token_embeddings * mask.unsqueeze(-1)
         batch_size = token_embeddings.size(0)
         start = self.start_of_sentence_embedding.to(token_embeddings.dtype)
         inputs = torch.cat([start.expand(batch_size, 1, -1), token_embeddings], dim=1)
@@ -205,15 +232,22 @@ class LanguageModel(Model):
         return token_embeddings, self._encoder(inputs, mask_with_start), mask_with_start
 
     def forward(  # type: ignore
-        self, tokens: TextFieldTensors, targets: Optional[TextFieldTensors] = None
+        self,
+        tokens: TextFieldTensors,
+        targets: Optional[TextFieldTensors] = None,
+        token_types: Optional[torch.LongTensor] = None,
     ) -> Dict[str, torch.Tensor]:
         """
         # Parameters
 
         tokens : `TextFieldTensors`
-            `(batch_size, num_tokens)` sentences in the LM's reading order.
+            `(batch_size, num_tokens)` sentences in the LM's reading order; with `token_types`,
+            the batch's distinct token types `(1, num_types)` (row 0: padding).
         targets : `TextFieldTensors`, optional
             `(batch_size, num_tokens + 1)` ids in `target_namespace`: the tokens then `</S>`.
+        token_types : `torch.LongTensor`, optional
+            `(batch_size, num_tokens)`: the row of `tokens` of every token, 0 at padding (the
+            batches of the `taglm_lm_cache` data loader).
 
         # Returns
 
@@ -222,8 +256,15 @@ class LanguageModel(Model):
         the sampled softmax in training if `softmax = "sampled"`) and `num_targets` (how many
         tokens it is the mean over).
         """
-        _, layer_outputs, mask_with_start = self._encode(tokens)
-        top_layer = layer_outputs[-1]
+        device_type = self.start_of_sentence_embedding.device.type
+        # Without mixed_precision, whatever autocast the trainer set (use_amp) applies.
+        with (
+            torch.autocast(device_type, dtype=self._autocast_dtype)
+            if self._autocast_dtype is not None
+            else contextlib.nullcontext()
+        ):
+            _, layer_outputs, mask_with_start = self._encode(tokens, token_types)
+        top_layer = layer_outputs[-1].float()
         if targets is None:
             return {"top_layer": top_layer[:, 1:], "mask": mask_with_start[:, 1:]}
         if self._softmax_loss is None:
@@ -241,7 +282,9 @@ class LanguageModel(Model):
             )
         states = self._dropout(top_layer)[target_mask]
         word_classes = target_ids[target_mask] - 1
-        summed_nll = self._softmax_loss(states, word_classes)
+        # float32 logits whatever the trainer's autocast (allennlp's use_amp).
+        with torch.autocast(device_type, enabled=False):
+            summed_nll = self._softmax_loss(states, word_classes)
         num_targets = word_classes.numel()
         self._perplexity(summed_nll, num_targets)
         return {
