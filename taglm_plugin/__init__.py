@@ -1,11 +1,19 @@
 """TagLM (Peters et al., ACL 2017) as an AllenNLP plugin: importing this package registers
-every component (readers, token indexers, token embedders, encoders, models, predictors,
-metrics, learning-rate schedulers)."""
+every component (readers, data loaders, token indexers, token embedders, encoders, models,
+predictors, metrics, learning-rate schedulers)."""
 from taglm_plugin import config_defaults
 
 config_defaults.apply()
 
-from taglm_plugin import data, dataset_readers, models, modules, predictors, training  # noqa: E402,F401
+from taglm_plugin import (  # noqa: E402,F401
+    data,
+    data_loaders,
+    dataset_readers,
+    models,
+    modules,
+    predictors,
+    training,
+)
 from taglm_plugin.common import safe_loading  # noqa: E402
 
 safe_loading.apply()

@@ -1,0 +1,1 @@
+from taglm_plugin.data_loaders.lm_cache_data_loader import LmCacheDataLoader  # noqa: F401
