@@ -10,6 +10,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch, Instance, Vocabulary
 from allennlp.models import Model
 
+from taglm_plugin.data_loaders.lm_cache_data_loader import LmCacheDataLoader
 from taglm_plugin.dataset_readers.lm_text import LmTextReader
 from taglm_plugin.models.language_model import LanguageModel
 
@@ -89,7 +90,6 @@ def eval_loss(model: LanguageModel, batch: Dict[str, Any]) -> float:
 )
 def test_loss_decreases_on_a_tiny_corpus(direction, token_input):
     torch.manual_seed(0)
-    numpy.random.seed(0)  # SampledSoftmaxLoss samples with numpy
     instances = read(direction, token_input)
     vocab = Vocabulary.from_instances(instances)
     model = build(vocab, token_input, softmax="sampled", num_samples=20, direction=direction)
@@ -231,6 +231,7 @@ def test_targets_must_have_one_more_token_than_the_sentence(instances, vocab):
         ({"softmax": "adaptive"}, "model.adaptive_cutoffs"),
         ({"softmax": "adaptive", "adaptive_cutoffs": [40, 10]}, "model.adaptive_cutoffs"),
         ({"softmax": "adaptive", "adaptive_cutoffs": [10, 40]}, "0 dimensions"),
+        ({"mixed_precision": "float8"}, "model.mixed_precision"),
         ({"encoder": {"input_size": 9, "hidden_size": 4, "num_layers": 1}}, "input_size"),
         ({"encoder": {"input_size": 8, "hidden_size": 4, "num_layers": 0}}, "num_layers"),
         (
@@ -249,3 +250,34 @@ def test_empty_target_vocabulary_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="'lm_targets'.*has no words"):
         build(Vocabulary())
 
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_token_types_batches_give_the_same_loss_as_character_ids(tmp_path, direction):
+    reader = LmTextReader(direction=direction)
+    instances = list(reader.read(WIKI_ARCHIVE))
+    vocab = Vocabulary.from_instances(instances)
+    model = build(vocab, direction=direction)
+    loader = LmCacheDataLoader(WIKI_ARCHIVE, reader, batch_size=4, cache_directory=str(tmp_path))
+    loader.index_with(vocab)
+    batch = loader.tensorize(numpy.arange(4))  # the first 4 sentences, in input order
+    model.eval()
+    with torch.no_grad():
+        cached = model(**batch)
+        reference = model(**tensors(instances[:4], vocab))
+    torch.testing.assert_close(cached["loss"], reference["loss"])
+    assert int(cached["num_targets"]) == int(reference["num_targets"])
+
+
+def test_bfloat16_mixed_precision_is_close_to_float32_and_trains(instances, vocab):
+    torch.manual_seed(0)
+    full = build(vocab)
+    mixed = build(vocab, mixed_precision="bfloat16")
+    mixed.load_state_dict(full.state_dict())
+    batch = tensors(instances[:8], vocab)
+    assert abs(eval_loss(mixed, batch) - eval_loss(full, batch)) < 0.05 * eval_loss(full, batch)
+    mixed.train()
+    output = mixed(**batch)
+    assert output["loss"].dtype == torch.float32
+    output["loss"].backward()
+    assert all(p.grad.dtype == torch.float32 for p in mixed.parameters() if p.grad is not None)
