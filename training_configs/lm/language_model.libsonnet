@@ -11,6 +11,12 @@
 //   LM_TRAIN_DATA           text file(s) or glob, e.g. a WikiExtractor .tar.gz; every
 //                           `held_out_every`-th document is held out for validation
 //   LM_TIME_BUDGET_SECONDS  stop training after this many seconds (whole epochs); 0 = no limit
+//   LM_CACHE_DIR            directory of the token cache: the text is tokenized once into it
+//                           and batches are built from it (`taglm_lm_cache` data loader);
+//                           "" = tokenize and index every epoch in allennlp's multi-process
+//                           loader (num_workers)
+//   LM_PRECISION            'float32', 'bfloat16' (autocast in the model, float32 softmax) or
+//                           'float16' (allennlp's trainer.use_amp: autocast + GradScaler)
 //   CUDA_DEVICE             -1 for the CPU, 0 for the first GPU
 //   SEED                    random, numpy and torch seeds (../common/seed.libsonnet)
 local seed = import '../common/seed.libsonnet';
@@ -80,6 +86,8 @@ local sizes = {
   train_data:: std.extVar('LM_TRAIN_DATA'),
   time_budget_seconds:: std.parseJson(std.extVar('LM_TIME_BUDGET_SECONDS')),
   cuda_device:: std.parseInt(std.extVar('CUDA_DEVICE')),
+  cache_directory:: std.extVar('LM_CACHE_DIR'),
+  precision:: std.extVar('LM_PRECISION'),
   held_out_every:: 100,
   max_sentence_length:: 100,
   vocab_size:: 50000,
@@ -89,13 +97,25 @@ local sizes = {
   local preset =
     if std.objectHas(sizes, $.size) then sizes[$.size]
     else error 'LM_SIZE must be one of %s, not %s' % [std.join(', ', std.objectFields(sizes)), $.size],
-  local loader(batches_per_epoch) = {
-    batch_sampler: { type: 'bucket', batch_size: preset.batch_size, sorting_keys: ['tokens'] },
-    // Instances each data loader worker sorts into buckets at a time.
-    max_instances_in_memory: 20 * preset.batch_size,
-    num_workers: preset.num_workers,
-    [if batches_per_epoch != null then 'batches_per_epoch']: batches_per_epoch,
-  },
+  local precisions = ['float32', 'bfloat16', 'float16'],
+  assert std.member(precisions, $.precision)
+         : 'LM_PRECISION must be one of %s, not %s' % [std.join(', ', precisions), $.precision],
+  local loader(batches_per_epoch, shuffle) =
+    if $.cache_directory != '' then {
+      type: 'taglm_lm_cache',
+      batch_size: preset.batch_size,
+      cache_directory: $.cache_directory,
+      shuffle: shuffle,
+      // Sentences sorted by length together, in batches (less padding).
+      sorting_pool_batches: 20,
+      [if batches_per_epoch != null then 'batches_per_epoch']: batches_per_epoch,
+    } else {
+      batch_sampler: { type: 'bucket', batch_size: preset.batch_size, sorting_keys: ['tokens'] },
+      // Instances each data loader worker sorts into buckets at a time.
+      max_instances_in_memory: 20 * preset.batch_size,
+      num_workers: preset.num_workers,
+      [if batches_per_epoch != null then 'batches_per_epoch']: batches_per_epoch,
+    },
 
   dataset_reader: {
     type: 'taglm_lm_text',
@@ -143,15 +163,17 @@ local sizes = {
     dropout: preset.dropout,
     softmax: 'sampled',
     num_samples: preset.num_samples,
+    [if $.precision == 'bfloat16' then 'mixed_precision']: 'bfloat16',
   },
 
-  data_loader: loader(preset.batches_per_epoch),
-  validation_data_loader: loader(null),
+  data_loader: loader(preset.batches_per_epoch, shuffle=true),
+  validation_data_loader: loader(null, shuffle=false),
 
   trainer: {
     cuda_device: $.cuda_device,
     num_epochs: preset.num_epochs,
     grad_norm: $.grad_norm,
+    [if $.precision == 'float16' then 'use_amp']: true,
     validation_metric: '-perplexity',
     optimizer: { type: 'adam', lr: $.learning_rate },
     checkpointer: { keep_most_recent_by_count: 1 },
