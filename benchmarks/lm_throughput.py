@@ -1,0 +1,312 @@
+"""
+LM pretraining throughput of a `training_configs/lm` config, in predicted tokens per second
+(`num_targets`: the tokens plus `</S>` per sentence, what `taglm_token_throughput` counts).
+
+Builds the config's reader, `taglm_lm_cache` data loaders, vocabulary and model as
+`allennlp train` does, then times training steps as allennlp's `GradientDescentTrainer` runs
+them (next batch from the loader, forward, `loss.item()`, backward, gradient clipping to
+`trainer.grad_norm`, optimizer step) after warm-up steps, once per precision:
+
+* `float32`;
+* `bfloat16`: the model's `mixed_precision: "bfloat16"` (LM_PRECISION=bfloat16);
+* `float16`: autocast + `GradScaler`, what allennlp's `trainer.use_amp` does (CUDA only).
+
+Every precision starts from the same initial weights and reads the same batches. Reported
+separately: the one-time cost of the token cache (tokenizing the text; a fresh temporary cache
+directory unless `--cache-dir`), of the vocabulary (`iter_instances`), and the data loader's
+own throughput (batches built and moved to the device, no model). `--reader-loader-batches N`
+also times N batches of allennlp's multi-process loader over the same reader (the path the
+configs take with LM_CACHE_DIR=""). `--perplexity-steps N` trains every precision N steps from
+the same start on the same batches and reports the held-out perplexity (full softmax) of each
+and its relative difference to float32.
+
+    python benchmarks/lm_throughput.py --data TEXT [--size paper] [--device cuda]
+        [--precisions float32,bfloat16,float16] [--batch-size 128] [--steps 50]
+        [--perplexity-steps 300] [--output result.json]
+
+Prints one JSON object.
+"""
+import argparse
+import copy
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Dict, Iterator, List, Optional
+
+import numpy
+import torch
+from allennlp.common import Params
+from allennlp.data import DataLoader, DatasetReader, Vocabulary
+from allennlp.models import Model
+from allennlp.training.optimizers import Optimizer
+
+import taglm_plugin  # noqa: F401  (registers the components, sets the configs' defaults)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def load_config(args: argparse.Namespace, cache_directory: str) -> Dict[str, Any]:
+    os.environ.update(
+        LM_SIZE=args.size,
+        LM_TRAIN_DATA=args.data,
+        LM_CACHE_DIR=cache_directory,
+        LM_PRECISION="float32",
+        LM_TIME_BUDGET_SECONDS="0",
+    )
+    config_file = os.path.join(REPO_ROOT, "training_configs", "lm", f"{args.direction}.jsonnet")
+    overrides: Dict[str, Any] = {}
+    if args.batch_size is not None:
+        # allennlp's loader (no cache) has it in its batch sampler.
+        key = "batch_size" if cache_directory else "batch_sampler.batch_size"
+        overrides[f"data_loader.{key}"] = args.batch_size
+        overrides[f"validation_data_loader.{key}"] = args.batch_size
+    if args.held_out_every is not None:
+        overrides["dataset_reader.held_out_every"] = args.held_out_every
+        overrides["validation_dataset_reader.held_out_every"] = args.held_out_every
+    return Params.from_file(config_file, json.dumps(overrides)).as_dict(quiet=True)
+
+
+def build_loader(config: Dict[str, Any], prefix: str, data_path: str) -> DataLoader:
+    reader = DatasetReader.from_params(Params(copy.deepcopy(config[f"{prefix}dataset_reader"])))
+    return DataLoader.from_params(
+        Params(copy.deepcopy(config[f"{prefix}data_loader"])), reader=reader, data_path=data_path
+    )
+
+
+def timed(function, device: torch.device):
+    synchronize(device)
+    start = time.perf_counter()
+    result = function()
+    synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def batches_forever(loader: DataLoader, seed: int) -> Iterator[Dict[str, Any]]:
+    """The loader's batches, epoch after epoch, in the same order for the same `seed`."""
+    numpy.random.seed(seed)
+    while True:
+        yield from loader
+
+
+def count_targets(batch: Dict[str, Any]) -> int:
+    (targets,) = batch["targets"].values()
+    return int((targets["tokens"] != 0).sum())
+
+
+class Run:
+    """A model, its optimizer and (float16) gradient scaler, trained as allennlp's trainer does."""
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        vocab: Vocabulary,
+        precision: str,
+        initial_state: Dict[str, torch.Tensor],
+        device: torch.device,
+    ) -> None:
+        model_params = copy.deepcopy(config["model"])
+        if precision == "bfloat16":
+            model_params["mixed_precision"] = "bfloat16"
+        self.model = Model.from_params(vocab=vocab, params=Params(model_params)).to(device)
+        self.model.load_state_dict(initial_state)
+        self.optimizer = Optimizer.from_params(
+            model_parameters=list(self.model.named_parameters()),
+            params=Params(copy.deepcopy(config["trainer"]["optimizer"])),
+        )
+        self.grad_norm = config["trainer"].get("grad_norm")
+        self.autocast_float16 = precision == "float16"
+        self.scaler = torch.amp.GradScaler(device.type) if self.autocast_float16 else None
+        self.device = device
+
+    def step(self, batch: Dict[str, Any]) -> int:
+        """One training step; returns the number of predicted tokens."""
+        self.model.train()
+        self.optimizer.zero_grad()
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.autocast_float16):
+            output = self.model(**batch)
+        loss = output["loss"]
+        loss.item()  # allennlp's trainer reads every batch's loss
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_norm).item()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        return int(output["num_targets"])
+
+    def perplexity(self, loader: DataLoader) -> float:
+        """Held-out perplexity over all of `loader` (the full softmax, in evaluation mode)."""
+        self.model.eval()
+        self.model.get_metrics(reset=True)
+        with torch.no_grad(), torch.autocast(
+            self.device.type, dtype=torch.float16, enabled=self.autocast_float16
+        ):
+            for batch in loader:
+                self.model(**batch)
+        return self.model.get_metrics(reset=True)["perplexity"]
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="LM_TRAIN_DATA: text file(s) or glob")
+    parser.add_argument("--size", default="paper", help="LM_SIZE preset (default: paper)")
+    parser.add_argument("--direction", default="forward", choices=("forward", "backward"))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precisions", default="float32,bfloat16,float16")
+    parser.add_argument("--batch-size", type=int, default=None, help="sentences per batch")
+    parser.add_argument("--held-out-every", type=int, default=None)
+    parser.add_argument("--warmup-steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--loader-batches", type=int, default=200)
+    parser.add_argument("--reader-loader-batches", type=int, default=0)
+    parser.add_argument("--perplexity-steps", type=int, default=0)
+    parser.add_argument("--cache-dir", default=None, help="default: a new temporary directory")
+    parser.add_argument("--seed", type=int, default=13370)
+    parser.add_argument("--output", default=None, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    precisions = args.precisions.split(",")
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            parser.error(f"--precisions: {precision!r} is not one of {PRECISIONS}")
+        if precision == "float16" and device.type != "cuda":
+            parser.error("--precisions: float16 (use_amp) needs a CUDA --device")
+
+    with tempfile.TemporaryDirectory() as temporary:
+        cache_directory = args.cache_dir or temporary
+        config = load_config(args, cache_directory)
+        result: Dict[str, Any] = {
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "torch": torch.__version__,
+            "size": args.size,
+            "direction": args.direction,
+            "batch_size_sentences": config["data_loader"]["batch_size"],
+            "num_samples": config["model"]["num_samples"],
+        }
+        train_loader, result["cache_build_or_load_seconds"] = timed(
+            lambda: build_loader(config, "", args.data), torch.device("cpu")
+        )
+        validation_loader = build_loader(config, "validation_", args.data)
+        result["train_tokens"] = train_loader.num_tokens
+        vocab, result["vocabulary_seconds"] = timed(
+            lambda: Vocabulary.from_params(
+                Params(copy.deepcopy(config["vocabulary"])),
+                instances=train_loader.iter_instances(),
+            ),
+            torch.device("cpu"),
+        )
+        result["vocabulary_size"] = vocab.get_vocab_size("lm_targets")
+        for loader in (train_loader, validation_loader):
+            loader.index_with(vocab)
+            loader.set_target_device(device)
+
+        batches = batches_forever(train_loader, args.seed)
+        num_tokens, seconds = timed(
+            lambda: sum(count_targets(next(batches)) for _ in range(args.loader_batches)), device
+        )
+        result["loader_tokens_per_second"] = num_tokens / seconds
+        if args.reader_loader_batches:
+            result["reader_loader_tokens_per_second"] = reader_loader_throughput(
+                args, vocab, device
+            )
+
+        torch.manual_seed(args.seed)
+        initial_model = Model.from_params(vocab=vocab, params=Params(copy.deepcopy(config["model"])))
+        initial_state = initial_model.state_dict()
+        result["parameters"] = sum(p.numel() for p in initial_model.parameters())
+        result["throughput"] = {}
+        for precision in precisions:
+            torch.manual_seed(args.seed)
+            run = Run(config, vocab, precision, initial_state, device)
+            batches = batches_forever(train_loader, args.seed)
+            for _ in range(args.warmup_steps):
+                run.step(next(batches))
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            num_tokens, seconds = timed(
+                lambda: sum(run.step(next(batches)) for _ in range(args.steps)), device
+            )
+            result["throughput"][precision] = {
+                "tokens_per_second": num_tokens / seconds,
+                "ms_per_step": 1000 * seconds / args.steps,
+                "tokens_per_step": num_tokens / args.steps,
+                "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30
+                if device.type == "cuda"
+                else None,
+            }
+            del run
+        if args.perplexity_steps:
+            result["perplexity"] = perplexity_check(
+                args, config, vocab, precisions, initial_state, train_loader, validation_loader
+            )
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.output:
+        with open(args.output, "w") as output:
+            output.write(text + "\n")
+
+
+def reader_loader_throughput(
+    args: argparse.Namespace, vocab: Vocabulary, device: torch.device
+) -> float:
+    """Tokens/s of allennlp's multi-process loader for the config without the token cache."""
+    config = load_config(args, cache_directory="")
+    loader = build_loader(config, "", args.data)
+    loader.index_with(vocab)
+    loader.set_target_device(device)
+    batches = iter(loader)
+    next(batches)  # the workers' start-up
+    num_tokens, seconds = timed(
+        lambda: sum(count_targets(next(batches)) for _ in range(args.reader_loader_batches)),
+        device,
+    )
+    del batches  # stops the workers
+    return num_tokens / seconds
+
+
+def perplexity_check(
+    args: argparse.Namespace,
+    config: Dict[str, Any],
+    vocab: Vocabulary,
+    precisions: List[str],
+    initial_state: Dict[str, torch.Tensor],
+    train_loader: DataLoader,
+    validation_loader: DataLoader,
+) -> Dict[str, Any]:
+    """Held-out perplexity of every precision after `--perplexity-steps` steps from one start."""
+    device = torch.device(args.device)
+    perplexities = {}
+    for precision in precisions:
+        torch.manual_seed(args.seed)
+        run = Run(config, vocab, precision, initial_state, device)
+        batches = batches_forever(train_loader, args.seed)
+        for _ in range(args.perplexity_steps):
+            run.step(next(batches))
+        perplexities[precision] = run.perplexity(validation_loader)
+        del run
+    result: Dict[str, Any] = {"steps": args.perplexity_steps, "held_out": perplexities}
+    if "float32" in perplexities:
+        result["relative_difference_to_float32"] = {
+            precision: value / perplexities["float32"] - 1
+            for precision, value in perplexities.items()
+            if precision != "float32"
+        }
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
