@@ -3,7 +3,7 @@ Batching `Instance`s into the tensors of allennlp's default collation, with nump
 per-instance Python padding.
 """
 from itertools import chain
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -71,6 +71,29 @@ def _pad(rows: Sequence[list], depth: int, minimum_lengths: Tuple[int, int]) -> 
     return torch.from_numpy(padded)
 
 
+class BatchMetadata(Sequence):
+    """
+    The `MetadataField` values of a batch's instances, in order: a read-only sequence that
+    `allennlp.nn.util.move_to_device` returns as it is. (It walks lists and dicts down to
+    every string: 0.8 s of a CoNLL-2003 epoch for the words of the `metadata` field.)
+    """
+
+    def __init__(self, items: List[Any]) -> None:
+        self._items = items
+
+    def __getitem__(self, index):
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"BatchMetadata({self._items!r})"
+
+
 def _batch_by_field_methods(fields: List[Field]) -> torch.Tensor:
     """allennlp's batching of one field: pad each to the longest, then `batch_tensors`."""
     lengths: Dict[str, int] = {}
@@ -84,7 +107,8 @@ def _batch_by_field_methods(fields: List[Field]) -> torch.Tensor:
 class VectorizedDataCollator(DataCollator):
     """
     Turns a list of indexed `Instance`s into the `TensorDict` of allennlp's default collation
-    (`allennlp_collate`: the same keys, shapes, dtypes and values), building the tensors of
+    (`allennlp_collate`: the same keys, shapes, dtypes and values, see `MetadataField`s
+    below), building the tensors of
     the common fields with numpy from their index lists in one pass per batch instead of
     padding every instance in Python:
 
@@ -92,7 +116,8 @@ class VectorizedDataCollator(DataCollator):
       package's `normalized_single_id`), `characters` and `elmo_characters` indexers:
       `(batch_size, num_tokens)` or `(batch_size, num_tokens, num_characters)` per key;
     * `SequenceLabelField`s: `(batch_size, num_tokens)`;
-    * `MetadataField`s: the list of their metadata.
+    * `MetadataField`s: their metadata as a `BatchMetadata` sequence instead of a list, which
+      the trainer's `move_to_device` passes over in one step.
 
     Other fields and other indexers are batched as allennlp does it. On CoNLL-2003 this
     collation is about 10x faster than the default (tests/data/data_collators), which
@@ -111,7 +136,7 @@ class VectorizedDataCollator(DataCollator):
             elif type(first) is SequenceLabelField:
                 tensors[name] = _pad([field._indexed_labels for field in fields], 1, (0, 0))
             elif type(first) is MetadataField:
-                tensors[name] = [field.metadata for field in fields]
+                tensors[name] = BatchMetadata([field.metadata for field in fields])
             else:
                 tensors[name] = _batch_by_field_methods(fields)
         return tensors

@@ -8,8 +8,12 @@ from allennlp.data import DatasetReader, Instance, Token, Vocabulary
 from allennlp.data.data_loaders.data_collator import DataCollator, allennlp_collate
 from allennlp.data.fields import ArrayField, LabelField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer
+from allennlp.nn.util import move_to_device
 
-from taglm_plugin.data.data_collators import VectorizedDataCollator
+from taglm_plugin.data.data_collators.vectorized_data_collator import (
+    BatchMetadata,
+    VectorizedDataCollator,
+)
 
 from ...conftest import FIXTURES
 
@@ -17,6 +21,8 @@ CONLL = str(FIXTURES / "tagger" / "conll2003" / "eng.train")
 
 
 def assert_same_batch(actual, expected, path="batch"):
+    if isinstance(actual, BatchMetadata):  # allennlp's is a list
+        actual = list(actual)
     assert type(actual) is type(expected), path
     if isinstance(expected, dict):
         assert actual.keys() == expected.keys(), path
@@ -104,6 +110,25 @@ def test_other_fields_and_indexers_are_batched_as_allennlp_does():
     assert_same_batch(batch, allennlp_collate(instances))
     assert batch["text"]["own"]["tokens"][1].tolist() == [1, -1, -1]
     assert batch["array"][1].tolist() == [1, -7, -7]
+
+
+def test_move_to_device_passes_over_the_metadata(monkeypatch):
+    instances = conll_instances(TAGGER_INDEXERS)[:4]
+    batch = VectorizedDataCollator()(instances)
+    metadata = batch["metadata"]
+    assert [item["words"] for item in metadata] == [i["metadata"]["words"] for i in instances]
+    visits = []
+    real_int_to_device = move_to_device.__globals__["int_to_device"]
+
+    def counting_int_to_device(device):
+        visits.append(device)
+        return real_int_to_device(device)
+
+    monkeypatch.setitem(move_to_device.__globals__, "int_to_device", counting_int_to_device)
+    assert move_to_device(batch, torch.device("meta"))["metadata"] is metadata
+    # One visit per dict and tensor (the batch, tokens, 3 indexers, 3 + 1 tensors) and the
+    # metadata: not one per word.
+    assert len(visits) == 10 < sum(len(item["words"]) for item in metadata)
 
 
 def test_registered_name():
