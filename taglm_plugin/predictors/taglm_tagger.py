@@ -1,7 +1,7 @@
 from typing import Any, Dict, List, Sequence, Tuple
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.util import JsonDict, sanitize
+from allennlp.common.util import JsonDict
 from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
@@ -136,8 +136,9 @@ class TagLmTaggerPredictor(Predictor):
 
     def _model_outputs(self, instances: List[Instance]) -> List[Dict[str, Any]]:
         """
-        The model's raw output per instance. Unlike `Predictor.predict_batch_instance`, the
-        outputs are not sanitized here: only the few kept by `_user_output` are, not the logits.
+        The model's output per instance, not sanitized as `Predictor.predict_batch_instance`
+        does (which turns every logit into a Python float): `_user_output` keeps only words,
+        tag strings and `top_k_tags`, all plain Python values already.
         """
         for instance in instances:
             self._dataset_reader.apply_token_indexers(instance)
@@ -152,7 +153,7 @@ class TagLmTaggerPredictor(Predictor):
         }
         if "top_k_tags" in output:
             user_output["top_k_tags"] = output["top_k_tags"]
-        return sanitize(user_output)
+        return user_output
 
     def _text_and_tokens(self, item: Any, where: str) -> Tuple[str, List[str]]:
         """The text that span offsets refer to and its tokens; `where` names `item` in errors."""
