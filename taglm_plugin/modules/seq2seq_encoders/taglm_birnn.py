@@ -2,13 +2,33 @@ from typing import List, Optional
 
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.modules.seq2seq_encoders.pytorch_seq2seq_wrapper import (
-    GruSeq2SeqEncoder,
-    LstmSeq2SeqEncoder,
-)
 from allennlp.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-_BIDIRECTIONAL_LAYERS = {"lstm": LstmSeq2SeqEncoder, "gru": GruSeq2SeqEncoder}
+_CELLS = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+
+
+class _PackedBiRnnLayer(torch.nn.Module):
+    """
+    One bidirectional LSTM or GRU layer run on packed sequences (so padding never reaches the
+    backward direction). The RNN is `_module`, as in allennlp's `LstmSeq2SeqEncoder` and
+    `GruSeq2SeqEncoder`, whose parameter names and initialization this layer keeps; it skips
+    their per-call sorting and host round trip (the lengths come from the caller, once per
+    batch for all layers).
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self._module = _CELLS[cell](input_size, hidden_size, batch_first=True, bidirectional=True)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """
+        `inputs` `(batch_size, num_tokens, input_size)` and `lengths` `(batch_size,)` on the
+        CPU (at least 1) -> `(batch_size, num_tokens, 2 * hidden_size)`, zero after `lengths`.
+        """
+        packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+        outputs, _ = self._module(packed)
+        return pad_packed_sequence(outputs, batch_first=True, total_length=inputs.size(1))[0]
 
 
 @Seq2SeqEncoder.register("taglm_birnn")
@@ -19,8 +39,8 @@ class TagLmBiRnnEncoder(Seq2SeqEncoder):
     of the last one.
 
     Layer `k` (0-based) is a separate single-layer bidirectional LSTM or GRU with
-    `hidden_sizes[k]` units per direction, run on packed sequences (allennlp's
-    `PytorchSeq2SeqWrapper`), so padding never reaches the backward direction. Dropout is
+    `hidden_sizes[k]` units per direction, run on packed sequences, so padding never reaches
+    the backward direction. Dropout is
     applied to the input of every RNN layer, including the LM embedding when it is part of
     that input.
 
@@ -62,10 +82,8 @@ class TagLmBiRnnEncoder(Seq2SeqEncoder):
         lm_injection_layer: Optional[int] = None,
     ) -> None:
         super().__init__()
-        if cell not in _BIDIRECTIONAL_LAYERS:
-            raise ConfigurationError(
-                f"cell must be one of {sorted(_BIDIRECTIONAL_LAYERS)}, got {cell!r}"
-            )
+        if cell not in _CELLS:
+            raise ConfigurationError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
         if any(size <= 0 for size in hidden_sizes):
             raise ConfigurationError(f"hidden_sizes must be positive, got {hidden_sizes}")
         if not 0.0 <= dropout < 1.0:
@@ -99,13 +117,12 @@ class TagLmBiRnnEncoder(Seq2SeqEncoder):
         self._lm_injection_layer = lm_injection_layer
         self._dropout = torch.nn.Dropout(dropout)
 
-        layer_class = _BIDIRECTIONAL_LAYERS[cell]
         layers = []
         layer_input_size = input_size
         for index, hidden_size in enumerate(hidden_sizes):
             if index == lm_injection_layer:
                 layer_input_size += lm_dim
-            layers.append(layer_class(layer_input_size, hidden_size, bidirectional=True))
+            layers.append(_PackedBiRnnLayer(cell, layer_input_size, hidden_size))
             layer_input_size = 2 * hidden_size
         self._layers = torch.nn.ModuleList(layers)
         self._output_dim = layer_input_size + (
@@ -165,10 +182,12 @@ class TagLmBiRnnEncoder(Seq2SeqEncoder):
                 )
 
         encoded = inputs
+        # Empty sequences run one step; the mask zeroes their outputs.
+        lengths = mask.sum(1).clamp(min=1).cpu() if self._layers else None
         for index, layer in enumerate(self._layers):
             if index == self._lm_injection_layer:
                 encoded = torch.cat([encoded, lm_embeddings], dim=-1)
-            encoded = layer(self._dropout(encoded), mask)
+            encoded = layer(self._dropout(encoded), lengths)
         if self._lm_injection_layer == len(self._layers):
             encoded = torch.cat([encoded, lm_embeddings], dim=-1)
         return encoded * mask.unsqueeze(-1)

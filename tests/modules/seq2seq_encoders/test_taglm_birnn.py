@@ -66,7 +66,7 @@ def test_output_shape_and_dims(cell, lm_injection_layer):
     assert encoder.get_output_dim() == expected_dim
     assert output.shape == (len(LENGTHS), max(LENGTHS), expected_dim)
     assert encoder.is_bidirectional() == (lm_injection_layer != 2)
-    layer_input_sizes = [layer.get_input_dim() for layer in encoder._layers]
+    layer_input_sizes = [layer._module.input_size for layer in encoder._layers]
     assert layer_input_sizes == [
         INPUT_SIZE + (LM_DIM if lm_injection_layer == 0 else 0),
         2 * HIDDEN_SIZES[0] + (LM_DIM if lm_injection_layer == 1 else 0),
@@ -90,6 +90,16 @@ def test_padding_does_not_change_outputs(cell, lm_injection_layer):
             lm_embeddings[row : row + 1, :length] if use_lm else None,
         )
         torch.testing.assert_close(batched[row, :length], alone[0], rtol=1e-5, atol=1e-6)
+
+
+def test_an_empty_sequence_gives_zeros_and_leaves_the_others_alone():
+    encoder = make_encoder("lstm", None)
+    inputs, mask, _ = make_batch()
+    empty = mask.clone()
+    empty[1] = False
+    outputs = encoder(inputs, empty)
+    assert (outputs[1] == 0).all()
+    torch.testing.assert_close(outputs[0], encoder(inputs, mask)[0])
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
