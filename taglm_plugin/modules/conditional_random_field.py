@@ -24,12 +24,19 @@ static shape and nothing depends on tensor values on the host.
 * Viterbi otherwise: steps through time over the whole batch at once with allennlp's top-k
   bookkeeping and backtracks on the device by pointer doubling.
 
+On the GPU, for batches up to `CUDA_GRAPH_MAX_ELEMENTS` potentials, both run as CUDA graphs
+captured once per shape (batch size, and length rounded up to a power of two): at these
+sizes the kernels take microseconds and launching them one by one from Python is what costs.
+The log-likelihood's graph computes its gradient in the same pass (autograd inside the graph),
+kept for the backward pass, so nothing of one call is overwritten by the next.
+
 Decoding copies its results to the host once. Masks follow allennlp's assumption: they are
 left-aligned, i.e. `mask[b]` is `True` for the first `length[b]` tokens and `False` after them.
 `viterbi_tags` raises a `ValueError` for other masks; `forward` does not check (that would stall
 the GPU), and its result for them need not match allennlp's.
 """
-from typing import List, Optional, Tuple, Union
+from collections import OrderedDict
+from typing import Callable, Hashable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +49,92 @@ _FORBIDDEN = -10000.0
 # Off-diagonal entries of the log-semiring identity: exp(_LOG_ZERO - x) is exactly 0 in
 # float32/64, and being finite, no arithmetic on them makes a NaN (as -inf - -inf would).
 _LOG_ZERO = -1e30
+
+
+# Batches of up to this many potentials (batch size x power-of-two length x (num_tags + 2)^2)
+# run as CUDA graphs; larger ones are bound by the GPU's arithmetic, not by kernel launches, and
+# their graphs would hold much memory (each keeps its intermediates).
+CUDA_GRAPH_MAX_ELEMENTS = 1 << 21
+# Captured graphs kept per CRF and computation, least recently used dropped first.
+CUDA_GRAPHS_KEPT = 16
+
+
+class _CudaGraph:
+    """
+    `function(*inputs)` captured as one CUDA graph for inputs of fixed shapes, dtypes and
+    device (those of `examples`). A call copies its inputs into the graph's own; an input
+    smaller than the captured shape fills the leading part of a zeroed input. It returns the
+    graph's output tensors, which the next call overwrites.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Tuple[torch.Tensor, ...]],
+        examples: Sequence[torch.Tensor],
+    ) -> None:
+        self._inputs = [torch.zeros_like(example) for example in examples]
+        # Lazy initializations (cuBLAS handles, autograd's streams) must happen before capture.
+        side_stream = torch.cuda.Stream()
+        side_stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side_stream):
+            function(*self._inputs)
+        torch.cuda.current_stream().wait_stream(side_stream)
+        self._graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._graph):
+            self._outputs = function(*self._inputs)
+
+    def __call__(self, *inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        for own, given in zip(self._inputs, inputs):
+            if own.shape == given.shape:
+                own.copy_(given)
+            else:
+                own.zero_()
+                own[tuple(slice(0, size) for size in given.shape)].copy_(given)
+        self._graph.replay()
+        return self._outputs
+
+
+class _CudaGraphCache:
+    """Up to `CUDA_GRAPHS_KEPT` `_CudaGraph`s of one function by key, least recently used out."""
+
+    def __init__(self, function: Callable[..., Tuple[torch.Tensor, ...]]) -> None:
+        self._function = function
+        self._graphs: "OrderedDict[Hashable, _CudaGraph]" = OrderedDict()
+
+    def __call__(
+        self, key: Hashable, examples: Sequence[torch.Tensor], *inputs: torch.Tensor
+    ) -> Tuple[torch.Tensor, ...]:
+        """`function(*inputs)` by the graph for `key`, captured on `examples` if new."""
+        graph = self._graphs.pop(key, None)
+        if graph is None:
+            graph = _CudaGraph(self._function, examples)
+            if len(self._graphs) >= CUDA_GRAPHS_KEPT:
+                self._graphs.popitem(last=False)
+        self._graphs[key] = graph
+        return graph(*inputs)
+
+
+class _LogLikelihoodWithGradient(torch.autograd.Function):
+    """
+    A summed log-likelihood and its gradient, computed together by `compute` (a CUDA graph):
+    the backward pass only scales the kept gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, compute, logits, tags, mask, *parameters):  # type: ignore
+        total, logits_gradient, *parameter_gradients = compute(logits, tags, mask)
+        if any(ctx.needs_input_grad):
+            ctx.gradients = [logits_gradient[:, : logits.size(1)].clone()] + [
+                gradient.clone() for gradient in parameter_gradients
+            ]
+        return total.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):  # type: ignore
+        logits_gradient, *parameter_gradients = ctx.gradients
+        return (None, grad_output * logits_gradient, None, None) + tuple(
+            grad_output * gradient for gradient in parameter_gradients
+        )
 
 
 def _semiring_identity(size: int, zero: float) -> torch.Tensor:
@@ -128,6 +221,8 @@ class FastConditionalRandomField(ConditionalRandomField):
         allowed_transitions`. As in allennlp, they apply to `viterbi_tags()` only.
     include_start_end_transitions : `bool`, optional (default = `True`)
         Whether to learn scores for starting and ending a sequence with each tag.
+    cuda_graphs : `bool`, optional (default = `True`)
+        Run small batches on the GPU as CUDA graphs (see the module docstring).
     """
 
     def __init__(
@@ -135,8 +230,14 @@ class FastConditionalRandomField(ConditionalRandomField):
         num_tags: int,
         constraints: List[Tuple[int, int]] = None,
         include_start_end_transitions: bool = True,
+        cuda_graphs: bool = True,
     ) -> None:
         super().__init__(num_tags, constraints, include_start_end_transitions)
+        self.cuda_graphs = cuda_graphs
+        self._log_likelihood_graphs = _CudaGraphCache(self._log_likelihood_and_gradients)
+        self._decoding_graphs = _CudaGraphCache(
+            lambda logits, mask: (self._packed_decodings(logits, mask, 1, True),)
+        )
         # Semiring identities for padding steps; not persistent, so state dicts stay allennlp's.
         self.register_buffer(
             "_log_identity", _semiring_identity(num_tags, _LOG_ZERO), persistent=False
@@ -155,7 +256,63 @@ class FastConditionalRandomField(ConditionalRandomField):
         `(batch_size, sequence_length, num_tags)` and `tags`, a left-aligned `mask`, both of
         shape `(batch_size, sequence_length)`.
         """
-        return self._log_likelihoods(inputs, tags, mask, inputs.device.type != "cpu").sum()
+        parameters = self._potential_parameters()
+        # The tree's steps are the tokens and the end, padded to a power of two.
+        graph_length = self._cuda_graph_length(inputs, inputs.size(1) + 1)
+        if graph_length is None or not all(p.requires_grad for p in parameters):
+            return self._log_likelihoods(inputs, tags, mask, inputs.device.type != "cpu").sum()
+        mask = _bool_mask(inputs, mask)
+        shape = (inputs.size(0), graph_length - 1)
+        key = (shape, inputs.dtype, inputs.device, tuple(p.data_ptr() for p in parameters))
+        examples = (
+            inputs.new_empty(shape + (self.num_tags,)),
+            tags.new_empty(shape),
+            mask.new_empty(shape),
+        )
+        return _LogLikelihoodWithGradient.apply(
+            lambda *args: self._log_likelihood_graphs(key, examples, *args),
+            inputs,
+            tags,
+            mask,
+            *parameters,
+        )
+
+    def _potential_parameters(self) -> List[torch.nn.Parameter]:
+        """The parameters the log-likelihood depends on."""
+        if self.include_start_end_transitions:
+            return [self.transitions, self.start_transitions, self.end_transitions]
+        return [self.transitions]
+
+    def _cuda_graph_length(self, logits: torch.Tensor, num_steps: int) -> Optional[int]:
+        """
+        `num_steps` rounded up to a power of two when `logits` (batch size x that length) are
+        computed by a CUDA graph, `None` when they are computed eagerly.
+        """
+        if (
+            not (self.cuda_graphs and logits.is_cuda)
+            or torch.cuda.is_current_stream_capturing()
+            # Autocast caches casts of the parameters, which a graph would capture.
+            or torch.is_autocast_enabled()
+        ):
+            return None
+        length = 1 << _num_levels(num_steps)
+        if logits.size(0) * length * (self.num_tags + 2) ** 2 > CUDA_GRAPH_MAX_ELEMENTS:
+            return None
+        return length
+
+    def _log_likelihood_and_gradients(
+        self, logits: torch.Tensor, tags: torch.Tensor, mask: torch.BoolTensor
+    ) -> Tuple[torch.Tensor, ...]:
+        """
+        The summed log-likelihood (a scalar) and its gradients with respect to `logits` and
+        `_potential_parameters()`, by the tree; what the log-likelihood's CUDA graphs capture.
+        """
+        parameters = self._potential_parameters()
+        with torch.enable_grad():
+            logits = logits.detach().requires_grad_()
+            total = self._log_likelihoods(logits, tags, mask, parallel=True).sum()
+            gradients = torch.autograd.grad(total, [logits] + parameters)
+        return (total.detach(),) + gradients
 
     def _log_likelihoods(
         self,
@@ -264,22 +421,18 @@ class FastConditionalRandomField(ConditionalRandomField):
         k = 1 if top_k is None else top_k
         batch_size, sequence_length, _ = logits.shape
         mask = _bool_mask(logits, mask)
-        lengths = mask.sum(1)
-        if parallel and k == 1:
-            tags, scores = self._best_paths(logits, mask)
+        graph_length = self._cuda_graph_length(logits, sequence_length) if k == 1 else None
+        if graph_length is None:
+            packed = self._packed_decodings(logits, mask, k, parallel)
         else:
-            tags, scores = self._k_best_paths(logits, mask, lengths, k)
-
-        # One copy to the host: the lengths, the lengths of the masks' leading runs of True
-        # (equal for left-aligned masks), the tags and the scores' float64 bits.
-        packed = torch.cat(
-            [
-                lengths,
-                mask.cumprod(1).sum(1),
-                tags.flatten(),
-                scores.double().flatten().view(torch.int64),
-            ]
-        ).cpu()
+            # Decoded at the graph's length: the tags of the padding are dropped below.
+            sequence_length = graph_length
+            shape = (batch_size, sequence_length)
+            parameters = self._potential_parameters() + [self._constraint_mask]
+            key = (shape, logits.dtype, logits.device, tuple(p.data_ptr() for p in parameters))
+            examples = (logits.new_empty(shape + (self.num_tags,)), mask.new_empty(shape))
+            (packed,) = self._decoding_graphs(key, examples, logits, mask)
+        packed = packed.cpu()
         num_scores = batch_size * k
         integers = packed[:-num_scores].tolist()
         scores = packed[-num_scores:].view(torch.float64).tolist()
@@ -302,6 +455,29 @@ class FastConditionalRandomField(ConditionalRandomField):
         if top_k is None:
             return [sentence_decodings[0] for sentence_decodings in decodings]
         return decodings
+
+    def _packed_decodings(
+        self, logits: torch.Tensor, mask: torch.BoolTensor, k: int, parallel: bool
+    ) -> torch.Tensor:
+        """
+        The `k` best paths of every sentence in one int64 tensor, for one copy to the host:
+        the lengths, the lengths of the masks' leading runs of True (equal for left-aligned
+        masks), the tags (`batch_size x k x sequence_length`) and the scores' float64 bits.
+        `parallel` picks the tree decoding for `k = 1`.
+        """
+        lengths = mask.sum(1)
+        if parallel and k == 1:
+            tags, scores = self._best_paths(logits, mask)
+        else:
+            tags, scores = self._k_best_paths(logits, mask, lengths, k)
+        return torch.cat(
+            [
+                lengths,
+                mask.cumprod(1).sum(1),
+                tags.flatten(),
+                scores.double().flatten().view(torch.int64),
+            ]
+        )
 
     def _best_paths(
         self, logits: torch.Tensor, mask: torch.BoolTensor

@@ -8,6 +8,7 @@ from allennlp.modules.conditional_random_field import (
 )
 
 from taglm_plugin.modules import FastConditionalRandomField
+from taglm_plugin.modules.conditional_random_field import _LogLikelihoodWithGradient
 
 # BIOUL tags for CoNLL-2003's four entity types: 17 tags.
 LABELS = dict(
@@ -288,3 +289,70 @@ def test_bad_inputs_raise(parallel):
     mask[1] = torch.tensor([False, True, True])
     with pytest.raises(ValueError, match="left-aligned"):
         fast._viterbi_tags(logits, mask, None, parallel)
+
+
+@pytest.mark.parametrize("include_start_end_transitions", [True, False])
+def test_log_likelihood_with_precomputed_gradient_matches_autograd(include_start_end_transitions):
+    """What the CUDA graphs run (log-likelihood and gradient in one pass, gradient kept for
+    backward), checked eagerly on the CPU against autograd through allennlp's CRF; two calls
+    before one backward must not disturb each other."""
+    reference, fast = make_crfs(7, BIOUL, include_start_end_transitions, dtype=torch.float64)
+    batches = [make_batch(seed, [6, 3, 1], dtype=torch.float64) for seed in (1, 2)]
+    for logits, _, _ in batches:
+        logits.requires_grad_()
+    parameters = fast._potential_parameters()
+
+    # A graph's input may be longer than the call's: pad by one step, as the graphs do.
+    def compute(logits, tags, mask):
+        padded = [
+            torch.nn.functional.pad(tensor, (0, 0, 0, 1) if tensor.dim() == 3 else (0, 1))
+            for tensor in (logits, tags, mask)
+        ]
+        return fast._log_likelihood_and_gradients(*padded)
+
+    actual = sum(
+        2.0 ** index * _LogLikelihoodWithGradient.apply(compute, logits, tags, mask, *parameters)
+        for index, (logits, tags, mask) in enumerate(batches)
+    )
+    expected = sum(
+        2.0 ** index * reference(logits, tags, mask)
+        for index, (logits, tags, mask) in enumerate(batches)
+    )
+    assert actual.item() == pytest.approx(expected.item(), rel=1e-9)
+    inputs = [logits for logits, _, _ in batches]
+    for actual_gradient, expected_gradient in zip(
+        gradients(actual, inputs + parameters),
+        gradients(expected, inputs + crf_parameters(reference)),
+    ):
+        torch.testing.assert_close(actual_gradient, expected_gradient, rtol=1e-9, atol=1e-9)
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+
+
+@cuda
+@pytest.mark.parametrize("max_length", [1, 5, 40, 124])
+def test_cuda_graphs_give_the_eager_results(max_length):
+    """On a GPU: graphed log-likelihood, gradients and Viterbi paths equal the eager ones,
+    over repeated shapes (graph replays) and a shape larger than graphs take (eager)."""
+    _, graphed = make_crfs(max_length, BIOUL)
+    _, eager = make_crfs(max_length, BIOUL)
+    graphed = graphed.cuda()
+    eager.cuda_graphs = False
+    eager = eager.cuda()
+    for seed in range(3):
+        logits, tags, mask = (
+            t.cuda() for t in make_batch(seed, random_lengths(seed, 64, max_length))
+        )
+        results = []
+        for crf in (graphed, eager):
+            logits_copy = logits.clone().requires_grad_()
+            log_likelihood = crf(logits_copy, tags, mask)
+            grads = gradients(log_likelihood, [logits_copy] + crf_parameters(crf))
+            results.append((log_likelihood, grads, crf.viterbi_tags(logits, mask)))
+        (actual, actual_grads, actual_paths), (expected, expected_grads, expected_paths) = results
+        torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-4)
+        for actual_gradient, expected_gradient in zip(actual_grads, expected_grads):
+            torch.testing.assert_close(actual_gradient, expected_gradient, rtol=1e-4, atol=1e-5)
+        assert [tags for tags, _ in actual_paths] == [tags for tags, _ in expected_paths]
+    assert len(graphed._decoding_graphs._graphs) == (1 if max_length < 124 else 0)
