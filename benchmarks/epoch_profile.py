@@ -60,12 +60,11 @@ def main() -> None:
         if args.torch_profile:
             with torch.profiler.profile() as torch_profile:
                 epoch()
-            print(
-                torch_profile.key_averages().table(
-                    sort_by="self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total",
-                    row_limit=args.top,
-                )
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            table = torch_profile.key_averages().table(
+                sort_by=f"self_{device}_time_total", row_limit=args.top
             )
+            print(table)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ class TagLmTagger(CrfTagger):
       `label_weights` asks for one of allennlp's weighted CRFs.
     * Span metrics are the conlleval-compatible `ConllevalF1Measure` (`precision-overall`,
       `recall-overall`, `f1-measure-overall`, `accuracy`, and per type at the end of each
-      pass, or always with `verbose_metrics`); `conlleval_table_file` makes every metric reset (end of an epoch or
-      of `allennlp evaluate`) also write conlleval's per-type table to that path.
+      pass, or always with `verbose_metrics`); `conlleval_table_file` makes every metric
+      reset (end of an epoch or of `allennlp evaluate`) also write conlleval's per-type table
+      to that path.
 
     Without `lm_embedder` it is the paper's baseline tagger.
     """
