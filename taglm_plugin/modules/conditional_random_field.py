@@ -122,7 +122,7 @@ class _LogLikelihoodWithGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, compute, logits, tags, mask, *parameters):  # type: ignore
-        total, logits_gradient, *parameter_gradients = compute(logits, tags, mask)
+        total, logits_gradient, *parameter_gradients = compute(logits, tags, mask, *parameters)
         if any(ctx.needs_input_grad):
             ctx.gradients = [logits_gradient[:, : logits.size(1)].clone()] + [
                 gradient.clone() for gradient in parameter_gradients
@@ -260,15 +260,16 @@ class FastConditionalRandomField(ConditionalRandomField):
         # The tree's steps are the tokens and the end, padded to a power of two.
         graph_length = self._cuda_graph_length(inputs, inputs.size(1) + 1)
         if graph_length is None or not all(p.requires_grad for p in parameters):
-            return self._log_likelihoods(inputs, tags, mask, inputs.device.type != "cpu").sum()
+            parallel = inputs.device.type != "cpu"
+            return self._log_likelihoods(inputs, tags, mask, parallel, parameters).sum()
         mask = _bool_mask(inputs, mask)
         shape = (inputs.size(0), graph_length - 1)
-        key = (shape, inputs.dtype, inputs.device, tuple(p.data_ptr() for p in parameters))
-        examples = (
+        key = (shape, inputs.dtype, inputs.device, tuple(p.dtype for p in parameters))
+        examples = [
             inputs.new_empty(shape + (self.num_tags,)),
             tags.new_empty(shape),
             mask.new_empty(shape),
-        )
+        ] + [parameter.detach() for parameter in parameters]
         return _LogLikelihoodWithGradient.apply(
             lambda *args: self._log_likelihood_graphs(key, examples, *args),
             inputs,
@@ -301,17 +302,23 @@ class FastConditionalRandomField(ConditionalRandomField):
         return length
 
     def _log_likelihood_and_gradients(
-        self, logits: torch.Tensor, tags: torch.Tensor, mask: torch.BoolTensor
+        self,
+        logits: torch.Tensor,
+        tags: torch.Tensor,
+        mask: torch.BoolTensor,
+        *parameters: torch.Tensor,
     ) -> Tuple[torch.Tensor, ...]:
         """
         The summed log-likelihood (a scalar) and its gradients with respect to `logits` and
-        `_potential_parameters()`, by the tree; what the log-likelihood's CUDA graphs capture.
+        `parameters` (values of `_potential_parameters()`), by the tree; what the
+        log-likelihood's CUDA graphs capture. The gradients are taken with respect to new
+        leaves: autograd nodes of the module's parameters from earlier (uncaptured) steps
+        must not take part in a capture.
         """
-        parameters = self._potential_parameters()
         with torch.enable_grad():
-            logits = logits.detach().requires_grad_()
-            total = self._log_likelihoods(logits, tags, mask, parallel=True).sum()
-            gradients = torch.autograd.grad(total, [logits] + parameters)
+            leaves = [tensor.detach().requires_grad_() for tensor in (logits,) + parameters]
+            total = self._log_likelihoods(leaves[0], tags, mask, True, leaves[1:]).sum()
+            gradients = torch.autograd.grad(total, leaves)
         return (total.detach(),) + gradients
 
     def _log_likelihoods(
@@ -320,12 +327,13 @@ class FastConditionalRandomField(ConditionalRandomField):
         tags: torch.Tensor,
         mask: torch.BoolTensor,
         parallel: bool,
+        parameters: Sequence[torch.Tensor],
     ) -> torch.Tensor:
         """
         log p(tags | logits) per sentence, shape `(batch_size,)`, for `logits` of shape
         `(batch_size, sequence_length, num_tags)`, `tags` and a left-aligned `mask` (`None`:
-        all tokens) of shape `(batch_size, sequence_length)`. `parallel` picks the tree
-        reduction.
+        all tokens) of shape `(batch_size, sequence_length)`, with `parameters` the values of
+        `_potential_parameters()`. `parallel` picks the tree reduction.
 
         One chain of `num_steps` potential matrices (`sequence_length + 1`, for the tree padded
         to a power of two) serves both terms. Step `t` of sentence `b` (length `n`) is
@@ -344,14 +352,12 @@ class FastConditionalRandomField(ConditionalRandomField):
         if parallel:
             num_steps = 1 << _num_levels(num_steps)
         padding = num_steps - sequence_length
-        if self.include_start_end_transitions:
-            start, end = self.start_transitions, self.end_transitions
-        else:
-            start = end = logits.new_zeros(num_tags)
+        transitions, *start_and_end = parameters
+        start, end = start_and_end or (logits.new_zeros(num_tags),) * 2
         step_transitions = torch.cat(
             [
                 start.expand(1, num_tags, num_tags),
-                self.transitions.expand(num_steps - 1, num_tags, num_tags),
+                transitions.expand(num_steps - 1, num_tags, num_tags),
             ]
         )
         potentials = step_transitions + F.pad(logits, (0, 0, 0, padding)).unsqueeze(2)

@@ -109,7 +109,7 @@ def test_parallel_log_likelihoods_match_allennlp(include_start_end_transitions, 
         expected = reference._joint_likelihood(
             logits, reference.transitions, tags, mask
         ) - reference._input_likelihood(logits, reference.transitions, mask)
-        actual = fast._log_likelihoods(logits, tags, mask, parallel=True)
+        actual = fast._log_likelihoods(logits, tags, mask, True, fast._potential_parameters())
 
         torch.testing.assert_close(actual, expected, rtol=tolerance, atol=0)
         expected_gradients = gradients(expected.sum(), [logits] + crf_parameters(reference))
@@ -130,7 +130,9 @@ def test_parallel_log_likelihoods_stay_exact_for_large_and_offset_scores():
         expected = reference._joint_likelihood(
             scaled_logits, reference.transitions, tags, mask
         ) - reference._input_likelihood(scaled_logits, reference.transitions, mask)
-        actual = fast._log_likelihoods(scaled_logits, tags, mask, parallel=True)
+        actual = fast._log_likelihoods(
+            scaled_logits, tags, mask, True, fast._potential_parameters()
+        )
 
         torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-9)
         torch.testing.assert_close(
@@ -236,9 +238,10 @@ def test_batch_of_one_single_token_sentence(top_k, parallel):
     reference, fast = make_crfs(400, BIOUL)
     logits, tags, mask = make_batch(400, [1])
 
-    assert fast._log_likelihoods(logits, tags, mask, parallel).item() == pytest.approx(
-        reference(logits, tags, mask).item(), rel=1e-6
-    )
+    parameters = fast._potential_parameters()
+    actual_log_likelihood = fast._log_likelihoods(logits, tags, mask, parallel, parameters)
+    expected_log_likelihood = reference(logits, tags, mask)
+    assert actual_log_likelihood.item() == pytest.approx(expected_log_likelihood.item(), rel=1e-6)
     expected = reference.viterbi_tags(logits, mask, top_k=top_k)
     actual = fast._viterbi_tags(logits, mask, top_k, parallel)
     if top_k is not None:
@@ -251,9 +254,9 @@ def test_missing_mask_means_all_tokens(parallel):
     reference, fast = make_crfs(500, BIOUL)
     logits, tags, _ = make_batch(500, [4, 4, 4])
 
-    assert fast._log_likelihoods(logits, tags, None, parallel).sum().item() == pytest.approx(
-        reference(logits, tags).item(), rel=1e-6
-    )
+    parameters = fast._potential_parameters()
+    actual = fast._log_likelihoods(logits, tags, None, parallel, parameters).sum()
+    assert actual.item() == pytest.approx(reference(logits, tags).item(), rel=1e-6)
     assert_same_decodings(
         fast._viterbi_tags(logits, None, None, parallel), reference.viterbi_tags(logits)
     )
@@ -303,12 +306,12 @@ def test_log_likelihood_with_precomputed_gradient_matches_autograd(include_start
     parameters = fast._potential_parameters()
 
     # A graph's input may be longer than the call's: pad by one step, as the graphs do.
-    def compute(logits, tags, mask):
+    def compute(logits, tags, mask, *parameters):
         padded = [
             torch.nn.functional.pad(tensor, (0, 0, 0, 1) if tensor.dim() == 3 else (0, 1))
             for tensor in (logits, tags, mask)
         ]
-        return fast._log_likelihood_and_gradients(*padded)
+        return fast._log_likelihood_and_gradients(*padded, *parameters)
 
     actual = sum(
         2.0 ** index * _LogLikelihoodWithGradient.apply(compute, logits, tags, mask, *parameters)
