@@ -5,6 +5,7 @@ import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.modules import Seq2SeqEncoder
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from taglm_plugin.modules.seq2seq_encoders import TagLmBiRnnEncoder
 
@@ -66,7 +67,7 @@ def test_output_shape_and_dims(cell, lm_injection_layer):
     assert encoder.get_output_dim() == expected_dim
     assert output.shape == (len(LENGTHS), max(LENGTHS), expected_dim)
     assert encoder.is_bidirectional() == (lm_injection_layer != 2)
-    layer_input_sizes = [layer._module.input_size for layer in encoder._layers]
+    layer_input_sizes = [layer.forward_rnn.input_size for layer in encoder._layers]
     assert layer_input_sizes == [
         INPUT_SIZE + (LM_DIM if lm_injection_layer == 0 else 0),
         2 * HIDDEN_SIZES[0] + (LM_DIM if lm_injection_layer == 1 else 0),
@@ -123,18 +124,23 @@ def test_lm_embeddings_affect_only_layers_from_the_injection_point(cell, lm_inje
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_without_lm_it_is_a_stacked_bidirectional_rnn(cell):
+    """The same outputs as torch's 2-layer bidirectional RNN on packed sequences."""
     encoder = make_encoder(cell, lm_injection_layer=None, hidden_sizes=[3, 3])
     rnn_class = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
     stacked = rnn_class(INPUT_SIZE, 3, num_layers=2, bidirectional=True, batch_first=True)
     with torch.no_grad():
         for index, layer in enumerate(encoder._layers):
-            for name, parameter in layer._module.named_parameters():
-                getattr(stacked, name.replace("_l0", f"_l{index}")).copy_(parameter)
-    inputs, _, _ = make_batch([5, 5])
+            for direction, suffix in ((layer.forward_rnn, ""), (layer.backward_rnn, "_reverse")):
+                for name, parameter in direction.named_parameters():
+                    getattr(stacked, name.replace("_l0", f"_l{index}{suffix}")).copy_(parameter)
+    inputs, mask, _ = make_batch([5, 2, 4])
 
-    output = encoder(inputs, torch.ones(2, 5, dtype=torch.bool))
+    output = encoder(inputs, mask)
 
-    torch.testing.assert_close(output, stacked(inputs)[0])
+    lengths = mask.sum(1)
+    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    expected = pad_packed_sequence(stacked(packed)[0], batch_first=True)[0]
+    torch.testing.assert_close(output, expected)
 
 
 def test_without_task_rnn_it_concatenates_inputs_and_lm_embeddings():
