@@ -18,11 +18,12 @@ own throughput (batches built and moved to the device, no model). `--reader-load
 also times N batches of allennlp's multi-process loader over the same reader (the path the
 configs take with LM_CACHE_DIR=""). `--perplexity-steps N` trains every precision N steps from
 the same start on the same batches and reports the held-out perplexity (full softmax) of each
-and its relative difference to float32.
+and its relative difference to float32. `--profile-steps N` adds torch.profiler's table of N more
+steps per precision.
 
     python benchmarks/lm_throughput.py --data TEXT [--size paper] [--device cuda]
         [--precisions float32,bfloat16,float16] [--batch-size 128] [--steps 50]
-        [--perplexity-steps 300] [--output result.json]
+        [--perplexity-steps 300] [--profile-steps 5] [--output result.json]
 
 Prints one JSON object.
 """
@@ -174,6 +175,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--loader-batches", type=int, default=200)
     parser.add_argument("--reader-loader-batches", type=int, default=0)
     parser.add_argument("--perplexity-steps", type=int, default=0)
+    parser.add_argument(
+        "--profile-steps", type=int, default=0, help="profile this many more steps (torch.profiler)"
+    )
     parser.add_argument("--cache-dir", default=None, help="default: a new temporary directory")
     parser.add_argument("--seed", type=int, default=13370)
     parser.add_argument("--output", default=None, help="also write the JSON here")
@@ -248,6 +252,10 @@ def main(argv: Optional[List[str]] = None) -> None:
                 if device.type == "cuda"
                 else None,
             }
+            if args.profile_steps:
+                result["throughput"][precision]["profile"] = profile_steps(
+                    run, batches, args.profile_steps, device
+                )
             del run
         if args.perplexity_steps:
             result["perplexity"] = perplexity_check(
@@ -258,6 +266,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.output:
         with open(args.output, "w") as output:
             output.write(text + "\n")
+
+
+def profile_steps(run: "Run", batches: Iterator[Dict[str, Any]], steps: int, device) -> str:
+    """torch.profiler's table of `steps` training steps, the operators taking the most time."""
+    with torch.profiler.profile() as profile:
+        for _ in range(steps):
+            run.step(next(batches))
+        synchronize(device)
+    sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return profile.key_averages().table(sort_by=sort_by, row_limit=25)
 
 
 def reader_loader_throughput(
