@@ -1,3 +1,4 @@
+from taglm_plugin.training.callbacks.gc_freeze import GcFreezeCallback  # noqa: F401
 from taglm_plugin.training.callbacks.stop_after_schedule import StopAfterScheduleCallback
 from taglm_plugin.training.callbacks.stop_after_seconds import StopAfterSecondsCallback  # noqa: F401
 from taglm_plugin.training.callbacks.token_throughput import TokenThroughputCallback  # noqa: F401
