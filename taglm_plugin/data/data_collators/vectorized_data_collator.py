@@ -59,13 +59,16 @@ def _pad(rows: Sequence[list], depth: int, minimum_lengths: Tuple[int, int]) -> 
         index, values = (row_index, item_index), items
     else:
         item_lengths = numpy.fromiter(map(len, items), numpy.int64, len(items))
-        flat_item = numpy.repeat(numpy.arange(len(items)), item_lengths)
-        subitem_index = numpy.arange(len(flat_item)) - numpy.repeat(
-            numpy.cumsum(item_lengths) - item_lengths, item_lengths
-        )
         shape.append(max(item_lengths.max(initial=0), minimum_lengths[1]))
-        index = (row_index[flat_item], item_index[flat_item], subitem_index)
-        values = list(chain.from_iterable(items))
+        if items and (item_lengths == shape[2]).all():  # e.g. `elmo_characters`: 50 per token
+            index, values = (row_index, item_index), numpy.array(items, dtype=numpy.int64)
+        else:
+            flat_item = numpy.repeat(numpy.arange(len(items)), item_lengths)
+            subitem_index = numpy.arange(len(flat_item)) - numpy.repeat(
+                numpy.cumsum(item_lengths) - item_lengths, item_lengths
+            )
+            index = (row_index[flat_item], item_index[flat_item], subitem_index)
+            values = list(chain.from_iterable(items))
     padded = numpy.zeros(shape, dtype=numpy.int64)
     padded[index] = values
     return torch.from_numpy(padded)
