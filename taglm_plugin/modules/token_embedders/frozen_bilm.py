@@ -97,9 +97,10 @@ class FrozenBiLmEmbedder(TokenEmbedder):
     tagger's `initializer` regexes off its parameters (they are under this module's name).
 
     With `cache`, each sentence's states are computed once and then read from an
-    `LmStateCache` (`state_cache.py`: in memory up to `max_memory_mib`, and in an LMDB store in
-    `directory` if given, which later runs reuse): per batch the LM runs on the sentences not
-    found, as one sub-batch. Cached states equal computed ones (up to float32 rounding of the
+    `LmStateCache` (`state_cache.py`: in the memory of the LM's device, the GPU in training, up
+    to `max_memory_mib`, and in an LMDB store in `directory` if given, which later runs reuse):
+    per batch the LM runs on the sentences not found, as one sub-batch, and the output is
+    assembled on the device. Cached states equal computed ones (up to float32 rounding of the
     different batch shapes), because an LM archive pair's states of a sentence depend on that
     sentence alone. An ELMo-format biLM's do not (LSTM states carried over from batch to
     batch), so `cache` is refused for it. The cache is keyed by the LM input ids and tied to
@@ -131,7 +132,7 @@ class FrozenBiLmEmbedder(TokenEmbedder):
         the LM indexes words by vocabulary id.
     cache : `Dict[str, Any]`, optional (default = `None`, no cache)
         `{"max_memory_mib": ..., "directory": ...}`, the arguments of `LmStateCache`
-        (`directory` optional).
+        (`max_memory_mib`: MiB of the LM's device's memory; `directory` optional).
     """
 
     def __init__(

@@ -1,11 +1,18 @@
+import struct
 from typing import Dict, List
 
+import lmdb
+import numpy
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.modules.elmo import batch_to_ids
 
-from taglm_plugin.modules.pretrained_bilms.state_cache import state_dict_fingerprint
+from taglm_plugin.modules.pretrained_bilms.state_cache import (
+    _splitmix64,
+    sentence_keys,
+    state_dict_fingerprint,
+)
 from taglm_plugin.modules.token_embedders.frozen_bilm import FrozenBiLmEmbedder
 
 from .tiny_bilms import tiny_language_model_config, write_tiny_language_model
@@ -70,6 +77,12 @@ def test_cached_states_equal_computed_states_across_passes_and_batches(monkeypat
         assert expected[:, 0].abs().min() > 0
     assert calls == [(3, 7, 50), (2, 2, 50)]
     assert len(cached.state_cache) == len(SENTENCES)
+    # The states of one LM call are views of one tensor of their real tokens.
+    storages = {states.untyped_storage() for states in cached.state_cache._states.values()}
+    assert sorted(storage.nbytes() for storage in storages) == [
+        (1 + 2) * STATE_BYTES_PER_TOKEN,
+        (6 + 2 + 7) * STATE_BYTES_PER_TOKEN,
+    ]
 
 
 def test_the_lm_runs_once_on_the_distinct_sentences_not_found(monkeypatch, archives):
@@ -92,6 +105,9 @@ def test_memory_bound_stops_adding_states(monkeypatch, archives):
     first = cached(**batch([0, 1]))
     assert len(cached.state_cache) == 1
     assert cached.state_cache.memory_bytes == 6 * STATE_BYTES_PER_TOKEN
+    # Copied out of the batch's states, which are not kept alive.
+    (kept,) = cached.state_cache._states.values()
+    assert kept.untyped_storage().nbytes() == 6 * STATE_BYTES_PER_TOKEN
     second = cached(**batch([0, 1]))
     assert calls == [(2, 6, 50), (1, 2, 50)]
     torch.testing.assert_close(first, second, atol=1e-6, rtol=0)
@@ -129,6 +145,21 @@ def test_disk_store_of_another_lm_is_refused(archives, tmp_path, other):
         other_lm(**batch([0]))
 
 
+def test_disk_store_of_an_older_key_format_is_refused(archives, tmp_path):
+    # What the cache wrote before KEY_FORMAT: a fingerprint and 16-byte BLAKE2b keys.
+    store = tmp_path / "states"
+    with lmdb.open(str(store)) as environment, environment.begin(write=True) as transaction:
+        transaction.put(b"lm_fingerprint", b"0" * 64)
+        transaction.put(bytes(16), bytes(6 * STATE_BYTES_PER_TOKEN))
+    cached = embedder(archives, cache={"max_memory_mib": 1, "directory": str(store)})
+    with pytest.raises(
+        ConfigurationError,
+        match=f"cache.directory = {store} holds LM states under sentence keys of another "
+        r"format \(1: BLAKE2b digests; ",
+    ):
+        cached(**batch([0]))
+
+
 def test_directory_that_is_not_a_store_is_refused(archives, tmp_path):
     (tmp_path / "notes.txt").write_text("not LM states")
     cached = embedder(archives, cache={"max_memory_mib": 1, "directory": str(tmp_path)})
@@ -155,3 +186,73 @@ def test_fingerprint_tells_state_dicts_apart():
     assert fingerprint != state_dict_fingerprint(changed, "layer -1")
     reshaped = {**state_dict, "weight": state_dict["weight"].view(3, 2)}
     assert fingerprint != state_dict_fingerprint(reshaped, "layer -1")
+
+
+def reference_splitmix64(index: int) -> int:
+    mixed = (index + 1) * 0x9E3779B97F4A7C15 % 2**64
+    mixed = (mixed ^ mixed >> 30) * 0xBF58476D1CE4E5B9 % 2**64
+    mixed = (mixed ^ mixed >> 27) * 0x94D049BB133111EB % 2**64
+    return mixed ^ mixed >> 31
+
+
+def reference_key(tensors: Dict[str, torch.Tensor], row: int, length: int) -> bytes:
+    """`sentence_keys`' key of one sentence, in Python integers."""
+    values = [length]
+    for position, name in enumerate(sorted(tensors)):
+        ids = tensors[name][row, :length].reshape(-1).tolist()
+        for stream in (2 * position, 2 * position + 1):
+            multipliers = [reference_splitmix64(stream * 2**40 + i) for i in range(len(ids))]
+            values.append(sum(x * r for x, r in zip(ids, multipliers)) % 2**64)
+    return struct.pack(f"<{len(values)}Q", *values)
+
+
+def test_splitmix64_gives_the_reference_outputs():
+    # The first outputs of SplitMix64 seeded with 0.
+    outputs = _splitmix64(numpy.arange(3, dtype=numpy.uint64)).tolist()
+    assert outputs == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+
+
+def test_sentence_keys_are_stable():
+    """A change of the keys must change KEY_FORMAT, then this test's keys."""
+    chars = torch.tensor([[[3, 1], [4, 1], [0, 0]], [[5, 9], [0, 0], [0, 0]]])
+    words = torch.tensor([[2, 7, 0], [8, 0, 0]])
+    keys, lengths = sentence_keys({"words": words, "chars": chars}, words != 0)
+    assert lengths == [2, 1]
+    assert [key.hex() for key in keys] == [
+        "0200000000000000" "2966848521c47728" "7bb12df12e39420c"
+        "ffed08453c32b8e8" "33f83edb8debca0c",
+        "0100000000000000" "ff991917dfdae04c" "42a7dd225770abe6"
+        "103218036a160624" "78eb147651e0aabf",
+    ]
+
+
+def test_sentence_keys_equal_their_definition_for_large_ids():
+    generator = torch.Generator().manual_seed(0)
+    tensors = {
+        "chars": torch.randint(0, 2**20, (4, 9, 50), generator=generator),
+        "words": torch.randint(1, 2**40, (4, 9), generator=generator),
+    }
+    mask = torch.arange(9) < torch.tensor([[9], [3], [1], [0]])
+    keys, lengths = sentence_keys(tensors, mask)
+    assert lengths == [9, 3, 1, 0]
+    assert keys == [reference_key(tensors, row, length) for row, length in enumerate(lengths)]
+
+
+def test_sentence_keys_tell_sentences_apart_but_not_their_padding():
+    ids = batch_to_ids([SENTENCES[0], SENTENCES[2]])
+    keys, _ = sentence_keys({"elmo_tokens": ids}, (ids > 0).any(dim=2))
+    # Alone (less padding), and with other ids at the padding (which the mask leaves out).
+    alone = batch_to_ids([SENTENCES[0]])
+    assert sentence_keys({"elmo_tokens": alone}, (alone > 0).any(dim=2))[0] == keys[:1]
+    mask = (ids > 0).any(dim=2)
+    assert sentence_keys({"elmo_tokens": ids.masked_fill(~mask[..., None], 7)}, mask)[0] == keys
+    # One character id changed.
+    changed = ids.clone()
+    changed[0, 3, 2] += 1
+    changed_keys, _ = sentence_keys({"elmo_tokens": changed}, mask)
+    assert changed_keys[0] != keys[0] and changed_keys[1] == keys[1]
+    # Only the length changed: a last token of id 0 counted as real.
+    words = torch.tensor([[4, 2, 0]])
+    shorter, _ = sentence_keys({"words": words}, torch.tensor([[True, True, False]]))
+    longer, _ = sentence_keys({"words": words}, torch.tensor([[True, True, True]]))
+    assert shorter != longer
