@@ -32,8 +32,12 @@ class LmCacheDataLoader(DataLoader):
 
     A batch (a `TensorDict` for `LanguageModel.forward`, on the target device):
 
-    * `tokens`: `{key: {"elmo_tokens": (1, num_batch_types, 50)}}`, the character ids of the
-      batch's distinct token types, row 0 all zeros (padding); `key` is the reader's indexer key;
+    * `tokens`: `{key: {"elmo_tokens": (1, num_type_rows, 50)}}`, the character ids of the
+      batch's distinct token types, row 0 all zeros (padding); `key` is the reader's indexer key.
+      `num_type_rows` is the number of distinct types plus 1, rounded up to a multiple of
+      `pad_types_to_multiple` with more all-zero rows that no token refers to: batches then
+      repeat a few shapes, so that cuDNN reuses its convolution plans for the character CNN
+      (a new shape costs milliseconds of host time per convolution, forward and backward);
     * `token_types`: `(batch_size, num_tokens)`, each token's row in `tokens` (0 = padding);
       the model embeds each distinct type once and gathers;
     * `targets`: `{target_namespace: {"tokens": (batch_size, num_tokens + 1)}}`, the target
@@ -67,6 +71,10 @@ class LmCacheDataLoader(DataLoader):
     batches_per_epoch : `int`, optional (default = `None`)
         If set, an epoch is this many batches, continuing through the data (and into the next
         pass) across epochs; else one pass.
+    pad_types_to_multiple : `int`, optional (default = `1`)
+        The rows of `tokens` (distinct types + padding) are rounded up to a multiple of this
+        (1: no extra rows). The model's output does not change; the character CNN runs on the
+        extra rows.
     """
 
     def __init__(
@@ -78,6 +86,7 @@ class LmCacheDataLoader(DataLoader):
         shuffle: bool = True,
         sorting_pool_batches: int = 20,
         batches_per_epoch: Optional[int] = None,
+        pad_types_to_multiple: int = 1,
     ) -> None:
         if not isinstance(reader, LmTextReader):
             raise ConfigurationError(
@@ -94,6 +103,7 @@ class LmCacheDataLoader(DataLoader):
             ("batch_size", batch_size),
             ("sorting_pool_batches", sorting_pool_batches),
             ("batches_per_epoch", batches_per_epoch),
+            ("pad_types_to_multiple", pad_types_to_multiple),
         ):
             if value is not None and value < 1:
                 raise ConfigurationError(f"data_loader.{key} must be at least 1, got {value}")
@@ -104,6 +114,7 @@ class LmCacheDataLoader(DataLoader):
         self.shuffle = shuffle
         self._pool_size = sorting_pool_batches * batch_size
         self.batches_per_epoch = batches_per_epoch
+        self._pad_types_to_multiple = pad_types_to_multiple
         self._device: Optional[torch.device] = None
         self._vocab: Optional[Vocabulary] = None
 
@@ -224,6 +235,10 @@ class LmCacheDataLoader(DataLoader):
         if batch_types[0] != 0:  # no padding in this batch: row 0 is still padding
             batch_types = numpy.concatenate([[0], batch_types])
             token_types += 1
+        multiple = self._pad_types_to_multiple
+        num_rows = -(-len(batch_types) // multiple) * multiple
+        # Extra rows: the padding type (all-zero character ids), referred to by no token.
+        batch_types = numpy.pad(batch_types, (0, num_rows - len(batch_types)))
         targets = numpy.zeros((len(batch), num_tokens + 1), dtype=numpy.int64)
         targets[:, :num_tokens] = self._type_targets[types]
         targets[numpy.arange(len(batch)), lengths] = self._end_of_sentence_target

@@ -137,6 +137,23 @@ def test_batches_per_epoch_continue_across_epochs(tmp_path):
     assert seen[:num_batches] == seen[num_batches : 2 * num_batches]
 
 
+def test_type_rows_padded_to_a_multiple_with_padding_rows_no_token_refers_to(tmp_path):
+    reader_ = reader()
+    plain, padded = (
+        loader(reader_, tmp_path, shuffle=False, **params)
+        for params in ({}, {"pad_types_to_multiple": 16})
+    )
+    for cached in (plain, padded):
+        cached.index_with(Vocabulary())
+    for unpadded, batch in zip(plain, padded):
+        rows = unpadded["tokens"]["elmo"]["elmo_tokens"]
+        padded_rows = batch["tokens"]["elmo"]["elmo_tokens"]
+        assert padded_rows.shape[1] % 16 == 0 and padded_rows.shape[1] - rows.shape[1] < 16
+        assert torch.equal(padded_rows[:, : rows.shape[1]], rows)
+        assert (padded_rows[:, rows.shape[1] :] == 0).all()
+        assert torch.equal(batch["token_types"], unpadded["token_types"])
+
+
 def test_batches_go_to_the_target_device(tmp_path):
     cached = loader(reader(), tmp_path)
     cached.index_with(Vocabulary())
@@ -149,6 +166,7 @@ def test_batches_go_to_the_target_device(tmp_path):
     "reader_params, loader_params, message",
     [
         ({}, {"batch_size": 0}, "data_loader.batch_size must be at least 1"),
+        ({}, {"pad_types_to_multiple": 0}, "data_loader.pad_types_to_multiple must be at least 1"),
         ({"token_indexers": {"words": {"type": "single_id"}}}, {},
          "dataset_reader.token_indexers to be one elmo_characters indexer"),
     ],
