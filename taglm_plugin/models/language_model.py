@@ -11,7 +11,11 @@ from allennlp.nn import InitializerApplicator
 from allennlp.nn.util import get_text_field_mask
 
 from taglm_plugin.modules.adaptive_softmax_loss import AdaptiveSoftmaxLoss
-from taglm_plugin.modules.log_uniform_sampled_softmax_loss import LogUniformSampledSoftmaxLoss
+from taglm_plugin.modules.log_uniform_sampled_softmax_loss import (
+    IGNORED_TARGET,
+    LOGITS_PRECISIONS,
+    LogUniformSampledSoftmaxLoss,
+)
 from taglm_plugin.modules.stacked_projection_lstm import StackedProjectionLstm
 from taglm_plugin.training.metrics.token_perplexity import TokenPerplexity
 
@@ -60,7 +64,16 @@ class LanguageModel(Model):
     Mixed precision: `mixed_precision = "bfloat16"` (or `"float16"`) runs the token embedder and
     the LSTMs under `torch.autocast` of that dtype (bfloat16 needs no loss scaling; for float16
     use allennlp's `trainer.use_amp` instead, which adds a `GradScaler`). The softmax always
-    runs in float32 (autocast off), so the logits keep their precision.
+    runs in float32 (autocast off), so the logits keep their precision; with
+    `softmax = "sampled"`, `softmax_precision = "bfloat16"` rounds only the operands of the
+    sampled logits' matrix products to bfloat16 (tensor cores; float32 accumulation, logits and
+    log-sum-exp; see `LogUniformSampledSoftmaxLoss`). That is a setting of this model, not
+    PyTorch's process-wide TF32 switch (`torch.backends.cuda.matmul.allow_tf32`), which would
+    change every other float32 product in the process too.
+
+    The loss is computed for every position of the padded batch, padding left out by its
+    `IGNORED_TARGET` class, with no boolean indexing: nothing in the forward or backward pass
+    waits for the GPU until the loss and the metric are read at the end of `forward`.
 
     Registered as a `Model` with name "taglm_language_model".
 
@@ -86,6 +99,9 @@ class LanguageModel(Model):
         Vocabulary namespace of the predicted words.
     mixed_precision : `str`, optional (default = `None`)
         `None` (float32), `"bfloat16"` or `"float16"`: autocast dtype of the encoder.
+    softmax_precision : `str`, optional (default = `"float32"`)
+        `"float32"` or `"bfloat16"`: operands of the sampled logits' products in training
+        (`softmax = "sampled"` only).
     initializer : `InitializerApplicator`, optional
     """
 
@@ -103,6 +119,7 @@ class LanguageModel(Model):
         dropout: float = 0.0,
         target_namespace: str = "lm_targets",
         mixed_precision: Optional[str] = None,
+        softmax_precision: str = "float32",
         initializer: Optional[InitializerApplicator] = None,
         **kwargs,
     ) -> None:
@@ -131,7 +148,9 @@ class LanguageModel(Model):
         )
         self._dropout = torch.nn.Dropout(dropout)
         self._target_namespace = target_namespace
-        self._softmax_loss = self._build_softmax_loss(softmax, num_samples, adaptive_cutoffs)
+        self._softmax_loss = self._build_softmax_loss(
+            softmax, num_samples, adaptive_cutoffs, softmax_precision
+        )
         self._perplexity = TokenPerplexity()
         if initializer is not None:
             initializer(self)
@@ -141,6 +160,7 @@ class LanguageModel(Model):
         softmax: Optional[str],
         num_samples: Optional[int],
         adaptive_cutoffs: Optional[List[int]],
+        softmax_precision: str,
     ) -> Optional[torch.nn.Module]:
         if softmax is not None and softmax not in SOFTMAXES:
             raise ConfigurationError(
@@ -151,6 +171,15 @@ class LanguageModel(Model):
         if adaptive_cutoffs is not None and softmax != "adaptive":
             raise ConfigurationError(
                 "model.adaptive_cutoffs is only used with model.softmax = adaptive"
+            )
+        if softmax_precision not in LOGITS_PRECISIONS:
+            raise ConfigurationError(
+                f"model.softmax_precision must be one of {sorted(LOGITS_PRECISIONS)}, "
+                f"got {softmax_precision!r}"
+            )
+        if softmax_precision != "float32" and softmax != "sampled":
+            raise ConfigurationError(
+                "model.softmax_precision is only used with model.softmax = sampled"
             )
         if softmax is None:
             return None
@@ -170,7 +199,7 @@ class LanguageModel(Model):
                     "model.num_samples must be set, between 0 and the vocabulary size "
                     f"{num_words} (exclusive), for model.softmax = sampled; got {num_samples}"
                 )
-            return LogUniformSampledSoftmaxLoss(num_words, dim, num_samples)
+            return LogUniformSampledSoftmaxLoss(num_words, dim, num_samples, softmax_precision)
         if adaptive_cutoffs is None:
             raise ConfigurationError("model.adaptive_cutoffs must be set for softmax = adaptive")
         try:
@@ -274,23 +303,29 @@ class LanguageModel(Model):
             )
         target_ids = targets[self._target_namespace]["tokens"]
         target_mask = get_text_field_mask(targets)
-        if target_ids.shape != mask_with_start.shape or (target_mask != mask_with_start).any():
-            raise ValueError(
-                "Every sentence needs one more target than tokens (its tokens then </S>); got "
-                f"tokens of shape {tuple(mask_with_start[:, 1:].shape)} and targets of shape "
-                f"{tuple(target_ids.shape)} with other lengths"
-            )
-        states = self._dropout(top_layer)[target_mask]
-        word_classes = target_ids[target_mask] - 1
+        if target_ids.shape != mask_with_start.shape:
+            raise self._targets_error(mask_with_start, target_ids)
+        # (batch_size * (num_tokens + 1), output_dim) and (batch_size * (num_tokens + 1),)
+        states = self._dropout(top_layer).flatten(0, 1)
+        word_classes = torch.where(target_mask, target_ids - 1, IGNORED_TARGET).flatten()
         # float32 logits whatever the trainer's autocast (allennlp's use_amp).
         with torch.autocast(device_type, enabled=False):
             summed_nll = self._softmax_loss(states, word_classes)
-        num_targets = word_classes.numel()
+        num_targets = target_mask.sum()
+        # Checked here, where the metric waits for the GPU anyway (earlier it would stall the
+        # host mid-forward).
+        if (target_mask != mask_with_start).any():
+            raise self._targets_error(mask_with_start, target_ids)
         self._perplexity(summed_nll, num_targets)
-        return {
-            "loss": summed_nll / num_targets,
-            "num_targets": torch.tensor(num_targets, device=summed_nll.device),
-        }
+        return {"loss": summed_nll / num_targets, "num_targets": num_targets}
+
+    @staticmethod
+    def _targets_error(mask_with_start: torch.BoolTensor, target_ids: torch.Tensor) -> ValueError:
+        return ValueError(
+            "Every sentence needs one more target than tokens (its tokens then </S>); got "
+            f"tokens of shape {tuple(mask_with_start[:, 1:].shape)} and targets of shape "
+            f"{tuple(target_ids.shape)} with other lengths"
+        )
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         return {"perplexity": self._perplexity.get_metric(reset)}

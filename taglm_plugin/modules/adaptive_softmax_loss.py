@@ -2,6 +2,8 @@ from typing import List
 
 import torch
 
+from taglm_plugin.modules.log_uniform_sampled_softmax_loss import IGNORED_TARGET
+
 
 class AdaptiveSoftmaxLoss(torch.nn.Module):
     """
@@ -45,7 +47,7 @@ class AdaptiveSoftmaxLoss(torch.nn.Module):
         embeddings : `torch.Tensor`
             `(num_targets, embedding_dim)`.
         targets : `torch.Tensor`
-            `(num_targets,)` word ids in `[0, num_words)`.
+            `(num_targets,)` word ids in `[0, num_words)`, or `IGNORED_TARGET` (left out).
 
         # Returns
 
@@ -53,4 +55,5 @@ class AdaptiveSoftmaxLoss(torch.nn.Module):
         """
         if embeddings.size(0) == 0:
             return embeddings.new_zeros(())
-        return -self.adaptive_softmax(embeddings, targets).output.sum()
+        log_probs = self.adaptive_softmax(embeddings, targets.clamp(min=0)).output
+        return -torch.where(targets != IGNORED_TARGET, log_probs, 0.0).sum()

@@ -9,6 +9,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch, Instance, Vocabulary
 from allennlp.models import Model
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from taglm_plugin.data_loaders.lm_cache_data_loader import LmCacheDataLoader
 from taglm_plugin.dataset_readers.lm_text import LmTextReader
@@ -232,6 +233,9 @@ def test_targets_must_have_one_more_token_than_the_sentence(instances, vocab):
         ({"softmax": "adaptive", "adaptive_cutoffs": [40, 10]}, "model.adaptive_cutoffs"),
         ({"softmax": "adaptive", "adaptive_cutoffs": [10, 40]}, "0 dimensions"),
         ({"mixed_precision": "float8"}, "model.mixed_precision"),
+        ({"softmax": "sampled", "num_samples": 10, "softmax_precision": "tf32"},
+         "model.softmax_precision must be one of"),
+        ({"softmax_precision": "bfloat16"}, "model.softmax_precision is only used with"),
         ({"encoder": {"input_size": 9, "hidden_size": 4, "num_layers": 1}}, "input_size"),
         ({"encoder": {"input_size": 8, "hidden_size": 4, "num_layers": 0}}, "num_layers"),
         (
@@ -281,3 +285,91 @@ def test_bfloat16_mixed_precision_is_close_to_float32_and_trains(instances, voca
     assert output["loss"].dtype == torch.float32
     output["loss"].backward()
     assert all(p.grad.dtype == torch.float32 for p in mixed.parameters() if p.grad is not None)
+
+
+def token_types_batch(tmp_path, vocab, **loader_params) -> Dict[str, Any]:
+    loader = LmCacheDataLoader(
+        WIKI_ARCHIVE, LmTextReader(), batch_size=6, cache_directory=str(tmp_path), **loader_params
+    )
+    loader.index_with(vocab)
+    return loader.tensorize(numpy.arange(6))
+
+
+def training_loss_and_gradients(model: LanguageModel, batch: Dict[str, Any], seed: int = 0):
+    model.train()
+    model.zero_grad()
+    torch.manual_seed(seed)
+    loss = model(**batch)["loss"]
+    loss.backward()
+    return loss, {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def test_padded_token_type_rows_change_neither_loss_nor_gradients(tmp_path, vocab):
+    torch.manual_seed(0)
+    model = build(vocab, softmax="sampled", num_samples=20)
+    plain = token_types_batch(tmp_path, vocab)
+    padded = token_types_batch(tmp_path, vocab, pad_types_to_multiple=64)
+    assert padded["tokens"]["elmo"]["elmo_tokens"].shape[1] == 64 > (
+        plain["tokens"]["elmo"]["elmo_tokens"].shape[1]
+    )
+    loss, gradients = training_loss_and_gradients(model, plain)
+    padded_loss, padded_gradients = training_loss_and_gradients(model, padded)
+    torch.testing.assert_close(padded_loss, loss)
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(padded_gradients[name], gradient, msg=name)
+
+
+class OperatorLog(TorchDispatchMode):
+    """
+    The aten operators run while it is active (forward or backward), as their names; indexing
+    by a boolean mask (`index`, `index_put`: a `nonzero` and a host sync on a GPU) as
+    `"boolean_mask_" + name`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: List[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.__name__.split(".")[0]
+        if name.startswith(("index", "_index")) and any(
+            isinstance(index, torch.Tensor) and index.dtype == torch.bool for index in args[1]
+        ):
+            name = "boolean_mask_" + name
+        self.names.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("softmax", ["sampled", "full"])
+def test_training_step_has_no_boolean_indexing_and_no_host_sync_in_backward(
+    tmp_path, vocab, softmax
+):
+    model = build(vocab, softmax=softmax, **({"num_samples": 20} if softmax == "sampled" else {}))
+    model.train()
+    batch = token_types_batch(tmp_path, vocab, pad_types_to_multiple=64)
+    with OperatorLog() as forward_log:
+        loss = model(**batch)["loss"]
+    with OperatorLog() as backward_log:
+        loss.backward()
+    for log in (forward_log, backward_log):
+        assert not [name for name in log.names if name.startswith("boolean_mask_")]
+        assert not {"nonzero", "masked_select"} & set(log.names)
+    # Host reads of device values: only the targets check and the metric, at the end.
+    reads = [index for index, name in enumerate(forward_log.names) if name == "_local_scalar_dense"]
+    assert len(reads) == 3 and reads[0] > len(forward_log.names) - 20
+    assert "_local_scalar_dense" not in backward_log.names
+
+
+def test_bfloat16_softmax_precision_is_close_to_float32_and_trains(instances, vocab):
+    torch.manual_seed(0)
+    params = {"softmax": "sampled", "num_samples": 20}
+    full = build(vocab, **params)
+    rounded = build(vocab, softmax_precision="bfloat16", **params)
+    rounded.load_state_dict(full.state_dict())
+    batch = tensors(instances[:8], vocab)
+    loss, gradients = training_loss_and_gradients(full, batch)
+    rounded_loss, rounded_gradients = training_loss_and_gradients(rounded, batch)
+    torch.testing.assert_close(rounded_loss, loss, rtol=1e-2, atol=0)
+    assert rounded_gradients["_softmax_loss.softmax_w"].dtype == torch.float32
+    # Evaluation (full softmax) is float32 in both.
+    assert eval_loss(rounded, batch) == eval_loss(full, batch)
