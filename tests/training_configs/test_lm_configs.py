@@ -89,12 +89,22 @@ def test_precision_picks_the_models_autocast_or_the_trainers_amp(monkeypatch):
         lm_config(monkeypatch, "forward", "paper")
 
 
+def test_softmax_precision_is_the_models_and_checked(monkeypatch):
+    assert lm_config(monkeypatch, "forward", "paper")["model"]["softmax_precision"] == "float32"
+    monkeypatch.setenv("LM_SOFTMAX_PRECISION", "bfloat16")
+    assert lm_config(monkeypatch, "forward", "paper")["model"]["softmax_precision"] == "bfloat16"
+    monkeypatch.setenv("LM_SOFTMAX_PRECISION", "tf32")
+    with pytest.raises(RuntimeError, match="LM_SOFTMAX_PRECISION must be one of .*not tf32"):
+        lm_config(monkeypatch, "forward", "paper")
+
+
 def test_token_cache_or_allennlps_loader(monkeypatch, tmp_path):
     monkeypatch.setenv("LM_CACHE_DIR", str(tmp_path))
     config = lm_config(monkeypatch, "forward", "paper")
     assert config["data_loader"]["type"] == config["validation_data_loader"]["type"] == "taglm_lm_cache"
     assert config["data_loader"]["cache_directory"] == str(tmp_path)
     assert config["data_loader"]["shuffle"] and not config["validation_data_loader"]["shuffle"]
+    assert config["data_loader"]["pad_types_to_multiple"] == 256
     monkeypatch.setenv("LM_CACHE_DIR", "")
     config = lm_config(monkeypatch, "forward", "paper")
     assert "type" not in config["data_loader"] and config["data_loader"]["num_workers"] == 8

@@ -17,6 +17,9 @@
 //                           loader (num_workers)
 //   LM_PRECISION            'float32', 'bfloat16' (autocast in the model, float32 softmax) or
 //                           'float16' (allennlp's trainer.use_amp: autocast + GradScaler)
+//   LM_SOFTMAX_PRECISION    'float32' or 'bfloat16': operands of the sampled softmax's logits
+//                           products in training (tensor cores; float32 accumulation and
+//                           logits; model.softmax_precision)
 //   CUDA_DEVICE             -1 for the CPU, 0 for the first GPU
 //   SEED                    random, numpy and torch seeds (../common/seed.libsonnet)
 local seed = import '../common/seed.libsonnet';
@@ -88,6 +91,7 @@ local sizes = {
   cuda_device:: std.parseInt(std.extVar('CUDA_DEVICE')),
   cache_directory:: std.extVar('LM_CACHE_DIR'),
   precision:: std.extVar('LM_PRECISION'),
+  softmax_precision:: std.extVar('LM_SOFTMAX_PRECISION'),
   held_out_every:: 100,
   max_sentence_length:: 100,
   vocab_size:: 50000,
@@ -100,6 +104,10 @@ local sizes = {
   local precisions = ['float32', 'bfloat16', 'float16'],
   assert std.member(precisions, $.precision)
          : 'LM_PRECISION must be one of %s, not %s' % [std.join(', ', precisions), $.precision],
+  local softmax_precisions = ['float32', 'bfloat16'],
+  assert std.member(softmax_precisions, $.softmax_precision)
+         : 'LM_SOFTMAX_PRECISION must be one of %s, not %s'
+           % [std.join(', ', softmax_precisions), $.softmax_precision],
   local loader(batches_per_epoch, shuffle) =
     if $.cache_directory != '' then {
       type: 'taglm_lm_cache',
@@ -108,6 +116,9 @@ local sizes = {
       shuffle: shuffle,
       // Sentences sorted by length together, in batches (less padding).
       sorting_pool_batches: 20,
+      // Rows of distinct token types per batch rounded up to a multiple of 256: the char CNN's
+      // convolutions repeat a few shapes and cuDNN reuses their plans.
+      pad_types_to_multiple: 256,
       [if batches_per_epoch != null then 'batches_per_epoch']: batches_per_epoch,
     } else {
       batch_sampler: { type: 'bucket', batch_size: preset.batch_size, sorting_keys: ['tokens'] },
@@ -164,6 +175,7 @@ local sizes = {
     softmax: 'sampled',
     num_samples: preset.num_samples,
     [if $.precision == 'bfloat16' then 'mixed_precision']: 'bfloat16',
+    softmax_precision: $.softmax_precision,
   },
 
   data_loader: loader(preset.batches_per_epoch, shuffle=true),
