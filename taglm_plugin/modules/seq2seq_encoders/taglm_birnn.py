@@ -1,4 +1,4 @@
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -9,45 +9,52 @@ _CELLS = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 
 class _BiRnnLayer(torch.nn.Module):
     """
-    One bidirectional LSTM or GRU layer: `forward_rnn` reads each sequence left to right,
-    `backward_rnn` right to left from its last real token, so padding (at the end) never
-    reaches either direction's states at real tokens. Both run on the padded batch (cuDNN
-    with one length for all sequences), which costs the host far less than packed sequences,
-    whose every cuDNN call copies the lengths from pageable memory and so waits for the GPU.
-    Parameters and their initialization are those of `torch.nn.LSTM/GRU(bidirectional=True)`,
-    held in two modules.
+    One bidirectional LSTM or GRU layer (`_module`, `torch.nn.LSTM/GRU(bidirectional=True)`,
+    the parameter names and initialization of allennlp's `LstmSeq2SeqEncoder` and
+    `GruSeq2SeqEncoder`), run by cuDNN on the padded batch, not on packed sequences: every
+    cuDNN call on packed sequences copies the lengths from pageable memory and so waits for
+    the GPU, which made the RNNs most of a GPU epoch's host time.
+
+    On a padded batch the backward direction would read the padding before a sequence's
+    last token. So the RNN reads the batch twice in one call, stacked along the batch: as it
+    is (padding at the end), where the forward direction's states are right, and right-aligned
+    (padding in front), where the backward direction's are; each direction is taken from its
+    half. The unused halves double the GPU's RNN arithmetic, which costs far less than a
+    second cuDNN call from the host.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int) -> None:
         super().__init__()
-        self.forward_rnn = _CELLS[cell](input_size, hidden_size, batch_first=True)
-        self.backward_rnn = _CELLS[cell](input_size, hidden_size, batch_first=True)
+        self._module = _CELLS[cell](input_size, hidden_size, batch_first=True, bidirectional=True)
 
-    def forward(self, inputs: torch.Tensor, reversal: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, inputs: torch.Tensor, to_right: torch.Tensor, to_left: torch.Tensor
+    ) -> torch.Tensor:
         """
-        `inputs` `(batch_size, num_tokens, input_size)` and `reversal` `(batch_size,
-        num_tokens)`, the position each position swaps with to reverse the real tokens of its
-        sequence (`_reversal`) -> `(batch_size, num_tokens, 2 * hidden_size)`, `[forward;
-        backward]` states; positions after a sequence's end hold no meaningful states.
+        `inputs` `(batch_size, num_tokens, input_size)`, left-aligned, and the gather indices
+        of `_alignments` -> `(batch_size, num_tokens, 2 * hidden_size)`, `[forward; backward]`
+        states; positions after a sequence's end hold no meaningful states.
         """
-        forward_states, _ = self.forward_rnn(inputs)
-        reversed_inputs = inputs.gather(1, reversal.unsqueeze(2).expand_as(inputs))
-        reversed_states, _ = self.backward_rnn(reversed_inputs)
-        backward_states = reversed_states.gather(
-            1, reversal.unsqueeze(2).expand_as(reversed_states)
+        batch_size, hidden_size = inputs.size(0), self._module.hidden_size
+        right_aligned = inputs.gather(1, to_right.unsqueeze(2).expand_as(inputs))
+        states, _ = self._module(torch.cat([inputs, right_aligned]))
+        forward_states = states[:batch_size, :, :hidden_size]
+        backward_states = states[batch_size:, :, hidden_size:].gather(
+            1, to_left.unsqueeze(2).expand(-1, -1, hidden_size)
         )
         return torch.cat([forward_states, backward_states], dim=-1)
 
 
-def _reversal(mask: torch.BoolTensor) -> torch.Tensor:
+def _alignments(mask: torch.BoolTensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """
-    For a left-aligned `mask` `(batch_size, num_tokens)`: `(batch_size, num_tokens)` indices
-    that reverse each sequence's real tokens and keep its padding in place (`length - 1 - t`
-    for `t < length`, else `t`); the permutation is its own inverse.
+    For a left-aligned `mask` `(batch_size, num_tokens)`, two `(batch_size, num_tokens)`
+    gather indices along the tokens: `to_right` right-aligns each sequence (position `t`
+    reads `t - shift`, `shift = num_tokens - length`; the padding in front reads position 0)
+    and `to_left` undoes it (`t + shift`; positions after the sequence read the last one).
     """
     positions = torch.arange(mask.size(1), device=mask.device)
-    lengths = mask.sum(1, keepdim=True)
-    return torch.where(positions < lengths, lengths - 1 - positions, positions)
+    shifts = mask.size(1) - mask.sum(1, keepdim=True)
+    return (positions - shifts).clamp(min=0), (positions + shifts).clamp(max=mask.size(1) - 1)
 
 
 @Seq2SeqEncoder.register("taglm_birnn")
@@ -201,11 +208,11 @@ class TagLmBiRnnEncoder(Seq2SeqEncoder):
                 )
 
         encoded = inputs
-        reversal = _reversal(mask)
+        to_right, to_left = _alignments(mask)
         for index, layer in enumerate(self._layers):
             if index == self._lm_injection_layer:
                 encoded = torch.cat([encoded, lm_embeddings], dim=-1)
-            encoded = layer(self._dropout(encoded), reversal)
+            encoded = layer(self._dropout(encoded), to_right, to_left)
         if self._lm_injection_layer == len(self._layers):
             encoded = torch.cat([encoded, lm_embeddings], dim=-1)
         return encoded * mask.unsqueeze(-1)

@@ -67,7 +67,7 @@ def test_output_shape_and_dims(cell, lm_injection_layer):
     assert encoder.get_output_dim() == expected_dim
     assert output.shape == (len(LENGTHS), max(LENGTHS), expected_dim)
     assert encoder.is_bidirectional() == (lm_injection_layer != 2)
-    layer_input_sizes = [layer.forward_rnn.input_size for layer in encoder._layers]
+    layer_input_sizes = [layer._module.input_size for layer in encoder._layers]
     assert layer_input_sizes == [
         INPUT_SIZE + (LM_DIM if lm_injection_layer == 0 else 0),
         2 * HIDDEN_SIZES[0] + (LM_DIM if lm_injection_layer == 1 else 0),
@@ -130,9 +130,8 @@ def test_without_lm_it_is_a_stacked_bidirectional_rnn(cell):
     stacked = rnn_class(INPUT_SIZE, 3, num_layers=2, bidirectional=True, batch_first=True)
     with torch.no_grad():
         for index, layer in enumerate(encoder._layers):
-            for direction, suffix in ((layer.forward_rnn, ""), (layer.backward_rnn, "_reverse")):
-                for name, parameter in direction.named_parameters():
-                    getattr(stacked, name.replace("_l0", f"_l{index}{suffix}")).copy_(parameter)
+            for name, parameter in layer._module.named_parameters():
+                getattr(stacked, name.replace("_l0", f"_l{index}")).copy_(parameter)
     inputs, mask, _ = make_batch([5, 2, 4])
 
     output = encoder(inputs, mask)
