@@ -48,7 +48,8 @@ def cached_examples(loader_: LmCacheDataLoader) -> List[Example]:
     examples = []
     for batch in loader_:
         characters = batch["tokens"]["elmo"]["elmo_tokens"][0]
-        for token_types, targets in zip(batch["token_types"], batch["targets"]["lm_targets"]["tokens"]):
+        all_targets = batch["targets"]["lm_targets"]["tokens"]
+        for token_types, targets in zip(batch["token_types"], all_targets):
             length = int((token_types != 0).sum())
             assert (token_types[length:] == 0).all() and (targets[length + 1 :] == 0).all()
             assert (targets[: length + 1] != 0).all()
@@ -132,7 +133,11 @@ def test_batches_per_epoch_continue_across_epochs(tmp_path):
     cached.index_with(Vocabulary())
     num_batches = len(loader(reader(), tmp_path, batch_size=2))
     assert len(cached) == 3
-    seen = [batch["targets"]["lm_targets"]["tokens"].tolist() for _ in range(num_batches) for batch in cached]
+    seen = [
+        batch["targets"]["lm_targets"]["tokens"].tolist()
+        for _ in range(num_batches)
+        for batch in cached
+    ]
     assert len(seen) == 3 * num_batches
     assert seen[:num_batches] == seen[num_batches : 2 * num_batches]
 

@@ -233,7 +233,8 @@ def test_forward_on_instances_gives_allennlps_outputs(taglm_environment, batch_s
     params = read_config(TAGLM_CONFIG)
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
     instances = list(reader.read(str(TRAIN)))[:batch_size]
-    model = Model.from_params(vocab=Vocabulary.from_instances(instances), params=params.pop("model"))
+    vocab = Vocabulary.from_instances(instances)
+    model = Model.from_params(vocab=vocab, params=params.pop("model"))
     scramble_tag_scores(model)
     model.eval()
     outputs = model.forward_on_instances(instances)

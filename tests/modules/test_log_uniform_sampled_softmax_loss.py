@@ -16,7 +16,8 @@ NUM_WORDS, NUM_SAMPLES = 30, 8
 def test_samples_are_distinct_words_in_range():
     torch.manual_seed(0)
     loss = LogUniformSampledSoftmaxLoss(NUM_WORDS, 4, NUM_SAMPLES)
-    words, num_tries = log_uniform_choice(NUM_WORDS, NUM_SAMPLES, loss.num_draws, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    words, num_tries = log_uniform_choice(NUM_WORDS, NUM_SAMPLES, loss.num_draws, cpu)
     assert words.shape == (NUM_SAMPLES,) and len(set(words.tolist())) == NUM_SAMPLES
     assert 0 <= words.min() and words.max() < NUM_WORDS
     assert NUM_SAMPLES <= num_tries <= loss.num_draws
@@ -27,14 +28,17 @@ def test_same_distribution_as_allennlps_sampler():
     numpy.random.seed(0)
     num_draws = LogUniformSampledSoftmaxLoss(NUM_WORDS, 4, NUM_SAMPLES).num_draws
     runs = 4000
-    ours = [log_uniform_choice(NUM_WORDS, NUM_SAMPLES, num_draws, torch.device("cpu")) for _ in range(runs)]
+    cpu = torch.device("cpu")
+    ours = [log_uniform_choice(NUM_WORDS, NUM_SAMPLES, num_draws, cpu) for _ in range(runs)]
     theirs = [_choice(NUM_WORDS, NUM_SAMPLES) for _ in range(runs)]
     our_tries = numpy.array([float(tries) for _, tries in ours])
     their_tries = numpy.array([tries for _, tries in theirs])
     standard_error = their_tries.std() * (2 / runs) ** 0.5
     assert abs(our_tries.mean() - their_tries.mean()) < 4 * standard_error
-    our_inclusion = numpy.bincount(numpy.concatenate([w.numpy() for w, _ in ours]), minlength=NUM_WORDS)
-    their_inclusion = numpy.bincount(numpy.concatenate([w for w, _ in theirs]), minlength=NUM_WORDS)
+    our_words = numpy.concatenate([w.numpy() for w, _ in ours])
+    their_words = numpy.concatenate([w for w, _ in theirs])
+    our_inclusion = numpy.bincount(our_words, minlength=NUM_WORDS)
+    their_inclusion = numpy.bincount(their_words, minlength=NUM_WORDS)
     # Inclusion frequency of every word, within a few binomial standard errors.
     p = their_inclusion / runs
     tolerance = 5 * numpy.sqrt(p * (1 - p) * 2 / runs) + 1e-3
@@ -46,7 +50,8 @@ def test_same_loss_as_allennlps_for_the_same_sample(monkeypatch):
     ours = LogUniformSampledSoftmaxLoss(NUM_WORDS, 4, NUM_SAMPLES)
     theirs = SampledSoftmaxLoss(NUM_WORDS, 4, NUM_SAMPLES)
     theirs.load_state_dict(ours.state_dict())
-    words, num_tries = log_uniform_choice(NUM_WORDS, NUM_SAMPLES, ours.num_draws, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    words, num_tries = log_uniform_choice(NUM_WORDS, NUM_SAMPLES, ours.num_draws, cpu)
     monkeypatch.setattr(module, "log_uniform_choice", lambda *args: (words, num_tries))
     theirs.choice_func = lambda num_words, num_samples: (words.numpy(), int(num_tries))
     embeddings = torch.randn(6, 4)

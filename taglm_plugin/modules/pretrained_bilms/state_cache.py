@@ -118,8 +118,9 @@ def sentence_keys(
     ids below 2^20), `d[j] * R_k[j]` is uniform over the multiples of `2^v`, and so are the
     other terms' sums, so `h_k(x) = h_k(y)` with probability `2^(v - 64)`, and both hashes
     collide with probability `2^(2v - 128)`: 2^-112 per pair of sentences (2^-90 for word
-    ids), negligible for any number of sentences a cache holds. SplitMix64 stands in for random multipliers, which is sound for
-    natural text but not cryptographic: anyone who knows the multipliers can build a collision.
+    ids), negligible for any number of sentences a cache holds. SplitMix64 stands in for
+    random multipliers, which is sound for natural text but not cryptographic: anyone who
+    knows the multipliers can build a collision.
     `KEY_FORMAT` names this format.
 
     # Parameters

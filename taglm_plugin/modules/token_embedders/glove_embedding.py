@@ -50,7 +50,11 @@ def read_packaged_glove(
         )
     row_of_word = {word: row for row, word in enumerate(words)}
     index_to_token = vocab.get_index_to_token_vocabulary(namespace)
-    found = {index: row_of_word[token] for index, token in index_to_token.items() if token in row_of_word}
+    found = {
+        index: row_of_word[token]
+        for index, token in index_to_token.items()
+        if token in row_of_word
+    }
     if not found:
         raise ConfigurationError(
             f"no word of vocabulary namespace {namespace!r} has a {PACKAGED_GLOVE} vector"

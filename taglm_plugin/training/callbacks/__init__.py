@@ -1,5 +1,9 @@
 from taglm_plugin.training.callbacks.gc_freeze import GcFreezeCallback  # noqa: F401
 from taglm_plugin.training.callbacks.stop_after_schedule import StopAfterScheduleCallback
-from taglm_plugin.training.callbacks.stop_after_seconds import StopAfterSecondsCallback  # noqa: F401
+from taglm_plugin.training.callbacks.stop_after_seconds import (  # noqa: F401
+    StopAfterSecondsCallback,
+)
 from taglm_plugin.training.callbacks.token_throughput import TokenThroughputCallback  # noqa: F401
-from taglm_plugin.training.callbacks.torch_rng_checkpoint import TorchRngCheckpointCallback  # noqa: F401
+from taglm_plugin.training.callbacks.torch_rng_checkpoint import (  # noqa: F401
+    TorchRngCheckpointCallback,
+)
