@@ -39,7 +39,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy
 import torch
@@ -259,11 +259,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         result["parameters"] = sum(p.numel() for p in initial_model.parameters())
         result["throughput"] = {}
         for precision in precisions:
-            torch.manual_seed(args.seed)
-            run = Run(config, vocab, precision, initial_state, device, args.softmax_precision)
-            batches = batches_forever(train_loader, args.seed)
-            for _ in range(args.warmup_steps):
-                run.step(next(batches))
+            run, batches = trained_run(
+                args, config, vocab, precision, initial_state, train_loader, args.warmup_steps
+            )
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             num_tokens, seconds = timed(
@@ -291,6 +289,28 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.output:
         with open(args.output, "w") as output:
             output.write(text + "\n")
+
+
+def trained_run(
+    args: argparse.Namespace,
+    config: Dict[str, Any],
+    vocab: Vocabulary,
+    precision: str,
+    initial_state: Dict[str, torch.Tensor],
+    train_loader: DataLoader,
+    steps: int,
+) -> Tuple["Run", Iterator[Dict[str, Any]]]:
+    """
+    A `Run` of `precision` from `initial_state` after `steps` training steps on the loader's
+    batches (the same seed, so the same batches, for every precision), and its next batches.
+    """
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    run = Run(config, vocab, precision, initial_state, device, args.softmax_precision)
+    batches = batches_forever(train_loader, args.seed)
+    for _ in range(steps):
+        run.step(next(batches))
+    return run, batches
 
 
 def profile_steps(run: "Run", batches: Iterator[Dict[str, Any]], steps: int, device) -> str:
@@ -331,14 +351,11 @@ def perplexity_check(
     validation_loader: DataLoader,
 ) -> Dict[str, Any]:
     """Held-out perplexity of every precision after `--perplexity-steps` steps from one start."""
-    device = torch.device(args.device)
     perplexities = {}
     for precision in precisions:
-        torch.manual_seed(args.seed)
-        run = Run(config, vocab, precision, initial_state, device, args.softmax_precision)
-        batches = batches_forever(train_loader, args.seed)
-        for _ in range(args.perplexity_steps):
-            run.step(next(batches))
+        run, _ = trained_run(
+            args, config, vocab, precision, initial_state, train_loader, args.perplexity_steps
+        )
         perplexities[precision] = run.perplexity(validation_loader)
         del run
     result: Dict[str, Any] = {"steps": args.perplexity_steps, "held_out": perplexities}
