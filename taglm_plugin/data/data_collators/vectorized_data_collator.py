@@ -3,7 +3,7 @@ Batching `Instance`s into the tensors of allennlp's default collation, with nump
 per-instance Python padding.
 """
 from itertools import chain
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -97,12 +97,18 @@ class BatchMetadata(Sequence):
         return f"BatchMetadata({self._items!r})"
 
 
+def _longest(padding_lengths: Iterable[Dict[str, int]]) -> Dict[str, int]:
+    """The largest of each padding length, as allennlp's `Batch` takes them."""
+    longest: Dict[str, int] = {}
+    for lengths in padding_lengths:
+        for key, length in lengths.items():
+            longest[key] = max(longest.get(key, 0), length)
+    return longest
+
+
 def _batch_by_field_methods(fields: List[Field]) -> torch.Tensor:
     """allennlp's batching of one field: pad each to the longest, then `batch_tensors`."""
-    lengths: Dict[str, int] = {}
-    for field in fields:
-        for key, length in field.get_padding_lengths().items():
-            lengths[key] = max(lengths.get(key, 0), length)
+    lengths = _longest(field.get_padding_lengths() for field in fields)
     return fields[0].batch_tensors([field.as_tensor(lengths) for field in fields])
 
 
@@ -152,10 +158,7 @@ class VectorizedDataCollator(DataCollator):
             indexed = [field._indexed_tokens[indexer_name] for field in fields]
             implementation = _zero_padded_implementation(indexer)
             if implementation is None:
-                lengths: Dict[str, int] = {}
-                for token_list in indexed:
-                    for key, length in indexer.get_padding_lengths(token_list).items():
-                        lengths[key] = max(lengths.get(key, 0), length)
+                lengths = _longest(indexer.get_padding_lengths(tokens) for tokens in indexed)
                 tensors[indexer_name] = batch_tensor_dicts(
                     [indexer.as_padded_tensor_dict(token_list, lengths) for token_list in indexed]
                 )
