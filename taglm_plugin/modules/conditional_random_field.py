@@ -102,12 +102,18 @@ class _CudaGraphCache:
         self._graphs: "OrderedDict[Hashable, _CudaGraph]" = OrderedDict()
 
     def __call__(
-        self, key: Hashable, examples: Sequence[torch.Tensor], *inputs: torch.Tensor
+        self,
+        key: Hashable,
+        examples: Callable[[], Sequence[torch.Tensor]],
+        *inputs: torch.Tensor,
     ) -> Tuple[torch.Tensor, ...]:
-        """`function(*inputs)` by the graph for `key`, captured on `examples` if new."""
+        """
+        `function(*inputs)` by the graph for `key`, captured if new on the tensors `examples`
+        makes (called only then, so calls that replay allocate nothing).
+        """
         graph = self._graphs.pop(key, None)
         if graph is None:
-            graph = _CudaGraph(self._function, examples)
+            graph = _CudaGraph(self._function, examples())
             if len(self._graphs) >= CUDA_GRAPHS_KEPT:
                 self._graphs.popitem(last=False)
         self._graphs[key] = graph
@@ -265,11 +271,11 @@ class FastConditionalRandomField(ConditionalRandomField):
         mask = _bool_mask(inputs, mask)
         shape = (inputs.size(0), graph_length - 1)
         key = (shape, inputs.dtype, inputs.device, tuple(p.dtype for p in parameters))
-        examples = [
-            inputs.new_empty(shape + (self.num_tags,)),
-            tags.new_empty(shape),
-            mask.new_empty(shape),
-        ] + [parameter.detach() for parameter in parameters]
+
+        def examples() -> List[torch.Tensor]:
+            static = [inputs.new_empty(shape + (self.num_tags,)), tags.new_empty(shape)]
+            return static + [mask.new_empty(shape)] + [p.detach() for p in parameters]
+
         return _LogLikelihoodWithGradient.apply(
             lambda *args: self._log_likelihood_graphs(key, examples, *args),
             inputs,
@@ -436,7 +442,10 @@ class FastConditionalRandomField(ConditionalRandomField):
             shape = (batch_size, sequence_length)
             parameters = self._potential_parameters() + [self._constraint_mask]
             key = (shape, logits.dtype, logits.device, tuple(p.data_ptr() for p in parameters))
-            examples = (logits.new_empty(shape + (self.num_tags,)), mask.new_empty(shape))
+
+            def examples() -> List[torch.Tensor]:
+                return [logits.new_empty(shape + (self.num_tags,)), mask.new_empty(shape)]
+
             (packed,) = self._decoding_graphs(key, examples, logits, mask)
         packed = packed.cpu()
         num_scores = batch_size * k
