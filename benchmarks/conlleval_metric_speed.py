@@ -5,14 +5,18 @@ one list of tag ids per sentence (Viterbi paths).
 
 The sentences are synthetic but CoNLL-2003-shaped: 17 BIOUL tags (O and B/I/L/U of 4 entity
 types), lengths 1..60 (mean about 15), about one entity per 8 tokens, an epoch of `--batches`
-batches of 64 drawn from a fixed pool of sentences as a training set is. In every epoch each
-prediction equals the gold tags with probability `--exact` (late in training), else 1 to 3 of
-its tokens get a random tag (often an invalid BIOUL sequence). The same pool is reshuffled each
-epoch, so the first epoch meets every sentence for the first time and the later ones meet them
-again. Prints microseconds per call (mean and median) for each epoch and the counts' F1, which
-must not change between implementations.
+batches of 64 drawn from a fixed pool of sentences as a training set is. `--batching bucket`
+(the default) groups sentences of about one length as the training configs' bucket sampler does
+(lengths with 10% noise, sorted, cut into batches, batches shuffled), `random` draws them in
+random order as an unbucketed loader does (more padding). In every epoch each prediction equals
+the gold tags with probability `--exact` (late in training), else 1 to 3 of its tokens get a
+random tag (often an invalid BIOUL sequence). Every epoch batches the same pool anew, so the
+first epoch meets every sentence for the first time and the later ones meet them again. Prints
+microseconds per call (mean and median) for each epoch and the counts' F1, which must not
+change between implementations.
 
-    python benchmarks/conlleval_metric_speed.py [--epochs 4] [--batches 220] [--seed 0]
+    PYTHONPATH=. python benchmarks/conlleval_metric_speed.py [--batching bucket|random] \
+        [--epochs 4] [--batches 220] [--exact 0.9] [--seed 0]
 """
 import argparse
 import random
@@ -55,6 +59,19 @@ def predicted_sentence(rng: random.Random, gold: List[int], exact: float) -> Lis
     return guessed
 
 
+def epoch_batches(
+    rng: random.Random, pool: List[List[int]], bucket: bool
+) -> List[List[List[int]]]:
+    """The sentences of `pool` cut into batches of `BATCH_SIZE`, in the order an epoch has."""
+    if bucket:
+        order = sorted(pool, key=lambda gold: len(gold) * rng.uniform(0.9, 1.1))
+    else:
+        order = rng.sample(pool, len(pool))
+    batches = [order[start : start + BATCH_SIZE] for start in range(0, len(order), BATCH_SIZE)]
+    rng.shuffle(batches)
+    return batches
+
+
 def batch_tensors(sentences: List[List[int]]) -> Tuple[torch.Tensor, torch.Tensor]:
     """(gold_labels, mask), both of shape (batch_size, longest sentence)."""
     width = max(len(gold) for gold in sentences)
@@ -68,6 +85,7 @@ def batch_tensors(sentences: List[List[int]]) -> Tuple[torch.Tensor, torch.Tenso
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batching", choices=("bucket", "random"), default="bucket")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batches", type=int, default=220, help="batches of 64 per epoch")
     parser.add_argument("--exact", type=float, default=0.9, help="share of exact predictions")
@@ -82,14 +100,12 @@ def main() -> None:
     lengths = [len(gold) for gold in pool]
     print(f"{conlleval_f1.__file__}")
     print(
-        f"{args.batches} batches of {BATCH_SIZE}; sentence length mean "
+        f"{args.batching} batches: {args.batches} of {BATCH_SIZE}; sentence length mean "
         f"{statistics.mean(lengths):.1f}, max {max(lengths)}; exact predictions {args.exact}"
     )
     for epoch in range(args.epochs):
-        rng.shuffle(pool)
         batches = []
-        for start in range(0, len(pool), BATCH_SIZE):
-            sentences = pool[start : start + BATCH_SIZE]
+        for sentences in epoch_batches(rng, pool, args.batching == "bucket"):
             guessed = [predicted_sentence(rng, gold, args.exact) for gold in sentences]
             batches.append((guessed, *batch_tensors(sentences)))
         times = []
