@@ -4,8 +4,11 @@ confirmed by running conlleval.pl (2004-01-26) on the same tags, one token per l
 line after every sentence, with BIOUL's U-/L- written as B-/I-; the report strings below are
 its output.
 """
+import random
+import re
 import socket
-from typing import List, Sequence, Tuple
+from collections import Counter
+from typing import Dict, List, Sequence, Tuple
 
 import pytest
 import torch
@@ -16,7 +19,12 @@ from allennlp.data import Vocabulary
 from allennlp.training.metrics import Metric
 
 from taglm_plugin.training.metrics import ConllevalCounts, ConllevalF1Measure, conlleval_report
-from taglm_plugin.training.metrics.conlleval_f1 import split_conlleval_tag
+from taglm_plugin.training.metrics.conlleval_f1 import (
+    BIOUL_LETTERS_AS_BIO,
+    _ends_chunk,
+    _starts_chunk,
+    split_conlleval_tag,
+)
 
 Sentence = Tuple[List[str], List[str]]  # (gold tags, guessed tags)
 
@@ -307,3 +315,209 @@ def test_counts_are_summed_over_distributed_workers():
         nprocs=2,
         start_method="fork",
     )
+
+
+# Tags for the randomized comparison: BIOUL, typeless ones (a "B X" chunk stays open across
+# sentences), IOE/IOBES letters, brackets, a hyphenated type and types Perl reads as "".
+RANDOM_TAGS = [
+    "O", "B-PER", "I-PER", "L-PER", "U-PER", "B-LOC", "I-LOC", "L-LOC", "U-LOC",
+    "B", "I", "X", ".", "E-PER", "S-LOC", "[-NP", "]-NP", "B-X-Y", "I-0", "I-",
+]  # fmt: skip
+
+
+class ConllevalReference:
+    """
+    conlleval.pl's main loop as it reads its input file line by line, on tag strings: one line
+    per token (BIOUL's U-/L- written as B-/I-) and a blank line after every sentence.
+    """
+
+    def __init__(self) -> None:
+        self.tokens = self.correct_tags = 0
+        self.gold: Counter = Counter()
+        self.guessed: Counter = Counter()
+        self.correct: Counter = Counter()
+        self.in_correct = False
+        self.last_gold = self.last_guessed = ("O", "")
+
+    def add_sentence(self, gold_tags: Sequence[str], guessed_tags: Sequence[str]) -> None:
+        for gold, guessed in zip(map(self.reading, gold_tags), map(self.reading, guessed_tags)):
+            self.read_line(gold, guessed)
+            self.tokens += 1
+            self.correct_tags += gold == guessed
+        self.read_line(("O", ""), ("O", ""))  # the blank line
+
+    @staticmethod
+    def reading(tag: str) -> Tuple[str, str]:
+        letter, chunk_type = split_conlleval_tag(tag)
+        return BIOUL_LETTERS_AS_BIO.get(letter, letter), chunk_type
+
+    def read_line(self, gold: Tuple[str, str], guessed: Tuple[str, str]) -> None:
+        gold_ended = _ends_chunk(self.last_gold[0], gold[0], self.last_gold[1], gold[1])
+        guessed_ended = _ends_chunk(
+            self.last_guessed[0], guessed[0], self.last_guessed[1], guessed[1]
+        )
+        gold_started = _starts_chunk(self.last_gold[0], gold[0], self.last_gold[1], gold[1])
+        guessed_started = _starts_chunk(
+            self.last_guessed[0], guessed[0], self.last_guessed[1], guessed[1]
+        )
+        if self.in_correct:
+            if gold_ended and guessed_ended and self.last_guessed[1] == self.last_gold[1]:
+                self.in_correct = False
+                self.correct[self.last_gold[1]] += 1
+            elif gold_ended != guessed_ended or guessed[1] != gold[1]:
+                self.in_correct = False
+        if gold_started and guessed_started and guessed[1] == gold[1]:
+            self.in_correct = True
+        if gold_started:
+            self.gold[gold[1]] += 1
+        if guessed_started:
+            self.guessed[guessed[1]] += 1
+        self.last_gold, self.last_guessed = gold, guessed
+
+    def counts(self) -> ConllevalCounts:
+        correct = Counter(self.correct)
+        if self.in_correct:  # end of input, under the type of the last (blank) line
+            correct[""] += 1
+        return ConllevalCounts(
+            self.tokens, self.correct_tags, dict(self.gold), dict(self.guessed), dict(correct)
+        )
+
+
+def random_tags(rng: random.Random, length: int) -> List[str]:
+    """
+    Any tags in any order (I- after O, L- without B-, ...), typeless tags only (chunks that
+    the boundary may leave open) or BIOUL-like spans.
+    """
+    draw = rng.random()
+    if draw < 0.4:
+        return [rng.choice(RANDOM_TAGS) for _ in range(length)]
+    if draw < 0.6:
+        return [rng.choice(["O", "B", "I", "X", "."]) for _ in range(length)]
+    tags: List[str] = []
+    while len(tags) < length:
+        kind, span = rng.choice(["PER", "LOC"]), rng.randint(1, 3)
+        if rng.random() < 0.5:
+            tags.append("O")
+        elif span == 1:
+            tags.append(f"U-{kind}")
+        else:
+            tags += [f"B-{kind}"] + [f"I-{kind}"] * (span - 2) + [f"L-{kind}"]
+    return tags[:length]
+
+
+def random_prediction(rng: random.Random, gold: List[str]) -> List[str]:
+    """Right (half of the time), right but for a tag or two, or anything."""
+    draw = rng.random()
+    if draw < 0.5:
+        return list(gold)
+    if draw < 0.8:
+        guessed = list(gold)
+        for _ in range(rng.randint(1, 2) if gold else 0):
+            guessed[rng.randrange(len(gold))] = rng.choice(RANDOM_TAGS)
+        return guessed
+    return random_tags(rng, len(gold))
+
+
+def random_inputs(
+    rng: random.Random, num_tags: int, gold_ids: List[List[int]], guessed_ids: List[List[int]]
+):
+    """
+    (predictions, gold_labels, mask) for `__call__`: the real tokens left-aligned or scattered
+    over the row, the padding of both tensors any id in or out of [0, num_tags), predictions
+    as lists, tuples or (when every path has its sentence's length) a tensor, and no mask when
+    every position is real.
+    """
+    width = max(map(len, gold_ids)) + rng.randint(0, 3)
+
+    def padding() -> List[List[int]]:
+        return [[rng.randint(-2, num_tags + 1) for _ in range(width)] for _ in gold_ids]
+
+    gold_rows, guessed_rows = padding(), padding()
+    mask = torch.zeros((len(gold_ids), width), dtype=torch.bool)
+    scattered = rng.random() < 0.3
+    for row, (gold, guessed) in enumerate(zip(gold_ids, guessed_ids)):
+        positions = sorted(rng.sample(range(width), len(gold))) if scattered else range(len(gold))
+        for position, gold_id in zip(positions, gold):
+            gold_rows[row][position] = gold_id
+            mask[row, position] = True
+        for position, guessed_id in zip(positions, guessed):
+            guessed_rows[row][position] = guessed_id
+    forms = ["lists", "tuples"]
+    if list(map(len, gold_ids)) == list(map(len, guessed_ids)):
+        forms.append("tensor")
+    form = rng.choice(forms)
+    if form == "tensor":
+        predictions = torch.tensor(guessed_rows, dtype=torch.long)
+    else:
+        predictions = [(list if form == "lists" else tuple)(guessed) for guessed in guessed_ids]
+    gold_labels = torch.tensor(gold_rows, dtype=torch.long)
+    return predictions, gold_labels, None if mask.all() and rng.random() < 0.5 else mask
+
+
+def first_error(num_tags: int, gold_ids: List[List[int]], guessed_ids: List[List[int]]):
+    """The start of the error message of the first bad sentence of a batch, or None."""
+    for sentence, (gold, guessed) in enumerate(zip(gold_ids, guessed_ids)):
+        if len(gold) != len(guessed):
+            return f"sentence {sentence} of the batch has"
+        for name, tags in (("gold_labels", gold), ("predictions", guessed)):
+            if any(not 0 <= tag < num_tags for tag in tags):
+                return f"{name} of sentence {sentence} of the batch has a tag id outside"
+    return None
+
+
+def expected_metric(counts: ConllevalCounts) -> Dict[str, float]:
+    metrics = {"accuracy": counts.accuracy()}
+    for chunk_type in [*counts.report_types(), None]:
+        name = "overall" if chunk_type is None else chunk_type
+        precision, recall, f1 = counts.scores(chunk_type)
+        metrics.update(
+            {f"precision-{name}": precision, f"recall-{name}": recall, f"f1-measure-{name}": f1}
+        )
+    return metrics
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_counts_equal_conllevals_on_random_batches(seed: int):
+    """
+    Batches of random sentences, drawn from a small pool so that sentences predicted right come
+    back after different sentences (with a chunk left open before them or not), give conlleval's
+    counts after every batch; a bad batch raises for its first bad sentence and counts nothing.
+    """
+    rng = random.Random(seed)
+    vocabulary = Vocabulary()
+    vocabulary.add_tokens_to_namespace(RANDOM_TAGS, "labels")
+    num_tags = len(RANDOM_TAGS)
+    metric = ConllevalF1Measure(vocabulary)
+    reference = ConllevalReference()
+    pool = [random_tags(rng, rng.randint(0, 8)) for _ in range(40)]
+    right_after_open_chunk = bad_batches = 0
+    for _ in range(400):
+        gold = [rng.choice(pool) for _ in range(rng.randint(1, 6))]
+        guessed = [random_prediction(rng, tags) for tags in gold]
+        gold_ids = [ids(vocabulary, tags) for tags in gold]
+        guessed_ids = [ids(vocabulary, tags) for tags in guessed]
+        if rng.random() < 0.1:  # out-of-range ids, or a path of the wrong length
+            for _ in range(rng.randint(1, 2)):
+                sentence = rng.randrange(len(gold))
+                tags = rng.choice([gold_ids, guessed_ids])[sentence]
+                if tags and rng.random() < 0.8:
+                    tags[rng.randrange(len(tags))] = rng.choice([-1, num_tags])
+                else:
+                    guessed_ids[sentence].append(0)
+        inputs = random_inputs(rng, num_tags, gold_ids, guessed_ids)
+        error = first_error(num_tags, gold_ids, guessed_ids)
+        if error is None:
+            for gold_tags, guessed_tags in zip(gold, guessed):
+                right_after_open_chunk += reference.in_correct and gold_tags == guessed_tags
+                reference.add_sentence(gold_tags, guessed_tags)
+            metric(*inputs)
+        else:
+            bad_batches += 1
+            with pytest.raises(ValueError, match="^" + re.escape(error)):
+                metric(*inputs)
+        assert metric.get_counts() == reference.counts()
+        assert metric.get_metric(reset=False) == pytest.approx(expected_metric(reference.counts()))
+        if rng.random() < 0.05:
+            metric.get_metric(reset=True)
+            reference = ConllevalReference()
+    assert right_after_open_chunk >= 10 and bad_batches >= 10
