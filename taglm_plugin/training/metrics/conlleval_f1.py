@@ -20,6 +20,7 @@ gives for a valid sequence, so the figures are those conlleval prints for the BI
 same predictions (token accuracy included, which compares the BIO tags). Tags with the letters
 `S-` and `E-` are read exactly as conlleval reads them.
 """
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -135,6 +136,11 @@ class ConllevalCounts:
     def accuracy(self, scale: float = 1.0) -> float:
         """Token accuracy (0 when no token was processed)."""
         return scale * self.correct_tags / self.tokens if self.tokens > 0 else 0.0
+
+
+def _split(tags: List[int], offsets: List[int]) -> List[List[int]]:
+    """`tags[offsets[i] : offsets[i + 1]]` for every i."""
+    return [tags[start:end] for start, end in itertools.pairwise(offsets)]
 
 
 def conlleval_report(counts: ConllevalCounts) -> str:
@@ -264,11 +270,11 @@ class ConllevalF1Measure(Metric):
             raise ValueError(
                 f"mask has shape {tuple(mask.shape)} but gold_labels {tuple(gold_labels.shape)}"
             )
-        mask_rows = mask.bool().cpu().tolist()
-        gold = [
-            [tag for tag, real in zip(row, mask_row) if real]
-            for row, mask_row in zip(gold_labels.cpu().tolist(), mask_rows)
-        ]
+        mask = mask.cpu().bool()
+        # The real tokens of the batch, sentence after sentence, whatever the mask's layout.
+        real_gold = torch.masked_select(gold_labels.cpu(), mask)
+        offsets = list(itertools.accumulate(mask.sum(dim=1).tolist(), initial=0))
+        gold = _split(real_gold.tolist(), offsets)
         if isinstance(predictions, torch.Tensor):
             if predictions.shape != gold_labels.shape or predictions.is_floating_point():
                 raise ValueError(
@@ -276,30 +282,41 @@ class ConllevalF1Measure(Metric):
                     f"{tuple(gold_labels.shape)}, got {predictions.dtype} of shape "
                     f"{tuple(predictions.shape)}"
                 )
-            guessed = [
-                [tag for tag, real in zip(row, mask_row) if real]
-                for row, mask_row in zip(predictions.detach().cpu().tolist(), mask_rows)
-            ]
+            real_guessed = torch.masked_select(predictions.detach().cpu(), mask)
+            guessed = _split(real_guessed.tolist(), offsets)
         else:
             guessed = [list(row) for row in predictions]
             if len(guessed) != len(gold):
                 raise ValueError(
                     f"got {len(guessed)} predicted sequences for a batch of {len(gold)}"
                 )
+        if real_gold.numel() > 0:
+            lowest, highest = torch.aminmax(real_gold)
+            gold_in_range = lowest.item() >= 0 and highest.item() < self._num_tags
+        else:
+            gold_in_range = True
+        # Only the sentences that can fail a check are looked at token by token: the first one
+        # that fails raises, in the order of the batch, and nothing is counted.
         for sentence, (gold_tags, guessed_tags) in enumerate(zip(gold, guessed)):
             if len(gold_tags) != len(guessed_tags):
                 raise ValueError(
                     f"sentence {sentence} of the batch has {len(gold_tags)} real tokens "
                     f"but {len(guessed_tags)} predicted tags"
                 )
-            for name, tags in (("gold_labels", gold_tags), ("predictions", guessed_tags)):
-                if tags and (min(tags) < 0 or max(tags) >= self._num_tags):
-                    raise ValueError(
-                        f"{name} of sentence {sentence} of the batch has a tag id outside "
-                        f"[0, {self._num_tags}) of the tag vocabulary"
-                    )
+            if not gold_in_range:
+                self._check_tag_ids("gold_labels", sentence, gold_tags)
+            if guessed_tags != gold_tags:
+                self._check_tag_ids("predictions", sentence, guessed_tags)
         for gold_tags, guessed_tags in zip(gold, guessed):
             self._count_sentence(gold_tags, guessed_tags)
+
+    def _check_tag_ids(self, name: str, sentence: int, tags: List[int]) -> None:
+        """Raises if `tags` (one sentence's tag ids) holds an id outside the tag vocabulary."""
+        if tags and (min(tags) < 0 or max(tags) >= self._num_tags):
+            raise ValueError(
+                f"{name} of sentence {sentence} of the batch has a tag id outside "
+                f"[0, {self._num_tags}) of the tag vocabulary"
+            )
 
     def _count_sentence(self, gold_tags: List[int], guessed_tags: List[int]) -> None:
         """conlleval's main loop over the tokens of one sentence and the boundary after it."""
