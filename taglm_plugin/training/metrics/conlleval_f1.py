@@ -24,7 +24,7 @@ import itertools
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -48,6 +48,12 @@ _CHUNK_START_PAIRS = {
 _OUTSIDE_LETTERS = ("O", ".")
 # Letters of single-token chunks ("corrected 1998-12-22" in conlleval).
 _BRACKET_LETTERS = ("[", "]")
+# How many sentences predicted right a metric keeps the counts of (see `_count`): the distinct
+# tag sequences of a training and a validation set such as CoNLL-2003's fit.
+_MAX_CACHED_SENTENCES = 1 << 16
+# Where ConllevalF1Measure._totals holds the counts of tokens and of correct tags; the counts of
+# chunks by type follow.
+_TOKENS, _CORRECT_TAGS = 0, 1
 
 
 def split_conlleval_tag(tag: str) -> Tuple[str, str]:
@@ -136,6 +142,18 @@ class ConllevalCounts:
     def accuracy(self, scale: float = 1.0) -> float:
         """Token accuracy (0 when no token was processed)."""
         return scale * self.correct_tags / self.tokens if self.tokens > 0 else 0.0
+
+
+class _SentenceCounts(NamedTuple):
+    """
+    What conlleval's main loop counts in one sentence and the boundary after it: the indices in
+    `ConllevalF1Measure._totals` of the chunk counts it adds 1 to (one index per gold, guessed
+    and correct chunk), and whether a correct chunk is still open after the boundary (its
+    `inCorrect`).
+    """
+
+    chunks: List[int]
+    in_correct: bool
 
 
 def _split(tags: List[int], offsets: List[int]) -> List[List[int]]:
@@ -240,7 +258,15 @@ class ConllevalF1Measure(Metric):
             [_starts_chunk(prev[0], cur[0], prev[1], cur[1]) for cur in readings]
             for prev in readings
         ]
+        # Where _totals holds the counts of gold, guessed and correct chunks, one per type in the
+        # order of _types, after those of tokens and correct tags.
+        num_types = len(self._types)
+        self._gold_at = _CORRECT_TAGS + 1
+        self._guessed_at = self._gold_at + num_types
+        self._correct_at = self._guessed_at + num_types
         self._table_file = table_file
+        # _SentenceCounts of sentences predicted right, by (_in_correct before, *tag ids).
+        self._right_sentence_counts: Dict[Tuple[int, ...], _SentenceCounts] = {}
         self.reset()
 
     def __call__(
@@ -307,8 +333,7 @@ class ConllevalF1Measure(Metric):
                 self._check_tag_ids("gold_labels", sentence, gold_tags)
             if guessed_tags != gold_tags:
                 self._check_tag_ids("predictions", sentence, guessed_tags)
-        for gold_tags, guessed_tags in zip(gold, guessed):
-            self._count_sentence(gold_tags, guessed_tags)
+        self._count(gold, guessed)
 
     def _check_tag_ids(self, name: str, sentence: int, tags: List[int]) -> None:
         """Raises if `tags` (one sentence's tag ids) holds an id outside the tag vocabulary."""
@@ -318,19 +343,59 @@ class ConllevalF1Measure(Metric):
                 f"[0, {self._num_tags}) of the tag vocabulary"
             )
 
-    def _count_sentence(self, gold_tags: List[int], guessed_tags: List[int]) -> None:
-        """conlleval's main loop over the tokens of one sentence and the boundary after it."""
-        ends, starts, type_of = self._ends, self._starts, self._type_of
-        gold_chunks, guessed_chunks = self._gold_chunks, self._guessed_chunks
-        last_gold = last_guessed = self._boundary
+    def _count(self, gold: List[List[int]], guessed: List[List[int]]) -> None:
+        """
+        Adds the counts of a batch, given as the tag ids of each sentence's real tokens (in
+        `gold` and `guessed`, one list per sentence, a sentence's two lists of one length).
+
+        conlleval's counts of a sentence depend only on its gold and guessed tags and on
+        whether a correct chunk was left open before it (`in_correct`), so those of sentences
+        predicted right, which come back every epoch, are kept by (`in_correct`, tags).
+        """
+        totals, right_sentence_counts = self._totals, self._right_sentence_counts
+        reading_of = self._reading_of
         in_correct = self._in_correct
+        for gold_tags, guessed_tags in zip(gold, guessed):
+            totals[_TOKENS] += len(gold_tags)
+            if guessed_tags == gold_tags:
+                key = (in_correct, *gold_tags)
+                counts = right_sentence_counts.get(key)
+                if counts is None:
+                    counts = self._chunk_counts(gold_tags, gold_tags, in_correct)
+                    if len(right_sentence_counts) < _MAX_CACHED_SENTENCES:
+                        right_sentence_counts[key] = counts
+                totals[_CORRECT_TAGS] += len(gold_tags)
+            else:
+                counts = self._chunk_counts(gold_tags, guessed_tags, in_correct)
+                totals[_CORRECT_TAGS] += sum(
+                    reading_of[gold] == reading_of[guessed]
+                    for gold, guessed in zip(gold_tags, guessed_tags)
+                )
+            for index in counts.chunks:
+                totals[index] += 1
+            # A chunk can stay open across the boundary (e.g. typeless tags the boundary does
+            # not end), so `in_correct` carries on to the next sentence as in conlleval.
+            in_correct = counts.in_correct
+        self._in_correct = in_correct
+
+    def _chunk_counts(
+        self, gold_tags: List[int], guessed_tags: List[int], in_correct: bool
+    ) -> _SentenceCounts:
+        """
+        conlleval's main loop over the tokens of one sentence (tag ids, two lists of one
+        length) and the boundary after it, `in_correct` coming from the sentence before.
+        """
+        ends, starts, type_of = self._ends, self._starts, self._type_of
+        gold_at, guessed_at, correct_at = self._gold_at, self._guessed_at, self._correct_at
+        chunks: List[int] = []
+        last_gold = last_guessed = self._boundary
         for gold, guessed in zip(gold_tags + [self._boundary], guessed_tags + [self._boundary]):
             if in_correct:
                 gold_ended = ends[last_gold][gold]
                 guessed_ended = ends[last_guessed][guessed]
                 if gold_ended and guessed_ended and type_of[last_guessed] == type_of[last_gold]:
                     in_correct = False
-                    self._correct_chunks[type_of[last_gold]] += 1
+                    chunks.append(correct_at + type_of[last_gold])
                 elif gold_ended != guessed_ended or type_of[guessed] != type_of[gold]:
                     in_correct = False
             gold_started = starts[last_gold][gold]
@@ -338,29 +403,19 @@ class ConllevalF1Measure(Metric):
             if gold_started and guessed_started and type_of[guessed] == type_of[gold]:
                 in_correct = True
             if gold_started:
-                gold_chunks[type_of[gold]] += 1
+                chunks.append(gold_at + type_of[gold])
             if guessed_started:
-                guessed_chunks[type_of[guessed]] += 1
+                chunks.append(guessed_at + type_of[guessed])
             last_gold, last_guessed = gold, guessed
-        # A chunk can stay open across the boundary (e.g. typeless tags the boundary does not
-        # end), so `in_correct` carries on to the next sentence as in conlleval.
-        self._in_correct = in_correct
-        reading_of = self._reading_of
-        self._tokens += len(gold_tags)
-        self._correct_tags += sum(
-            reading_of[gold] == reading_of[guessed]
-            for gold, guessed in zip(gold_tags, guessed_tags)
-        )
+        return _SentenceCounts(chunks, in_correct)
 
     def get_counts(self) -> ConllevalCounts:
         """The counts so far, as conlleval would give them if its input ended here."""
-        correct_chunks = list(self._correct_chunks)
+        totals = list(self._totals)
         if self._in_correct:
             # conlleval's end of input: the open chunk is correct and is counted under the
             # type of the last line read, here the boundary's.
-            correct_chunks[self._type_of[self._boundary]] += 1
-        totals = [self._tokens, self._correct_tags, *self._gold_chunks, *self._guessed_chunks]
-        totals += correct_chunks
+            totals[self._correct_at + self._type_of[self._boundary]] += 1
         if is_distributed():
             totals = dist_reduce_sum(torch.tensor(totals, dtype=torch.long)).tolist()
         num_types = len(self._types)
@@ -370,11 +425,11 @@ class ConllevalF1Measure(Metric):
             return {t: count for t, count in zip(self._types, counts) if count > 0}
 
         return ConllevalCounts(
-            tokens=totals[0],
-            correct_tags=totals[1],
-            gold_chunks=by_type(2),
-            guessed_chunks=by_type(2 + num_types),
-            correct_chunks=by_type(2 + 2 * num_types),
+            tokens=totals[_TOKENS],
+            correct_tags=totals[_CORRECT_TAGS],
+            gold_chunks=by_type(self._gold_at),
+            guessed_chunks=by_type(self._guessed_at),
+            correct_chunks=by_type(self._correct_at),
         )
 
     def get_metric(self, reset: bool = False) -> Dict[str, float]:
@@ -416,10 +471,5 @@ class ConllevalF1Measure(Metric):
             raise
 
     def reset(self) -> None:
-        num_types = len(self._types)
-        self._tokens = 0
-        self._correct_tags = 0
-        self._gold_chunks = [0] * num_types
-        self._guessed_chunks = [0] * num_types
-        self._correct_chunks = [0] * num_types
+        self._totals = [0] * (self._correct_at + len(self._types))
         self._in_correct = False
