@@ -35,12 +35,17 @@ left-aligned, i.e. `mask[b]` is `True` for the first `length[b]` tokens and `Fal
 `viterbi_tags` raises a `ValueError` for other masks; `forward` does not check (that would stall
 the GPU), and its result for them need not match allennlp's.
 """
-from collections import OrderedDict
-from typing import Callable, Hashable, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from allennlp.modules.conditional_random_field import ConditionalRandomField
+
+from taglm_plugin.modules.cuda_graphs import (
+    CudaGraphCache,
+    LossWithPrecomputedGradients,
+    cuda_graphs_usable,
+)
 
 ViterbiDecoding = Tuple[List[int], float]  # a tag sequence and its Viterbi score
 
@@ -57,90 +62,6 @@ _LOG_ZERO = -1e30
 CUDA_GRAPH_MAX_ELEMENTS = 1 << 21
 # Captured graphs kept per CRF and computation, least recently used dropped first.
 CUDA_GRAPHS_KEPT = 16
-
-
-class _CudaGraph:
-    """
-    `function(*inputs)` captured as one CUDA graph for inputs of fixed shapes, dtypes and
-    device (those of `examples`). A call copies its inputs into the graph's own; an input
-    smaller than the captured shape fills the leading part of a zeroed input. It returns the
-    graph's output tensors, which the next call overwrites.
-    """
-
-    def __init__(
-        self,
-        function: Callable[..., Tuple[torch.Tensor, ...]],
-        examples: Sequence[torch.Tensor],
-    ) -> None:
-        self._inputs = [torch.zeros_like(example) for example in examples]
-        # Lazy initializations (cuBLAS handles, autograd's streams) must happen before capture.
-        side_stream = torch.cuda.Stream()
-        side_stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side_stream):
-            function(*self._inputs)
-        torch.cuda.current_stream().wait_stream(side_stream)
-        self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph):
-            self._outputs = function(*self._inputs)
-
-    def __call__(self, *inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        for own, given in zip(self._inputs, inputs):
-            if own.shape == given.shape:
-                own.copy_(given)
-            else:
-                own.zero_()
-                own[tuple(slice(0, size) for size in given.shape)].copy_(given)
-        self._graph.replay()
-        return self._outputs
-
-
-class _CudaGraphCache:
-    """Up to `CUDA_GRAPHS_KEPT` `_CudaGraph`s of one function by key, least recently used out."""
-
-    def __init__(self, function: Callable[..., Tuple[torch.Tensor, ...]]) -> None:
-        self._function = function
-        self._graphs: "OrderedDict[Hashable, _CudaGraph]" = OrderedDict()
-
-    def __call__(
-        self,
-        key: Hashable,
-        examples: Callable[[], Sequence[torch.Tensor]],
-        *inputs: torch.Tensor,
-    ) -> Tuple[torch.Tensor, ...]:
-        """
-        `function(*inputs)` by the graph for `key`, captured if new on the tensors `examples`
-        makes (called only then, so calls that replay allocate nothing).
-        """
-        graph = self._graphs.pop(key, None)
-        if graph is None:
-            graph = _CudaGraph(self._function, examples())
-            if len(self._graphs) >= CUDA_GRAPHS_KEPT:
-                self._graphs.popitem(last=False)
-        self._graphs[key] = graph
-        return graph(*inputs)
-
-
-class _LogLikelihoodWithGradient(torch.autograd.Function):
-    """
-    A summed log-likelihood and its gradient, computed together by `compute` (a CUDA graph):
-    the backward pass only scales the kept gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, compute, logits, tags, mask, *parameters):  # type: ignore
-        total, logits_gradient, *parameter_gradients = compute(logits, tags, mask, *parameters)
-        if any(ctx.needs_input_grad):
-            ctx.gradients = [logits_gradient[:, : logits.size(1)].clone()] + [
-                gradient.clone() for gradient in parameter_gradients
-            ]
-        return total.clone()
-
-    @staticmethod
-    def backward(ctx, grad_output):  # type: ignore
-        logits_gradient, *parameter_gradients = ctx.gradients
-        return (None, grad_output * logits_gradient, None, None) + tuple(
-            grad_output * gradient for gradient in parameter_gradients
-        )
 
 
 def _semiring_identity(size: int, zero: float) -> torch.Tensor:
@@ -240,9 +161,11 @@ class FastConditionalRandomField(ConditionalRandomField):
     ) -> None:
         super().__init__(num_tags, constraints, include_start_end_transitions)
         self.cuda_graphs = cuda_graphs
-        self._log_likelihood_graphs = _CudaGraphCache(self._log_likelihood_and_gradients)
-        self._decoding_graphs = _CudaGraphCache(
-            lambda logits, mask: (self._packed_decodings(logits, mask, 1, True),)
+        self._log_likelihood_graphs = CudaGraphCache(
+            self._log_likelihood_and_gradients, CUDA_GRAPHS_KEPT
+        )
+        self._decoding_graphs = CudaGraphCache(
+            lambda logits, mask: (self._packed_decodings(logits, mask, 1, True),), CUDA_GRAPHS_KEPT
         )
         # Semiring identities for padding steps; not persistent, so state dicts stay allennlp's.
         self.register_buffer(
@@ -276,13 +199,14 @@ class FastConditionalRandomField(ConditionalRandomField):
             static = [inputs.new_empty(shape + (self.num_tags,)), tags.new_empty(shape)]
             return static + [mask.new_empty(shape)] + [p.detach() for p in parameters]
 
-        return _LogLikelihoodWithGradient.apply(
+        (log_likelihood,) = LossWithPrecomputedGradients.apply(
             lambda *args: self._log_likelihood_graphs(key, examples, *args),
             inputs,
             tags,
             mask,
             *parameters,
         )
+        return log_likelihood
 
     def _potential_parameters(self) -> List[torch.nn.Parameter]:
         """The parameters the log-likelihood depends on."""
@@ -295,12 +219,7 @@ class FastConditionalRandomField(ConditionalRandomField):
         `num_steps` rounded up to a power of two when `logits` (batch size x that length) are
         computed by a CUDA graph, `None` when they are computed eagerly.
         """
-        if (
-            not (self.cuda_graphs and logits.is_cuda)
-            or torch.cuda.is_current_stream_capturing()
-            # Autocast caches casts of the parameters, which a graph would capture.
-            or torch.is_autocast_enabled()
-        ):
+        if not (self.cuda_graphs and cuda_graphs_usable(logits)):
             return None
         length = 1 << _num_levels(num_steps)
         if logits.size(0) * length * (self.num_tags + 2) ** 2 > CUDA_GRAPH_MAX_ELEMENTS:
@@ -313,19 +232,20 @@ class FastConditionalRandomField(ConditionalRandomField):
         tags: torch.Tensor,
         mask: torch.BoolTensor,
         *parameters: torch.Tensor,
-    ) -> Tuple[torch.Tensor, ...]:
+    ) -> Tuple[torch.Tensor, Tuple[()], List[Optional[torch.Tensor]]]:
         """
-        The summed log-likelihood (a scalar) and its gradients with respect to `logits` and
-        `parameters` (values of `_potential_parameters()`), by the tree; what the
-        log-likelihood's CUDA graphs capture. The gradients are taken with respect to new
-        leaves: autograd nodes of the module's parameters from earlier (uncaptured) steps
+        The summed log-likelihood (a scalar), no further outputs, and its gradients with
+        respect to `logits`, `tags` and `mask` (`None`) and `parameters` (values of
+        `_potential_parameters()`), by the tree, as `LossWithPrecomputedGradients` takes them;
+        what the log-likelihood's CUDA graphs capture. The gradients are taken with respect to
+        new leaves: autograd nodes of the module's parameters from earlier (uncaptured) steps
         must not take part in a capture.
         """
         with torch.enable_grad():
             leaves = [tensor.detach().requires_grad_() for tensor in (logits,) + parameters]
             total = self._log_likelihoods(leaves[0], tags, mask, True, leaves[1:]).sum()
-            gradients = torch.autograd.grad(total, leaves)
-        return (total.detach(),) + gradients
+            logits_gradient, *parameter_gradients = torch.autograd.grad(total, leaves)
+        return total.detach(), (), [logits_gradient, None, None, *parameter_gradients]
 
     def _log_likelihoods(
         self,

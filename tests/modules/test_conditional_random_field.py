@@ -9,7 +9,7 @@ from allennlp.modules.conditional_random_field import (
 
 from taglm_plugin.modules import FastConditionalRandomField
 from taglm_plugin.modules import conditional_random_field as crf_module
-from taglm_plugin.modules.conditional_random_field import _LogLikelihoodWithGradient
+from taglm_plugin.modules.cuda_graphs import LossWithPrecomputedGradients
 
 # BIOUL tags for CoNLL-2003's four entity types: 17 tags.
 LABELS = dict(
@@ -315,7 +315,8 @@ def test_log_likelihood_with_precomputed_gradient_matches_autograd(include_start
         return fast._log_likelihood_and_gradients(*padded, *parameters)
 
     actual = sum(
-        2.0 ** index * _LogLikelihoodWithGradient.apply(compute, logits, tags, mask, *parameters)
+        2.0 ** index
+        * LossWithPrecomputedGradients.apply(compute, logits, tags, mask, *parameters)[0]
         for index, (logits, tags, mask) in enumerate(batches)
     )
     expected = sum(
@@ -359,26 +360,11 @@ def test_cuda_graphs_give_the_eager_results(max_length):
         for actual_gradient, expected_gradient in zip(actual_grads, expected_grads):
             torch.testing.assert_close(actual_gradient, expected_gradient, rtol=1e-4, atol=1e-5)
         assert [tags for tags, _ in actual_paths] == [tags for tags, _ in expected_paths]
-    assert len(graphed._decoding_graphs._graphs) == (1 if max_length < 124 else 0)
+    assert len(graphed._decoding_graphs) == (1 if max_length < 124 else 0)
 
 
-class EagerGraph:
-    """A stand-in for `_CudaGraph` on the CPU: the same input copying, the function run eagerly."""
-
-    def __init__(self, function, examples):
-        self._function = function
-        self._inputs = [torch.zeros_like(example) for example in examples]
-
-    def __call__(self, *inputs):
-        for own, given in zip(self._inputs, inputs):
-            own.zero_()
-            own[tuple(slice(0, size) for size in given.shape)].copy_(given)
-        return self._function(*self._inputs)
-
-
-def test_cuda_graph_path_on_the_cpu_with_an_eager_stand_in(monkeypatch):
+def test_cuda_graph_path_on_the_cpu_with_an_eager_stand_in(eager_cuda_graphs, monkeypatch):
     """The graph path's padding, caching and gradient wiring, checked where CI runs."""
-    monkeypatch.setattr(crf_module, "_CudaGraph", EagerGraph)
     reference, fast = make_crfs(11, BIOUL)
     monkeypatch.setattr(
         fast, "_cuda_graph_length", lambda logits, steps: 1 << crf_module._num_levels(steps)
@@ -396,4 +382,4 @@ def test_cuda_graph_path_on_the_cpu_with_an_eager_stand_in(monkeypatch):
         assert_same_decodings(
             fast.viterbi_tags(logits.detach(), mask), reference.viterbi_tags(logits.detach(), mask)
         )
-    assert len(fast._log_likelihood_graphs._graphs) == len(fast._decoding_graphs._graphs) == 1
+    assert len(fast._log_likelihood_graphs) == len(fast._decoding_graphs) == 1
