@@ -1,4 +1,4 @@
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError, check_dimensions_match
@@ -7,10 +7,27 @@ from allennlp.models.model import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder, TokenEmbedder
 from allennlp.nn import util
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
+from torch.func import functional_call
 
 from taglm_plugin.data.data_collators import VectorizedDataCollator
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
+from taglm_plugin.modules.cuda_graphs import (
+    CudaGraphCache,
+    LossWithPrecomputedGradients,
+    cuda_graphs_usable,
+)
 from taglm_plugin.training.metrics.conlleval_f1 import ConllevalF1Measure
+
+# The layers from the token representations to the CRF's loss (the "graphed modules"); on the
+# GPU they run as one CUDA graph per batch shape (in training forward and backward).
+_GRAPHED_MODULES = ("encoder", "_feedforward", "tag_projection_layer", "crf")
+# Batches of up to this many tokens (batch size x padded length) run as graphs; for larger
+# ones the GPU's arithmetic, not the launching of kernels, takes the time.
+CUDA_GRAPH_MAX_TOKENS = 64 * 128
+# Lengths are padded up to a multiple of this for the graphs, so that few shapes are captured.
+CUDA_GRAPH_LENGTH_MULTIPLE = 8
+# Graphs kept (least recently used dropped first); they share one memory pool.
+CUDA_GRAPHS_KEPT = 48
 
 
 @Model.register("taglm_tagger")
@@ -37,6 +54,15 @@ class TagLmTagger(CrfTagger):
       pass, or always with `verbose_metrics`); `conlleval_table_file` makes every metric
       reset (end of an epoch or of `allennlp evaluate`) also write conlleval's per-type table
       to that path.
+    * `cuda_graphs` (default true): on the GPU, with the fast CRF, when the loss is computed
+      (gold tags given) in training with gradients or in evaluation without, the layers from
+      the token representations to the loss (dropout, encoder, feedforward, projection, CRF
+      log-likelihood) run as one CUDA graph per batch shape (batch size, length padded to a
+      multiple of `CUDA_GRAPH_LENGTH_MULTIPLE`), for batches of up to `CUDA_GRAPH_MAX_TOKENS`
+      tokens; in training the graph also computes the loss's gradients, which the backward
+      pass only scales. At these sizes the kernels take microseconds and launching them one by
+      one from Python took most of a training step. Results are those of the eager
+      computation (in training, dropout draws other random numbers).
 
     Without `lm_embedder` it is the paper's baseline tagger.
     """
@@ -52,6 +78,7 @@ class TagLmTagger(CrfTagger):
         label_encoding: Optional[str] = None,
         conlleval_table_file: Optional[str] = None,
         fast_crf: bool = True,
+        cuda_graphs: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -71,6 +98,8 @@ class TagLmTagger(CrfTagger):
             self.crf = crf
         self.lm_embedder = lm_embedder
         self._lm_tokens_key = lm_tokens_key
+        self.cuda_graphs = cuda_graphs
+        self._graphs = CudaGraphCache(self._graphed_loss, CUDA_GRAPHS_KEPT, shared_pool=True)
         lm_dim = getattr(encoder, "lm_dim", None)
         if lm_embedder is None and lm_dim:
             raise ConfigurationError(
@@ -124,7 +153,7 @@ class TagLmTagger(CrfTagger):
         and `words` when `metadata` is given.
         """
         mask = util.get_text_field_mask(tokens)
-        encoder_kwargs = {}
+        lm_embeddings = None
         if self.lm_embedder is not None:
             if self._lm_tokens_key not in tokens:
                 raise ConfigurationError(
@@ -133,16 +162,16 @@ class TagLmTagger(CrfTagger):
                     f"under the key {self._lm_tokens_key!r}"
                 )
             tokens = dict(tokens)
-            encoder_kwargs["lm_embeddings"] = self.lm_embedder(**tokens.pop(self._lm_tokens_key))
+            lm_embeddings = self.lm_embedder(**tokens.pop(self._lm_tokens_key))
         embedded_text_input = self.text_field_embedder(tokens)
-        if self.dropout:
-            embedded_text_input = self.dropout(embedded_text_input)
-        encoded_text = self.encoder(embedded_text_input, mask, **encoder_kwargs)
-        if self.dropout:
-            encoded_text = self.dropout(encoded_text)
-        if self._feedforward is not None:
-            encoded_text = self._feedforward(encoded_text)
-        logits = self.tag_projection_layer(encoded_text)
+        loss = None
+        graph_length = self._cuda_graph_length(embedded_text_input, tags, lm_embeddings)
+        if graph_length is None:
+            logits = self._tag_logits(embedded_text_input, mask, lm_embeddings)
+        else:
+            loss, logits = self._graphed_loss_and_logits(
+                graph_length, embedded_text_input, mask, tags, lm_embeddings
+            )
 
         # With an explicit top_k the CRF returns the k best (path, score) pairs per sentence.
         best_paths = self.crf.viterbi_tags(logits, mask, top_k=self.top_k)
@@ -152,16 +181,155 @@ class TagLmTagger(CrfTagger):
             output["top_k_tags"] = best_paths
 
         if tags is not None:
-            crf_mask = mask
-            if self.ignore_loss_on_o_tags:
-                o_tag_index = self.vocab.get_token_index("O", namespace=self.label_namespace)
-                crf_mask = mask & (tags != o_tag_index)
-            output["loss"] = -self.crf(logits, tags, crf_mask)
+            if loss is None:
+                crf_mask = mask
+                if self.ignore_loss_on_o_tags:
+                    o_tag_index = self.vocab.get_token_index("O", namespace=self.label_namespace)
+                    crf_mask = mask & (tags != o_tag_index)
+                loss = -self.crf(logits, tags, crf_mask)
+            output["loss"] = loss
             if self._conlleval is not None:
                 self._conlleval(predicted_tags, tags, mask)
         if metadata is not None:
             output["words"] = [x["words"] for x in metadata]
         return output
+
+    def _tag_logits(
+        self,
+        embedded: torch.Tensor,
+        mask: torch.BoolTensor,
+        lm_embeddings: Optional[torch.Tensor],
+        parameters: Optional[Dict[str, Dict[str, torch.Tensor]]] = None,
+    ) -> torch.Tensor:
+        """
+        Tag scores `(batch_size, num_tokens, num_tags)` from the token representations
+        `embedded` `(batch_size, num_tokens, embedding_dim)`: dropout, encoder (with
+        `lm_embeddings` `(batch_size, num_tokens, lm_dim)` when given), dropout, feedforward,
+        projection. `parameters` (`{module name: {parameter name: tensor}}`) replaces some of
+        the modules' parameters, as in `torch.func.functional_call`.
+        """
+        if self.dropout:
+            embedded = self.dropout(embedded)
+        encoder_kwargs = {} if lm_embeddings is None else {"lm_embeddings": lm_embeddings}
+        encoded = _call(self.encoder, parameters, "encoder", embedded, mask, **encoder_kwargs)
+        if self.dropout:
+            encoded = self.dropout(encoded)
+        if self._feedforward is not None:
+            encoded = _call(self._feedforward, parameters, "_feedforward", encoded)
+        return _call(self.tag_projection_layer, parameters, "tag_projection_layer", encoded)
+
+    def _graphed_parameters(self) -> List[Tuple[str, str, torch.nn.Parameter]]:
+        """`(module name, parameter name, parameter)` of the graphed modules' trainable parameters."""
+        return [
+            (module_name, name, parameter)
+            for module_name in _GRAPHED_MODULES
+            if getattr(self, module_name) is not None
+            for name, parameter in getattr(self, module_name).named_parameters()
+            if parameter.requires_grad
+        ]
+
+    def _cuda_graph_length(
+        self,
+        embedded: torch.Tensor,
+        tags: Optional[torch.Tensor],
+        lm_embeddings: Optional[torch.Tensor],
+    ) -> Optional[int]:
+        """
+        The padded length of the graph that computes the loss and logits of this batch, `None`
+        when they are computed eagerly (no tags, training without gradients or evaluation with
+        them, not on the GPU, allennlp's CRF, the loss restricted to non-O tags, trainable LM
+        embeddings, batches over `CUDA_GRAPH_MAX_TOKENS` tokens).
+        """
+        if (
+            tags is None
+            or not self.cuda_graphs
+            or self.training != torch.is_grad_enabled()
+            or not cuda_graphs_usable(embedded)
+            or not isinstance(self.crf, FastConditionalRandomField)
+            or self.ignore_loss_on_o_tags
+            or (lm_embeddings is not None and lm_embeddings.requires_grad)
+        ):
+            return None
+        multiple = CUDA_GRAPH_LENGTH_MULTIPLE
+        length = -(-embedded.size(1) // multiple) * multiple
+        return length if embedded.size(0) * length <= CUDA_GRAPH_MAX_TOKENS else None
+
+    def _graphed_loss_and_logits(
+        self,
+        length: int,
+        embedded: torch.Tensor,
+        mask: torch.BoolTensor,
+        tags: torch.LongTensor,
+        lm_embeddings: Optional[torch.Tensor],
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        The loss (negative log-likelihood summed over the batch) and the logits
+        `(batch_size, num_tokens, num_tags)`, by the graph for the batch padded to `length`
+        tokens; in training the loss's backward pass only scales the gradients the graph
+        computed.
+        """
+        graphed = self._graphed_parameters()
+        parameters = [parameter for _, _, parameter in graphed]
+        inputs = [embedded, mask, tags] + ([] if lm_embeddings is None else [lm_embeddings])
+        shape = (embedded.size(0), length)
+        key = (
+            shape,
+            embedded.dtype,
+            embedded.device,
+            None if lm_embeddings is None else lm_embeddings.size(-1),
+            self.training,
+            tuple((name, parameter.data_ptr()) for _, name, parameter in graphed),
+        )
+
+        def examples() -> List[torch.Tensor]:
+            return [tensor.new_empty(shape + tensor.shape[2:]) for tensor in inputs]
+
+        def compute(*args: torch.Tensor):
+            return self._graphs(key, examples, *args[: len(inputs)])
+
+        if self.training:
+            loss, logits = LossWithPrecomputedGradients.apply(compute, *inputs, *parameters)
+        else:
+            loss, (logits,), _ = compute(*inputs)
+            loss, logits = loss.clone(), logits.clone()  # the next call overwrites them
+        return loss, logits[:, : embedded.size(1)]
+
+    def _graphed_loss(
+        self,
+        embedded: torch.Tensor,
+        mask: torch.BoolTensor,
+        tags: torch.LongTensor,
+        *lm_embeddings: torch.Tensor,
+    ) -> Tuple[torch.Tensor, Tuple[torch.Tensor], List[Optional[torch.Tensor]]]:
+        """
+        What the graphs capture: the loss (`-log p(tags)` summed over the batch), the logits,
+        and in training the loss's gradients in `LossWithPrecomputedGradients`' layout for the
+        inputs `(embedded, mask, tags, *lm_embeddings, *parameters)`, `parameters` those of
+        `_graphed_parameters()` (in evaluation no gradients). The gradients are taken with
+        respect to new leaves viewing the parameters: a graph reads the parameters in place,
+        and autograd nodes of earlier (uncaptured) steps must not take part in a capture.
+        """
+        lm = next(iter(lm_embeddings), None)
+        if not self.training:
+            logits = self._tag_logits(embedded, mask, lm)
+            return -self.crf(logits, tags, mask), (logits,), []
+        graphed = self._graphed_parameters()
+        with torch.enable_grad():
+            embedded = embedded.detach().requires_grad_()
+            leaves = [parameter.detach().requires_grad_() for _, _, parameter in graphed]
+            parameters: Dict[str, Dict[str, torch.Tensor]] = {}
+            for (module_name, name, _), leaf in zip(graphed, leaves):
+                parameters.setdefault(module_name, {})[name] = leaf
+            logits = self._tag_logits(embedded, mask, lm, parameters)
+            loss = -_call(self.crf, parameters, "crf", logits, tags, mask)
+            embedded_gradient, *gradients = torch.autograd.grad(
+                loss, [embedded] + leaves, allow_unused=True
+            )
+        return (
+            loss.detach(),
+            (logits.detach(),),
+            [embedded_gradient, None, None] + [None] * len(lm_embeddings) + gradients,
+        )
 
     def forward_on_instances(self, instances: List[Instance]) -> List[Dict[str, Any]]:
         """
@@ -209,3 +377,16 @@ class TagLmTagger(CrfTagger):
         }
 
     default_predictor = "taglm_tagger"
+
+
+def _call(
+    module: torch.nn.Module,
+    parameters: Optional[Dict[str, Dict[str, torch.Tensor]]],
+    name: str,
+    *args,
+    **kwargs,
+) -> Any:
+    """`module(*args, **kwargs)`, with `parameters[name]` in place of its parameters if given."""
+    if parameters is None or name not in parameters:
+        return module(*args, **kwargs)
+    return functional_call(module, parameters[name], args, kwargs)

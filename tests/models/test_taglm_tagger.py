@@ -10,9 +10,10 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 from allennlp.modules.conditional_random_field import ConditionalRandomField
-from allennlp.nn.util import get_text_field_mask
+from allennlp.nn.util import get_text_field_mask, move_to_device
 
 from taglm_plugin.data.tag_schemes import TagSequenceError, tags_to_spans
+from taglm_plugin.models import taglm_tagger
 from taglm_plugin.models.taglm_tagger import TagLmTagger
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
 
@@ -321,3 +322,67 @@ def test_missing_lm_token_indexer_is_named_at_the_first_forward(taglm_environmen
     model, _, batch = build_from(read_config(TAGLM_CONFIG, **overrides))
     with pytest.raises(ConfigurationError, match=r"model.lm_tokens_key is '(lm|elmo)'.*add the LM"):
         model(**batch)
+
+
+def graph_and_eager_results(config_file, device: str, steps: int = 2):
+    """
+    `(loss, logits, tags, gradients of all parameters)` of each of `steps` training steps, then
+    `(loss, logits, tags)` of `steps` evaluations without gradients, of one model with
+    `cuda_graphs` and of a copy without, both without dropout, on the fixture batch (whose
+    length is not a multiple of the graphs').
+    """
+    no_dropout = {"dropout": 0.0, "encoder.dropout": 0.0}
+    graphed, _, batch = build(config_file, **no_dropout)
+    eager, _, _ = build(config_file, cuda_graphs=False, **no_dropout)
+    eager.load_state_dict(graphed.state_dict())
+    batch = move_to_device(batch, torch.device(device))
+    length = get_text_field_mask(batch["tokens"]).size(1)
+    assert length % taglm_tagger.CUDA_GRAPH_LENGTH_MULTIPLE != 0
+    results = []
+    for model in (graphed, eager):
+        model.to(device).train()
+        model_results = []
+        for _ in range(steps):  # a graph's capture, then replays
+            model.zero_grad()
+            output = model(**batch)
+            output["loss"].backward()
+            gradients = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+            model_results.append((output["loss"], output["logits"], output["tags"], gradients))
+        model.eval()
+        with torch.no_grad():
+            for _ in range(steps):
+                output = model(**batch)
+                model_results.append((output["loss"], output["logits"], output["tags"], []))
+        results.append(model_results)
+    assert len(graphed._graphs) == 2 and len(eager._graphs) == 0  # training, evaluation
+    return results
+
+
+def assert_same_results(graphed, eager):
+    assert len(graphed) == len(eager)
+    for (loss, logits, tags, gradients), (e_loss, e_logits, e_tags, e_gradients) in zip(
+        graphed, eager
+    ):
+        torch.testing.assert_close(loss, e_loss, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(logits, e_logits, rtol=1e-5, atol=1e-5)
+        assert tags == e_tags
+        assert len(gradients) == len(e_gradients)
+        for gradient, e_gradient in zip(gradients, e_gradients):
+            torch.testing.assert_close(gradient, e_gradient, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("config_file", [BASELINE_CONFIG, TAGLM_CONFIG])
+def test_training_graph_path_on_the_cpu_gives_the_eager_results(
+    taglm_environment, eager_cuda_graphs, monkeypatch, config_file
+):
+    """The graphs' padding, parameter wiring and gradients (the embedder's through the graph's
+    input gradient) in training, and their evaluation results, with an eager stand-in for the
+    CUDA graph."""
+    monkeypatch.setattr(taglm_tagger, "cuda_graphs_usable", lambda tensor: True)
+    assert_same_results(*graph_and_eager_results(config_file, "cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+@pytest.mark.parametrize("config_file", [BASELINE_CONFIG, TAGLM_CONFIG])
+def test_cuda_graphs_give_the_eager_results(taglm_environment, config_file):
+    assert_same_results(*graph_and_eager_results(config_file, "cuda"))
