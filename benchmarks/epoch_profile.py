@@ -39,27 +39,27 @@ def main() -> None:
         ).trainer
         for callback in trainer._callbacks:  # as `trainer.train()` starts them
             callback.on_start(trainer, is_primary=True)
-        for epoch in range(args.warm_up):
-            trainer._train_epoch(epoch)
-            trainer._validation_loss(epoch)
 
-        def epoch() -> None:
-            trainer._train_epoch(args.warm_up)
-            trainer._validation_loss(args.warm_up)
+        def epoch(index: int) -> None:
+            trainer._train_epoch(index)
+            with torch.no_grad():  # as `trainer.train()` validates
+                trainer._validation_loss(index)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
 
+        for index in range(args.warm_up):
+            epoch(index)
         start = time.perf_counter()
-        epoch()
+        epoch(args.warm_up)
         print(json.dumps({"epoch_seconds_unprofiled": time.perf_counter() - start}))
         profile = cProfile.Profile()
         start = time.perf_counter()
-        profile.runcall(epoch)
+        profile.runcall(epoch, args.warm_up)
         print(json.dumps({"epoch_seconds_profiled": time.perf_counter() - start}))
         pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
         if args.torch_profile:
             with torch.profiler.profile() as torch_profile:
-                epoch()
+                epoch(args.warm_up)
             device = "cuda" if torch.cuda.is_available() else "cpu"
             table = torch_profile.key_averages().table(
                 sort_by=f"self_{device}_time_total", row_limit=args.top
