@@ -7,7 +7,6 @@ from allennlp.models.model import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder, TokenEmbedder
 from allennlp.nn import util
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
-from torch.func import functional_call
 
 from taglm_plugin.data.data_collators import VectorizedDataCollator
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
@@ -195,36 +194,31 @@ class TagLmTagger(CrfTagger):
         return output
 
     def _tag_logits(
-        self,
-        embedded: torch.Tensor,
-        mask: torch.BoolTensor,
-        lm_embeddings: Optional[torch.Tensor],
-        parameters: Optional[Dict[str, Dict[str, torch.Tensor]]] = None,
+        self, embedded: torch.Tensor, mask: torch.BoolTensor, lm_embeddings: Optional[torch.Tensor]
     ) -> torch.Tensor:
         """
         Tag scores `(batch_size, num_tokens, num_tags)` from the token representations
         `embedded` `(batch_size, num_tokens, embedding_dim)`: dropout, encoder (with
         `lm_embeddings` `(batch_size, num_tokens, lm_dim)` when given), dropout, feedforward,
-        projection. `parameters` (`{module name: {parameter name: tensor}}`) replaces some of
-        the modules' parameters, as in `torch.func.functional_call`.
+        projection.
         """
         if self.dropout:
             embedded = self.dropout(embedded)
         encoder_kwargs = {} if lm_embeddings is None else {"lm_embeddings": lm_embeddings}
-        encoded = _call(self.encoder, parameters, "encoder", embedded, mask, **encoder_kwargs)
+        encoded = self.encoder(embedded, mask, **encoder_kwargs)
         if self.dropout:
             encoded = self.dropout(encoded)
         if self._feedforward is not None:
-            encoded = _call(self._feedforward, parameters, "_feedforward", encoded)
-        return _call(self.tag_projection_layer, parameters, "tag_projection_layer", encoded)
+            encoded = self._feedforward(encoded)
+        return self.tag_projection_layer(encoded)
 
-    def _graphed_parameters(self) -> List[Tuple[str, str, torch.nn.Parameter]]:
-        """`(module name, parameter name, parameter)` of the graphed modules' trainable parameters."""
+    def _graphed_parameters(self) -> List[torch.nn.Parameter]:
+        """The trainable parameters of the graphed modules."""
         return [
-            (module_name, name, parameter)
+            parameter
             for module_name in _GRAPHED_MODULES
             if getattr(self, module_name) is not None
-            for name, parameter in getattr(self, module_name).named_parameters()
+            for parameter in getattr(self, module_name).parameters()
             if parameter.requires_grad
         ]
 
@@ -268,8 +262,7 @@ class TagLmTagger(CrfTagger):
         tokens; in training the loss's backward pass only scales the gradients the graph
         computed.
         """
-        graphed = self._graphed_parameters()
-        parameters = [parameter for _, _, parameter in graphed]
+        parameters = self._graphed_parameters()
         inputs = [embedded, mask, tags] + ([] if lm_embeddings is None else [lm_embeddings])
         shape = (embedded.size(0), length)
         key = (
@@ -278,7 +271,7 @@ class TagLmTagger(CrfTagger):
             embedded.device,
             None if lm_embeddings is None else lm_embeddings.size(-1),
             self.training,
-            tuple((name, parameter.data_ptr()) for _, name, parameter in graphed),
+            tuple(parameter.data_ptr() for parameter in parameters),
         )
 
         def examples() -> List[torch.Tensor]:
@@ -305,25 +298,19 @@ class TagLmTagger(CrfTagger):
         What the graphs capture: the loss (`-log p(tags)` summed over the batch), the logits,
         and in training the loss's gradients in `LossWithPrecomputedGradients`' layout for the
         inputs `(embedded, mask, tags, *lm_embeddings, *parameters)`, `parameters` those of
-        `_graphed_parameters()` (in evaluation no gradients). The gradients are taken with
-        respect to new leaves viewing the parameters: a graph reads the parameters in place,
-        and autograd nodes of earlier (uncaptured) steps must not take part in a capture.
+        `_graphed_parameters()` (in evaluation no gradients). A graph reads the parameters in
+        place, so it must be captured again when they move.
         """
         lm = next(iter(lm_embeddings), None)
         if not self.training:
             logits = self._tag_logits(embedded, mask, lm)
             return -self.crf(logits, tags, mask), (logits,), []
-        graphed = self._graphed_parameters()
         with torch.enable_grad():
             embedded = embedded.detach().requires_grad_()
-            leaves = [parameter.detach().requires_grad_() for _, _, parameter in graphed]
-            parameters: Dict[str, Dict[str, torch.Tensor]] = {}
-            for (module_name, name, _), leaf in zip(graphed, leaves):
-                parameters.setdefault(module_name, {})[name] = leaf
-            logits = self._tag_logits(embedded, mask, lm, parameters)
-            loss = -_call(self.crf, parameters, "crf", logits, tags, mask)
+            logits = self._tag_logits(embedded, mask, lm)
+            loss = -self.crf(logits, tags, mask)
             embedded_gradient, *gradients = torch.autograd.grad(
-                loss, [embedded] + leaves, allow_unused=True
+                loss, [embedded] + self._graphed_parameters(), allow_unused=True
             )
         return (
             loss.detach(),
@@ -378,15 +365,3 @@ class TagLmTagger(CrfTagger):
 
     default_predictor = "taglm_tagger"
 
-
-def _call(
-    module: torch.nn.Module,
-    parameters: Optional[Dict[str, Dict[str, torch.Tensor]]],
-    name: str,
-    *args,
-    **kwargs,
-) -> Any:
-    """`module(*args, **kwargs)`, with `parameters[name]` in place of its parameters if given."""
-    if parameters is None or name not in parameters:
-        return module(*args, **kwargs)
-    return functional_call(module, parameters[name], args, kwargs)

@@ -324,9 +324,10 @@ def test_missing_lm_token_indexer_is_named_at_the_first_forward(taglm_environmen
         model(**batch)
 
 
-def graph_and_eager_results(config_file, device: str, steps: int = 2):
+def graph_and_eager_results(config_file, device: str, steps: int = 3):
     """
-    `(loss, logits, tags, gradients of all parameters)` of each of `steps` training steps, then
+    `(loss, logits, tags, gradients of all parameters)` of each of `steps` training steps (each
+    followed by an update of the parameters in place, as optimizers make), then
     `(loss, logits, tags)` of `steps` evaluations without gradients, of one model with
     `cuda_graphs` and of a copy without, both without dropout, on the fixture batch (whose
     length is not a multiple of the graphs').
@@ -348,6 +349,10 @@ def graph_and_eager_results(config_file, device: str, steps: int = 2):
             output["loss"].backward()
             gradients = [p.grad.clone() for p in model.parameters() if p.requires_grad]
             model_results.append((output["loss"], output["logits"], output["tags"], gradients))
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    if parameter.requires_grad:
+                        parameter.sub_(0.1 * parameter.grad)
         model.eval()
         with torch.no_grad():
             for _ in range(steps):
