@@ -29,20 +29,39 @@ class EagerCudaGraph:
     copying (zero-filled padding), the function run eagerly on the graph's own inputs.
     """
 
-    def __init__(self, function, examples, pool=None):
+    def __init__(self, function, examples, pool):
+        from taglm_plugin.modules.cuda_graphs import _GraphInputs
+
         self._function = function
-        self._inputs = [torch.zeros_like(example) for example in examples]
+        self._inputs = _GraphInputs(examples)
 
     def __call__(self, *inputs):
-        for own, given in zip(self._inputs, inputs):
-            own.zero_()
-            own[tuple(slice(0, size) for size in given.shape)].copy_(given)
-        return self._function(*self._inputs)
+        self._inputs.copy(inputs)
+        return self._function(*self._inputs.tensors)
+
+
+class EagerTrainingCudaGraph(EagerCudaGraph):
+    """A stand-in for `TrainingCudaGraph` on the CPU: forward and backward run eagerly."""
+
+    @property
+    def num_inputs(self):
+        return len(self._inputs.tensors)
+
+    def forward(self, *inputs):
+        with torch.enable_grad():
+            self._loss, outputs, self._targets = self(*inputs)
+        return self._loss.detach(), outputs
+
+    def backward(self):
+        from taglm_plugin.modules.cuda_graphs import _gradients
+
+        return _gradients(self._loss, self._targets, retain_graph=False)
 
 
 @pytest.fixture
 def eager_cuda_graphs(monkeypatch):
-    """CUDA graph captures replaced by `EagerCudaGraph`, so the graph paths run on the CPU."""
+    """CUDA graph captures replaced by eager stand-ins, so the graph paths run on the CPU."""
     from taglm_plugin.modules import cuda_graphs
 
     monkeypatch.setattr(cuda_graphs, "CudaGraph", EagerCudaGraph)
+    monkeypatch.setattr(cuda_graphs, "TrainingCudaGraph", EagerTrainingCudaGraph)

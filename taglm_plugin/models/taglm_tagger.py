@@ -10,11 +10,7 @@ from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
 from taglm_plugin.data.data_collators import VectorizedDataCollator
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
-from taglm_plugin.modules.cuda_graphs import (
-    CudaGraphCache,
-    LossWithPrecomputedGradients,
-    cuda_graphs_usable,
-)
+from taglm_plugin.modules.cuda_graphs import CudaGraphCache, GraphedLoss, cuda_graphs_usable
 from taglm_plugin.training.metrics.conlleval_f1 import ConllevalF1Measure
 
 # The layers from the token representations to the CRF's loss (the "graphed modules"); on the
@@ -25,7 +21,9 @@ _GRAPHED_MODULES = ("encoder", "_feedforward", "tag_projection_layer", "crf")
 CUDA_GRAPH_MAX_TOKENS = 64 * 128
 # Lengths are padded up to a multiple of this for the graphs, so that few shapes are captured.
 CUDA_GRAPH_LENGTH_MULTIPLE = 8
-# Graphs kept (least recently used dropped first); they share one memory pool.
+# Graphs kept per mode (training, evaluation), least recently used dropped first; the graphs
+# of one mode share one memory pool, in which a training graph keeps what its backward pass
+# needs.
 CUDA_GRAPHS_KEPT = 48
 
 
@@ -58,10 +56,11 @@ class TagLmTagger(CrfTagger):
       the token representations to the loss (dropout, encoder, feedforward, projection, CRF
       log-likelihood) run as one CUDA graph per batch shape (batch size, length padded to a
       multiple of `CUDA_GRAPH_LENGTH_MULTIPLE`), for batches of up to `CUDA_GRAPH_MAX_TOKENS`
-      tokens; in training the graph also computes the loss's gradients, which the backward
-      pass only scales. At these sizes the kernels take microseconds and launching them one by
-      one from Python took most of a training step. Results are those of the eager
-      computation (in training, dropout draws other random numbers).
+      tokens; in training a second graph per shape is the backward pass. At these sizes the
+      kernels take microseconds and launching them one by one from Python took most of a
+      training step. Results are those of the eager computation (in training, dropout draws
+      other random numbers). Two training forward passes before one backward pass raise an
+      error; switch `cuda_graphs` off for that.
 
     Without `lm_embedder` it is the paper's baseline tagger.
     """
@@ -98,7 +97,12 @@ class TagLmTagger(CrfTagger):
         self.lm_embedder = lm_embedder
         self._lm_tokens_key = lm_tokens_key
         self.cuda_graphs = cuda_graphs
-        self._graphs = CudaGraphCache(self._graphed_loss, CUDA_GRAPHS_KEPT, shared_pool=True)
+        self._training_graphs = CudaGraphCache(
+            self._graphed_loss, CUDA_GRAPHS_KEPT, shared_pool=True, training=True
+        )
+        self._evaluation_graphs = CudaGraphCache(
+            self._graphed_loss, CUDA_GRAPHS_KEPT, shared_pool=True
+        )
         lm_dim = getattr(encoder, "lm_dim", None)
         if lm_embedder is None and lm_dim:
             raise ConfigurationError(
@@ -259,8 +263,7 @@ class TagLmTagger(CrfTagger):
         """
         The loss (negative log-likelihood summed over the batch) and the logits
         `(batch_size, num_tokens, num_tags)`, by the graph for the batch padded to `length`
-        tokens; in training the loss's backward pass only scales the gradients the graph
-        computed.
+        tokens; in training the loss's backward pass replays the shape's backward graph.
         """
         parameters = self._graphed_parameters()
         inputs = [embedded, mask, tags] + ([] if lm_embeddings is None else [lm_embeddings])
@@ -270,20 +273,17 @@ class TagLmTagger(CrfTagger):
             embedded.dtype,
             embedded.device,
             None if lm_embeddings is None else lm_embeddings.size(-1),
-            self.training,
             tuple(parameter.data_ptr() for parameter in parameters),
         )
 
         def examples() -> List[torch.Tensor]:
             return [tensor.new_empty(shape + tensor.shape[2:]) for tensor in inputs]
 
-        def compute(*args: torch.Tensor):
-            return self._graphs(key, examples, *args[: len(inputs)])
-
         if self.training:
-            loss, logits = LossWithPrecomputedGradients.apply(compute, *inputs, *parameters)
+            graph = self._training_graphs.graph(key, examples)
+            loss, logits = GraphedLoss.apply(graph, *inputs, *parameters)
         else:
-            loss, (logits,), _ = compute(*inputs)
+            loss, (logits,), _ = self._evaluation_graphs(key, examples, *inputs)
             loss, logits = loss.clone(), logits.clone()  # the next call overwrites them
         return loss, logits[:, : embedded.size(1)]
 
@@ -296,27 +296,19 @@ class TagLmTagger(CrfTagger):
     ) -> Tuple[torch.Tensor, Tuple[torch.Tensor], List[Optional[torch.Tensor]]]:
         """
         What the graphs capture: the loss (`-log p(tags)` summed over the batch), the logits,
-        and in training the loss's gradients in `LossWithPrecomputedGradients`' layout for the
-        inputs `(embedded, mask, tags, *lm_embeddings, *parameters)`, `parameters` those of
-        `_graphed_parameters()` (in evaluation no gradients). A graph reads the parameters in
-        place, so it must be captured again when they move.
+        and in training the targets of `TrainingCudaGraph` for the inputs `(embedded, mask,
+        tags, *lm_embeddings, *parameters)`, `parameters` those of `_graphed_parameters()` (in
+        evaluation no targets). A graph reads the parameters in place, so it must be captured
+        again when they move.
         """
-        lm = next(iter(lm_embeddings), None)
-        if not self.training:
-            logits = self._tag_logits(embedded, mask, lm)
-            return -self.crf(logits, tags, mask), (logits,), []
-        with torch.enable_grad():
+        if self.training:
             embedded = embedded.detach().requires_grad_()
-            logits = self._tag_logits(embedded, mask, lm)
-            loss = -self.crf(logits, tags, mask)
-            embedded_gradient, *gradients = torch.autograd.grad(
-                loss, [embedded] + self._graphed_parameters(), allow_unused=True
-            )
-        return (
-            loss.detach(),
-            (logits.detach(),),
-            [embedded_gradient, None, None] + [None] * len(lm_embeddings) + gradients,
-        )
+        logits = self._tag_logits(embedded, mask, next(iter(lm_embeddings), None))
+        loss = -self.crf(logits, tags, mask)
+        if not self.training:
+            return loss, (logits,), []
+        targets = [embedded, None, None] + [None] * len(lm_embeddings)
+        return loss, (logits.detach(),), targets + self._graphed_parameters()
 
     def forward_on_instances(self, instances: List[Instance]) -> List[Dict[str, Any]]:
         """

@@ -359,7 +359,8 @@ def graph_and_eager_results(config_file, device: str, steps: int = 3):
                 output = model(**batch)
                 model_results.append((output["loss"], output["logits"], output["tags"], []))
         results.append(model_results)
-    assert len(graphed._graphs) == 2 and len(eager._graphs) == 0  # training, evaluation
+    for model, expected in ((graphed, 1), (eager, 0)):
+        assert len(model._training_graphs) == len(model._evaluation_graphs) == expected
     return results
 
 
