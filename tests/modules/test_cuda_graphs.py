@@ -78,8 +78,9 @@ def test_training_graphs_give_eager_gradients_and_follow_parameter_updates(no_tf
         torch.testing.assert_close(loss, expected_loss)
         torch.testing.assert_close(scores[:, :6], expected_scores)
         for actual_gradient, expected_gradient in zip(actual, expected):
-            # Sums over the padded length are taken in another order.
-            torch.testing.assert_close(actual_gradient, expected_gradient, rtol=1e-4, atol=1e-4)
+            # cuDNN's algorithms differ with the padded length (float32 sums in another order);
+            # a graph that missed the parameter updates would be off by orders of magnitude more.
+            torch.testing.assert_close(actual_gradient, expected_gradient, rtol=2e-3, atol=2e-3)
         with torch.no_grad():  # an optimizer step: the graph must read the new values
             for parameter, gradient in zip(parameters, actual[1:]):
                 parameter.sub_(0.1 * gradient)
