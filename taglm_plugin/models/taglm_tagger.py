@@ -19,8 +19,6 @@ _GRAPHED_MODULES = ("encoder", "_feedforward", "tag_projection_layer", "crf")
 # Batches of up to this many tokens (batch size x padded length) run as graphs; for larger
 # ones the GPU's arithmetic, not the launching of kernels, takes the time.
 CUDA_GRAPH_MAX_TOKENS = 64 * 128
-# Lengths are padded up to a multiple of this for the graphs, so that few shapes are captured.
-CUDA_GRAPH_LENGTH_MULTIPLE = 8
 # Graphs kept per mode (training, evaluation), least recently used dropped first; the graphs
 # of one mode share one memory pool, in which a training graph keeps what its backward pass
 # needs.
@@ -55,10 +53,10 @@ class TagLmTagger(CrfTagger):
       (gold tags given) in training with gradients or in evaluation without, the layers from
       the token representations to the loss (dropout, encoder, feedforward, projection, CRF
       log-likelihood) run as one CUDA graph per batch shape (batch size, length padded to a
-      multiple of `CUDA_GRAPH_LENGTH_MULTIPLE`), for batches of up to `CUDA_GRAPH_MAX_TOKENS`
-      tokens; in training a second graph per shape is the backward pass. At these sizes the
-      kernels take microseconds and launching them one by one from Python took most of a
-      training step. Results are those of the eager computation (in training, dropout draws
+      multiple of `cuda_graph_length_multiple`, default 8, so that few shapes are captured),
+      for batches of up to `CUDA_GRAPH_MAX_TOKENS` tokens; in training a second graph per
+      shape is the backward pass. At these sizes the kernels take microseconds and launching
+      them one by one from Python took most of a training step. Results are those of the eager computation (in training, dropout draws
       other random numbers). Two training forward passes before one backward pass raise an
       error; switch `cuda_graphs` off for that.
 
@@ -77,6 +75,7 @@ class TagLmTagger(CrfTagger):
         conlleval_table_file: Optional[str] = None,
         fast_crf: bool = True,
         cuda_graphs: bool = True,
+        cuda_graph_length_multiple: int = 8,
         **kwargs,
     ) -> None:
         super().__init__(
@@ -96,7 +95,12 @@ class TagLmTagger(CrfTagger):
             self.crf = crf
         self.lm_embedder = lm_embedder
         self._lm_tokens_key = lm_tokens_key
+        if cuda_graph_length_multiple < 1:
+            raise ConfigurationError(
+                f"model.cuda_graph_length_multiple must be >= 1, got {cuda_graph_length_multiple}"
+            )
         self.cuda_graphs = cuda_graphs
+        self._cuda_graph_length_multiple = cuda_graph_length_multiple
         self._training_graphs = CudaGraphCache(
             self._graphed_loss, CUDA_GRAPHS_KEPT, shared_pool=True, training=True
         )
@@ -248,7 +252,7 @@ class TagLmTagger(CrfTagger):
             or (lm_embeddings is not None and lm_embeddings.requires_grad)
         ):
             return None
-        multiple = CUDA_GRAPH_LENGTH_MULTIPLE
+        multiple = self._cuda_graph_length_multiple
         length = -(-embedded.size(1) // multiple) * multiple
         return length if embedded.size(0) * length <= CUDA_GRAPH_MAX_TOKENS else None
 

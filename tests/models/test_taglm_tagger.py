@@ -289,6 +289,10 @@ def test_allennlp_crf_gives_the_same_loss_and_tags_as_the_fast_crf(top_k):
             {"model.lm_embedder.expected_dim": 32},
             r"expected_dim = 32, but layer -1 of the LM .* gives 5 \(forward\) \+ 5 \(backward\)",
         ),
+        (
+            {"model.cuda_graph_length_multiple": 0},
+            r"model.cuda_graph_length_multiple must be >= 1, got 0",
+        ),
     ],
 )
 def test_config_mistakes_fail_at_construction(taglm_environment, overrides, problem):
@@ -338,7 +342,7 @@ def graph_and_eager_results(config_file, device: str, steps: int = 3):
     eager.load_state_dict(graphed.state_dict())
     batch = move_to_device(batch, torch.device(device))
     length = get_text_field_mask(batch["tokens"]).size(1)
-    assert length % taglm_tagger.CUDA_GRAPH_LENGTH_MULTIPLE != 0
+    assert length % graphed._cuda_graph_length_multiple != 0
     results = []
     for model in (graphed, eager):
         model.to(device).train()
