@@ -2,6 +2,7 @@
 Batching `Instance`s into the tensors of allennlp's default collation, with numpy instead of
 per-instance Python padding.
 """
+from collections import OrderedDict
 from itertools import chain
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -41,25 +42,24 @@ def _zero_padded_implementation(indexer: TokenIndexer) -> Optional[type]:
     return None
 
 
-def _pad(rows: Sequence[list], depth: int, minimum_lengths: Tuple[int, int]) -> torch.Tensor:
+def _convert(rows: Sequence[list], depth: int) -> numpy.ndarray:
     """
     `rows` (one list of ints, or one list of lists of ints, per instance) as one zero-padded
-    `LongTensor` of shape `(len(rows), num_items)` for `depth` 1 or `(len(rows), num_items,
-    num_subitems)` for `depth` 2, each size the longest in `rows` but at least the matching
-    entry of `minimum_lengths`.
+    int64 array of shape `(len(rows), num_items)` for `depth` 1 or `(len(rows), num_items,
+    num_subitems)` for `depth` 2, each size the longest in `rows`.
     """
     row_lengths = numpy.fromiter(map(len, rows), numpy.int64, len(rows))
     row_index = numpy.repeat(numpy.arange(len(rows)), row_lengths)
     item_index = numpy.arange(len(row_index)) - numpy.repeat(
         numpy.cumsum(row_lengths) - row_lengths, row_lengths
     )
-    shape = [len(rows), max(row_lengths.max(initial=0), minimum_lengths[0])]
+    shape = [len(rows), row_lengths.max(initial=0)]
     items = list(chain.from_iterable(rows))
     if depth == 1:
         index, values = (row_index, item_index), items
     else:
         item_lengths = numpy.fromiter(map(len, items), numpy.int64, len(items))
-        shape.append(max(item_lengths.max(initial=0), minimum_lengths[1]))
+        shape.append(item_lengths.max(initial=0))
         if items and (item_lengths == shape[2]).all():  # e.g. `elmo_characters`: 50 per token
             index, values = (row_index, item_index), numpy.array(items, dtype=numpy.int64)
         else:
@@ -71,7 +71,22 @@ def _pad(rows: Sequence[list], depth: int, minimum_lengths: Tuple[int, int]) -> 
             values = list(chain.from_iterable(items))
     padded = numpy.zeros(shape, dtype=numpy.int64)
     padded[index] = values
-    return torch.from_numpy(padded)
+    return padded
+
+
+def _smallest_exact_dtype(array: numpy.ndarray) -> numpy.dtype:
+    """The smallest signed integer dtype that holds every value of the int64 `array`."""
+    low, high = (array.min(), array.max()) if array.size else (0, 0)
+    for dtype in (numpy.int8, numpy.int16, numpy.int32):
+        if numpy.iinfo(dtype).min <= low and high <= numpy.iinfo(dtype).max:
+            return numpy.dtype(dtype)
+    return numpy.dtype(numpy.int64)
+
+
+# The default bound of a `VectorizedDataCollator`'s cache of converted index lists, in bytes of
+# their arrays: about 5x the arrays of the CoNLL-2003 training and validation sentences with the
+# tagger configs' three indexers (24 MB; `elmo_characters` 50 int16 per token).
+ROW_CACHE_MAX_BYTES = 128 * 2**20
 
 
 class BatchMetadata(Sequence):
@@ -133,8 +148,30 @@ class VectorizedDataCollator(DataCollator):
     otherwise takes most of the host's time in a GPU training epoch. Used by the tagger
     configs' data loaders (`collate_fn`) and by `TagLmTagger.forward_on_instances`.
 
+    Each index list of an instance (the list of one key of one indexer, or of a
+    `SequenceLabelField`'s labels) is converted to a numpy array once and kept in a
+    least-recently-used cache, so that the batches of later epochs, which collate the same
+    instances again, are copied from these arrays instead of being rebuilt from Python lists
+    (benchmarks/collation_speed.py). The cache holds at most `max_cache_bytes` of arrays, each
+    of shape `(num_items,)` or `(num_items, longest num_subitems of the list)` in the smallest
+    integer dtype that holds its values exactly. Indexed instances are taken as immutable, as
+    allennlp leaves them: a cached list that has changed length since is converted again, but
+    one whose values were changed in place is not noticed.
+
     Registered as a `DataCollator` with name "taglm_vectorized".
+
+    # Parameters
+
+    max_cache_bytes : `int`, optional (default = `ROW_CACHE_MAX_BYTES`)
+        The bound of the cache of converted index lists, in bytes of their arrays; 0 turns the
+        cache off.
     """
+
+    def __init__(self, max_cache_bytes: int = ROW_CACHE_MAX_BYTES) -> None:
+        self._max_cache_bytes = max_cache_bytes
+        # `id(row)` -> `(row, array)`: keeping the list alive keeps its id from being reused.
+        self._cache: "OrderedDict[int, Tuple[list, numpy.ndarray]]" = OrderedDict()
+        self._cache_bytes = 0
 
     def __call__(self, instances: List[Instance]) -> TensorDict:
         tensors: TensorDict = {}
@@ -143,15 +180,69 @@ class VectorizedDataCollator(DataCollator):
             if type(first) is TextField:
                 tensors[name] = self._batch_text_fields(fields)
             elif type(first) is SequenceLabelField:
-                tensors[name] = _pad([field._indexed_labels for field in fields], 1, (0, 0))
+                labels = [field._indexed_labels for field in fields]
+                tensors[name] = self._pad(labels, 1, (0, 0))
             elif type(first) is MetadataField:
                 tensors[name] = BatchMetadata([field.metadata for field in fields])
             else:
                 tensors[name] = _batch_by_field_methods(fields)
         return tensors
 
-    @staticmethod
-    def _batch_text_fields(fields: List[TextField]) -> Dict[str, Dict[str, torch.Tensor]]:
+    def _pad(self, rows: Sequence[list], depth: int, minimum_lengths: Tuple[int, int]) -> torch.Tensor:
+        """
+        `rows` (one list of ints, or one list of lists of ints, per instance) as one zero-padded
+        `LongTensor` of shape `(len(rows), num_items)` for `depth` 1 or `(len(rows), num_items,
+        num_subitems)` for `depth` 2, each size the longest in `rows` but at least the matching
+        entry of `minimum_lengths`.
+        """
+        arrays = self._row_arrays(rows, depth)
+        longest = numpy.array([array.shape for array in arrays]).max(axis=0)
+        padded = numpy.zeros(
+            (len(rows), *numpy.maximum(longest, minimum_lengths[:depth])), dtype=numpy.int64
+        )
+        for index, array in enumerate(arrays):
+            padded[(index, *map(slice, array.shape))] = array
+        return torch.from_numpy(padded)
+
+    def _row_arrays(self, rows: Sequence[list], depth: int) -> List[numpy.ndarray]:
+        """
+        Each of `rows` as an array of shape `(num_items,)` for `depth` 1 or `(num_items, longest
+        num_subitems of the row)` for `depth` 2: from the cache, or converted together with the
+        other rows that it lacks and then cached.
+        """
+        arrays: List[Optional[numpy.ndarray]] = []
+        missing = []
+        for row in rows:
+            cached = self._cache.get(id(row))
+            if cached is not None and cached[0] is row and len(cached[1]) == len(row):
+                self._cache.move_to_end(id(row))
+                arrays.append(cached[1])
+            else:
+                missing.append(len(arrays))
+                arrays.append(None)
+        if missing:
+            converted = _convert([rows[index] for index in missing], depth)
+            dtype = _smallest_exact_dtype(converted)
+            for array_of, index in zip(converted, missing):
+                row = rows[index]
+                width = () if depth == 1 else (max(map(len, row), default=0),)
+                arrays[index] = array_of[(slice(len(row)), *map(slice, width))].astype(dtype)
+                self._store(row, arrays[index])
+        return arrays
+
+    def _store(self, row: list, array: numpy.ndarray) -> None:
+        """Caches `array` for `row`, dropping the least recently used arrays over the bound."""
+        previous = self._cache.pop(id(row), None)
+        if previous is not None:
+            self._cache_bytes -= previous[1].nbytes
+        if array.nbytes > self._max_cache_bytes:
+            return
+        self._cache[id(row)] = (row, array)
+        self._cache_bytes += array.nbytes
+        while self._cache_bytes > self._max_cache_bytes:
+            self._cache_bytes -= self._cache.popitem(last=False)[1][1].nbytes
+
+    def _batch_text_fields(self, fields: List[TextField]) -> Dict[str, Dict[str, torch.Tensor]]:
         """`{indexer_name: {key: tensor}}`, as `TextField.batch_tensors` gives it."""
         tensors = {}
         for indexer_name, indexer in fields[0].token_indexers.items():
@@ -168,7 +259,7 @@ class VectorizedDataCollator(DataCollator):
             minimums = indexer.get_padding_lengths(indexer.get_empty_token_list())
             subitem_minimum = minimums[subitem_key] if subitem_key else 0
             tensors[indexer_name] = {
-                key: _pad(
+                key: self._pad(
                     [token_list[key] for token_list in indexed],
                     depth,
                     (minimums[key], subitem_minimum),
