@@ -134,3 +134,64 @@ def test_move_to_device_passes_over_the_metadata(monkeypatch):
 def test_registered_name():
     collate = DataCollator.from_params(Params({"type": "taglm_vectorized"}))
     assert isinstance(collate, VectorizedDataCollator)
+
+
+RAGGED_INDEXERS = [
+    TAGGER_INDEXERS,
+    {"tokens": {"type": "single_id"}, "token_characters": {"type": "characters"}},
+]
+
+
+@pytest.mark.parametrize("token_indexers", RAGGED_INDEXERS)
+def test_repeated_collation_of_the_same_instances(token_indexers):
+    instances = conll_instances(token_indexers)
+    collate = VectorizedDataCollator()
+    batches = [instances[:7], instances[3:12], instances[:7]]
+    firsts = [collate(batch) for batch in batches]
+    assert collate._cache  # the later collations read the cache
+    for batch, first in zip(batches, firsts):
+        expected = allennlp_collate(batch)
+        assert_same_batch(first, expected)
+        assert_same_batch(collate(batch), expected)
+
+
+def test_more_instances_than_the_cache_bound():
+    instances = conll_instances(TAGGER_INDEXERS)
+    collate = VectorizedDataCollator(max_cache_bytes=4000)
+    for _ in range(2):
+        for start in range(0, len(instances), 5):
+            batch = instances[start : start + 5]
+            assert_same_batch(collate(batch), allennlp_collate(batch))
+            assert collate._cache_bytes == sum(a.nbytes for _, a in collate._cache.values())
+            assert collate._cache_bytes <= 4000
+
+
+def test_no_cache():
+    instances = conll_instances(TAGGER_INDEXERS)[:6]
+    collate = VectorizedDataCollator(max_cache_bytes=0)
+    assert_same_batch(collate(instances), allennlp_collate(instances))
+    assert not collate._cache
+
+
+def test_a_new_row_with_the_id_of_an_evicted_one_is_not_read_from_the_cache():
+    # A bound of one row's array: each row evicts the one before, whose list, once no longer
+    # referenced, Python reuses for the next row's list, with the same id.
+    collate = VectorizedDataCollator(max_cache_bytes=8)
+    rng = random.Random(0)
+    seen_ids = set()
+    reused = 0
+    for _ in range(50):
+        labels = [rng.randrange(100) for _ in range(rng.randint(1, 8))]
+        reused += id(labels) in seen_ids
+        seen_ids.add(id(labels))
+        assert collate._pad([labels], 1, (0, 0)).tolist() == [labels]
+        del labels
+    assert reused  # the test did reuse ids
+
+
+def test_a_row_that_changed_length_is_converted_again():
+    collate = VectorizedDataCollator()
+    row = [[1, 2], [3]]
+    assert collate._pad([row], 2, (0, 0)).tolist() == [[[1, 2], [3, 0]]]
+    row.append([4, 5, 6])
+    assert collate._pad([row], 2, (0, 0)).tolist() == [[[1, 2, 0], [3, 0, 0], [4, 5, 6]]]
