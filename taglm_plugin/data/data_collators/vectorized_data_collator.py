@@ -85,7 +85,8 @@ def _smallest_exact_dtype(array: numpy.ndarray) -> numpy.dtype:
 
 # The default bound of a `VectorizedDataCollator`'s cache of converted index lists, in bytes of
 # their arrays: about 5x the arrays of the CoNLL-2003 training and validation sentences with the
-# tagger configs' three indexers (24 MB; `elmo_characters` 50 int16 per token).
+# tagger configs' three indexers (estimated at 25 MB, most of it `elmo_characters`' 50 int16s
+# per token).
 ROW_CACHE_MAX_BYTES = 128 * 2**20
 
 
