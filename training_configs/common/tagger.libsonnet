@@ -64,7 +64,7 @@ local seed = import 'seed.libsonnet';
     output_tag_scheme: $.output_tag_scheme,
     token_indexers: {
       tokens: { type: 'normalized_single_id' },
-      token_characters: { type: 'characters', min_padding_length: $.char_cnn_width },
+      token_characters: { type: 'cached_characters', min_padding_length: $.char_cnn_width },
     } + (if has_lm then { lm: $.lm_token_indexer } else {}),
   },
   train_data_path: self.train_data,
