@@ -74,19 +74,10 @@ def _convert(rows: Sequence[list], depth: int) -> numpy.ndarray:
     return padded
 
 
-def _smallest_exact_dtype(array: numpy.ndarray) -> numpy.dtype:
-    """The smallest signed integer dtype that holds every value of the int64 `array`."""
-    low, high = (array.min(), array.max()) if array.size else (0, 0)
-    for dtype in (numpy.int8, numpy.int16, numpy.int32):
-        if numpy.iinfo(dtype).min <= low and high <= numpy.iinfo(dtype).max:
-            return numpy.dtype(dtype)
-    return numpy.dtype(numpy.int64)
-
-
 # The default bound of a `VectorizedDataCollator`'s cache of converted index lists, in bytes of
-# their arrays: about 5x the arrays of the CoNLL-2003 training and validation sentences with the
-# tagger configs' three indexers (estimated at 25 MB, most of it `elmo_characters`' 50 int16s
-# per token).
+# their arrays: about 1.3x the arrays of the CoNLL-2003 training and validation sentences with
+# the TagLM configs' three indexers (estimated at 100 MB, most of it `elmo_characters`' 50
+# int64s per token).
 ROW_CACHE_MAX_BYTES = 128 * 2**20
 
 
@@ -154,8 +145,10 @@ class VectorizedDataCollator(DataCollator):
     least-recently-used cache, so that the batches of later epochs, which collate the same
     instances again, are copied from these arrays instead of being rebuilt from Python lists
     (benchmarks/collation_speed.py). The cache holds at most `max_cache_bytes` of arrays, each
-    of shape `(num_items,)` or `(num_items, longest num_subitems of the list)` in the smallest
-    integer dtype that holds its values exactly. Indexed instances are taken as immutable, as
+    of shape `(num_items,)` or `(num_items, longest num_subitems of the list)`: views of the
+    batch array they were converted in (a batch of instances not seen before is converted
+    as one array, which is also its tensor, so the first epoch pays little for the cache;
+    the bound counts the views' bytes, not the padding between them). Indexed instances are taken as immutable, as
     allennlp leaves them: a cached list that has changed length since is converted again, but
     one whose values were changed in place is not noticed.
 
@@ -196,7 +189,13 @@ class VectorizedDataCollator(DataCollator):
         num_subitems)` for `depth` 2, each size the longest in `rows` but at least the matching
         entry of `minimum_lengths`.
         """
-        arrays = self._row_arrays(rows, depth)
+        arrays, converted = self._row_arrays(rows, depth)
+        if converted is not None:  # no row was cached: `converted` is the batch
+            shortfall = numpy.maximum(numpy.subtract(minimum_lengths[:depth], converted.shape[1:]), 0)
+            # A copy either way: the cache keeps views of `converted`, which a consumer
+            # changing its tensor in place must not reach.
+            padded = numpy.pad(converted, [(0, 0)] + [(0, short) for short in shortfall])
+            return torch.from_numpy(padded)
         longest = numpy.array([array.shape for array in arrays]).max(axis=0)
         padded = numpy.zeros(
             (len(rows), *numpy.maximum(longest, minimum_lengths[:depth])), dtype=numpy.int64
@@ -205,11 +204,14 @@ class VectorizedDataCollator(DataCollator):
             padded[(index, *map(slice, array.shape))] = array
         return torch.from_numpy(padded)
 
-    def _row_arrays(self, rows: Sequence[list], depth: int) -> List[numpy.ndarray]:
+    def _row_arrays(
+        self, rows: Sequence[list], depth: int
+    ) -> Tuple[List[numpy.ndarray], Optional[numpy.ndarray]]:
         """
         Each of `rows` as an array of shape `(num_items,)` for `depth` 1 or `(num_items, longest
         num_subitems of the row)` for `depth` 2: from the cache, or converted together with the
-        other rows that it lacks and then cached.
+        other rows that it lacks (a view of their `_convert` array) and then cached; and that
+        array when no row was cached (then the batch's own), else `None`.
         """
         arrays: List[Optional[numpy.ndarray]] = []
         missing = []
@@ -221,15 +223,15 @@ class VectorizedDataCollator(DataCollator):
             else:
                 missing.append(len(arrays))
                 arrays.append(None)
-        if missing:
-            converted = _convert([rows[index] for index in missing], depth)
-            dtype = _smallest_exact_dtype(converted)
-            for array_of, index in zip(converted, missing):
-                row = rows[index]
-                width = () if depth == 1 else (max(map(len, row), default=0),)
-                arrays[index] = array_of[(slice(len(row)), *map(slice, width))].astype(dtype)
-                self._store(row, arrays[index])
-        return arrays
+        if not missing:
+            return arrays, None
+        converted = _convert([rows[index] for index in missing], depth)
+        for array_of, index in zip(converted, missing):
+            row = rows[index]
+            width = () if depth == 1 else (max(map(len, row), default=0),)
+            arrays[index] = array_of[(slice(len(row)), *map(slice, width))]
+            self._store(row, arrays[index])
+        return arrays, converted if len(missing) == len(rows) else None
 
     def _store(self, row: list, array: numpy.ndarray) -> None:
         """Caches `array` for `row`, dropping the least recently used arrays over the bound."""

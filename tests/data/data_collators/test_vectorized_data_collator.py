@@ -155,6 +155,15 @@ def test_repeated_collation_of_the_same_instances(token_indexers):
         assert_same_batch(collate(batch), expected)
 
 
+def test_changing_a_batch_in_place_does_not_reach_the_cache():
+    instances = conll_instances(TAGGER_INDEXERS)[:5]
+    collate = VectorizedDataCollator()
+    first = collate(instances)
+    for tensor in (first["tokens"]["tokens"]["tokens"], first["tags"]):
+        tensor.fill_(-1)
+    assert_same_batch(collate(instances), allennlp_collate(instances))
+
+
 def test_more_instances_than_the_cache_bound():
     instances = conll_instances(TAGGER_INDEXERS)
     collate = VectorizedDataCollator(max_cache_bytes=4000)
