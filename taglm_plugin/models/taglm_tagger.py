@@ -56,9 +56,10 @@ class TagLmTagger(CrfTagger):
       multiple of `cuda_graph_length_multiple`, default 8, so that few shapes are captured),
       for batches of up to `CUDA_GRAPH_MAX_TOKENS` tokens; in training a second graph per
       shape is the backward pass. At these sizes the kernels take microseconds and launching
-      them one by one from Python took most of a training step. Results are those of the eager computation (in training, dropout draws
-      other random numbers). Two training forward passes before one backward pass raise an
-      error; switch `cuda_graphs` off for that.
+      them one by one from Python took most of a training step. Results are those of the
+      eager computation (in training, dropout draws other random numbers). Two training
+      forward passes before one backward pass raise an error; switch `cuda_graphs` off for
+      that.
 
     Without `lm_embedder` it is the paper's baseline tagger.
     """

@@ -93,14 +93,13 @@ def test_two_forward_passes_before_a_backward_pass_raise():
     cache = CudaGraphCache(model.graphed, 4, shared_pool=True, training=True)
     inputs = torch.randn(2, 3, 3, device="cuda", requires_grad=True)
     mask = torch.ones(2, 3, dtype=torch.bool, device="cuda")
-    losses = [
-        GraphedLoss.apply(
-            cache.graph(length, lambda: [inputs.new_empty(2, length, 3), mask.new_empty(2, length)]),
-            inputs,
-            mask,
-            *model.parameters(),
-        )[0]
-        for length in (3, 4)
-    ]
+
+    def examples(length):
+        return lambda: [inputs.new_empty(2, length, 3), mask.new_empty(2, length)]
+
+    losses = []
+    for length in (3, 4):
+        graph = cache.graph(length, examples(length))
+        losses.append(GraphedLoss.apply(graph, inputs, mask, *model.parameters())[0])
     with pytest.raises(RuntimeError, match="must follow its forward pass"):
         losses[0].backward()

@@ -146,11 +146,12 @@ class VectorizedDataCollator(DataCollator):
     instances again, are copied from these arrays instead of being rebuilt from Python lists
     (benchmarks/collation_speed.py). The cache holds at most `max_cache_bytes` of arrays, each
     of shape `(num_items,)` or `(num_items, longest num_subitems of the list)`: views of the
-    batch array they were converted in (a batch of instances not seen before is converted
-    as one array, which is also its tensor, so the first epoch pays little for the cache;
-    the bound counts the views' bytes, not the padding between them). Indexed instances are taken as immutable, as
-    allennlp leaves them: a cached list that has changed length since is converted again, but
-    one whose values were changed in place is not noticed.
+    array they were converted in, one per batch (a batch of instances not seen before is
+    converted as one array, copied as its tensor, so the first epoch pays little for the
+    cache; the bound counts the views' bytes, not the padding between them). Indexed
+    instances are taken as immutable, as allennlp leaves them: a cached list that has changed
+    length since is converted again, but one whose values were changed in place is not
+    noticed.
 
     Registered as a `DataCollator` with name "taglm_vectorized".
 
@@ -182,7 +183,9 @@ class VectorizedDataCollator(DataCollator):
                 tensors[name] = _batch_by_field_methods(fields)
         return tensors
 
-    def _pad(self, rows: Sequence[list], depth: int, minimum_lengths: Tuple[int, int]) -> torch.Tensor:
+    def _pad(
+        self, rows: Sequence[list], depth: int, minimum_lengths: Tuple[int, int]
+    ) -> torch.Tensor:
         """
         `rows` (one list of ints, or one list of lists of ints, per instance) as one zero-padded
         `LongTensor` of shape `(len(rows), num_items)` for `depth` 1 or `(len(rows), num_items,
@@ -191,7 +194,9 @@ class VectorizedDataCollator(DataCollator):
         """
         arrays, converted = self._row_arrays(rows, depth)
         if converted is not None:  # no row was cached: `converted` is the batch
-            shortfall = numpy.maximum(numpy.subtract(minimum_lengths[:depth], converted.shape[1:]), 0)
+            shortfall = numpy.maximum(
+                numpy.subtract(minimum_lengths[:depth], converted.shape[1:]), 0
+            )
             # A copy either way: the cache keeps views of `converted`, which a consumer
             # changing its tensor in place must not reach.
             padded = numpy.pad(converted, [(0, 0)] + [(0, short) for short in shortfall])

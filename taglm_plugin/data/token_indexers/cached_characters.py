@@ -62,7 +62,9 @@ class CachedTokenCharactersIndexer(TokenCharactersIndexer):
         indices = []
         for token in chain(self._start_tokens, tokens, self._end_tokens):
             if token.text is None:
-                raise ConfigurationError("TokenCharactersIndexer needs a tokenizer that retains text")
+                raise ConfigurationError(
+                    "TokenCharactersIndexer needs a tokenizer that retains text"
+                )
             word_indices = self._cache.get(token.text)
             if word_indices is None:
                 # allennlp's ids of [*start_tokens, token, *end_tokens]
