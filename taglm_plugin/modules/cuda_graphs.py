@@ -11,7 +11,7 @@ and replayed, they cost one launch from the host instead of one per kernel.
 """
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Callable, Hashable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Hashable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -221,18 +221,7 @@ class GraphedLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss, *grad_outputs):  # type: ignore
         gradients = ctx.graph.backward()
-        wanted = [
-            needed and gradient is not None
-            for gradient, needed in zip(gradients, ctx.needs_input_grad[1:])
-        ]
-        kept = [
-            _leading_part(gradient, shape).contiguous()
-            for gradient, shape, want in zip(gradients, ctx.shapes, wanted)
-            if want
-        ]
-        # Scaled copies by one (fused) kernel launch: there can be dozens of them.
-        scaled = iter(torch._foreach_mul(kept, grad_loss) if kept else [])
-        return (None,) + tuple(next(scaled) if want else None for want in wanted)
+        return (None,) + _scaled(gradients, ctx.shapes, ctx.needs_input_grad[1:], grad_loss)
 
 
 def _leading_part(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -240,6 +229,29 @@ def _leading_part(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     if tensor.shape == shape:
         return tensor
     return tensor[tuple(slice(0, size) for size in shape)]
+
+
+def _scaled(
+    gradients: Sequence[Optional[torch.Tensor]],
+    shapes: Sequence[torch.Size],
+    needed: Sequence[bool],
+    factor: Union[float, torch.Tensor],
+) -> Tuple[Optional[torch.Tensor], ...]:
+    """
+    New tensors `factor * gradient` of the leading part of each gradient in the shape of its
+    input (`shapes`), `None` where no gradient is given or `needed`; made by one fused kernel
+    launch, as there can be dozens of them.
+    """
+    kept = [
+        needed_here and gradient is not None for gradient, needed_here in zip(gradients, needed)
+    ]
+    parts = [
+        _leading_part(gradient, shape).contiguous()
+        for gradient, shape, keep in zip(gradients, shapes, kept)
+        if keep
+    ]
+    scaled = iter(torch._foreach_mul(parts, factor) if parts else [])
+    return tuple(next(scaled) if keep else None for keep in kept)
 
 
 class CudaGraphCache:
@@ -310,22 +322,12 @@ class LossWithPrecomputedGradients(torch.autograd.Function):
     @staticmethod
     def forward(ctx, compute, *inputs):  # type: ignore
         loss, outputs, gradients = compute(*inputs)
-        ctx.has_gradient = [
-            needed and gradient is not None
-            for gradient, needed in zip(gradients, ctx.needs_input_grad[1:])
-        ]
-        kept = [
-            _leading_part(gradient, given.shape)
-            for gradient, given, has_gradient in zip(gradients, inputs, ctx.has_gradient)
-            if has_gradient
-        ]
-        # Copied by one (fused) kernel launch: there can be dozens of them.
-        ctx.gradients = torch._foreach_mul(kept, 1.0) if kept else []
+        ctx.shapes = [given.shape for given in inputs]
+        ctx.gradients = _scaled(gradients, ctx.shapes, ctx.needs_input_grad[1:], 1.0)
         outputs = tuple(output.clone() for output in outputs)
         ctx.mark_non_differentiable(*outputs)
         return (loss.clone(),) + outputs
 
     @staticmethod
     def backward(ctx, grad_loss, *grad_outputs):  # type: ignore
-        scaled = iter(torch._foreach_mul(ctx.gradients, grad_loss) if ctx.gradients else [])
-        return (None,) + tuple(next(scaled) if kept else None for kept in ctx.has_gradient)
+        return (None,) + _scaled(ctx.gradients, ctx.shapes, ctx.needs_input_grad[1:], grad_loss)
