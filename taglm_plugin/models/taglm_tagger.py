@@ -327,7 +327,9 @@ class TagLmTagger(CrfTagger):
             for instance in instances:
                 instance.index_fields(self.vocab)
             model_input = util.move_to_device(
-                VectorizedDataCollator()(instances), self._get_prediction_device()
+                # A collator per call: a cache of its rows could serve no later call.
+                VectorizedDataCollator(max_cache_bytes=0)(instances),
+                self._get_prediction_device(),
             )
             outputs = self.make_output_human_readable(self(**model_input))
         separated: List[Dict[str, Any]] = [{} for _ in instances]

@@ -216,8 +216,11 @@ class VectorizedDataCollator(DataCollator):
         Each of `rows` as an array of shape `(num_items,)` for `depth` 1 or `(num_items, longest
         num_subitems of the row)` for `depth` 2: from the cache, or converted together with the
         other rows that it lacks (a view of their `_convert` array) and then cached; and that
-        array when no row was cached (then the batch's own), else `None`.
+        array when no row was cached (then the batch's own), else `None`. Without a cache
+        (`max_cache_bytes` 0) only that array.
         """
+        if self._max_cache_bytes == 0:
+            return [], _convert(rows, depth)
         arrays: List[Optional[numpy.ndarray]] = []
         missing = []
         for row in rows:
