@@ -1,32 +1,43 @@
 """
-Why `taglm_birnn` runs each direction on the padded batch: times one bidirectional LSTM layer
-of the NER baseline's size (batch 64, up to 40 tokens, 80 -> 2 x 300) forward and
-forward+backward, over 200 steps after 20 warm-up steps, in three layouts:
+Why `taglm_birnn` runs its RNNs on the padded batch: times one bidirectional LSTM layer of
+the NER baseline's size (batch 64, up to 40 tokens, 80 -> 2 x 300) forward and
+forward+backward, over `--steps` steps after 20 warm-up steps, in four layouts:
 
 * `packed`: torch's bidirectional LSTM on packed sequences (what allennlp's wrappers run);
 * `padded`: the same LSTM on the padded batch (wrong for the backward direction of shorter
   sentences; the lower bound);
 * `flipped`: two unidirectional LSTMs on the padded batch, the backward one on each sentence
-  reversed within its length (what `taglm_birnn` runs; same results as `packed`).
+  reversed within its length (`taglm_birnn` before b90dd2c; same results as `packed`);
+* `stacked`: `taglm_birnn`'s layer, one bidirectional call on the batch stacked with its
+  right-aligned copy (same results as `packed`).
 
     python3 benchmarks/birnn_layouts.py   # on a GPU
 """
+import argparse
 import time
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from taglm_plugin.modules.pretrained_bilms.sequence_reversal import reverse_padded_sequences
+from taglm_plugin.modules.seq2seq_encoders.taglm_birnn import _alignments, _BiRnnLayer
+
 BATCH_SIZE, MAX_LENGTH, INPUT_SIZE, HIDDEN_SIZE = 64, 40, 80, 300
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
     torch.manual_seed(0)
-    device = "cuda"
+    device = torch.device(args.device)
     bidirectional = torch.nn.LSTM(INPUT_SIZE, HIDDEN_SIZE, batch_first=True, bidirectional=True)
     forward_lstm = torch.nn.LSTM(INPUT_SIZE, HIDDEN_SIZE, batch_first=True)
     backward_lstm = torch.nn.LSTM(INPUT_SIZE, HIDDEN_SIZE, batch_first=True)
-    bidirectional, forward_lstm, backward_lstm = (
-        module.to(device) for module in (bidirectional, forward_lstm, backward_lstm)
+    stacked_layer = _BiRnnLayer("lstm", INPUT_SIZE, HIDDEN_SIZE)
+    bidirectional, forward_lstm, backward_lstm, stacked_layer = (
+        module.to(device) for module in (bidirectional, forward_lstm, backward_lstm, stacked_layer)
     )
     lengths = torch.randint(1, MAX_LENGTH + 1, (BATCH_SIZE,))
     lengths[0] = MAX_LENGTH
@@ -42,30 +53,32 @@ def main() -> None:
         return bidirectional(inputs)[0]
 
     def flipped() -> torch.Tensor:
-        positions = torch.arange(MAX_LENGTH, device=device)[None]
-        sentence_lengths = mask.sum(1, keepdim=True)
-        reversal = torch.where(
-            positions < sentence_lengths, sentence_lengths - 1 - positions, positions
+        backward_states = backward_lstm(reverse_padded_sequences(inputs, mask))[0]
+        return torch.cat(
+            [forward_lstm(inputs)[0], reverse_padded_sequences(backward_states, mask)], -1
         )
-        reversed_inputs = inputs.gather(1, reversal[..., None].expand(-1, -1, INPUT_SIZE))
-        backward_states = backward_lstm(reversed_inputs)[0]
-        backward_states = backward_states.gather(
-            1, reversal[..., None].expand(-1, -1, HIDDEN_SIZE)
-        )
-        return torch.cat([forward_lstm(inputs)[0], backward_states], -1)
 
-    for name, layer in (("packed", packed), ("padded", padded), ("flipped", flipped)):
+    def stacked() -> torch.Tensor:
+        return stacked_layer(inputs, *_alignments(mask))
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    layouts = (("packed", packed), ("padded", padded), ("flipped", flipped), ("stacked", stacked))
+    for name, layer in layouts:
         for _ in range(20):
             layer().sum().backward()
-        torch.cuda.synchronize()
+        synchronize()
         for mode in ("fwd", "fwd+bwd"):
             start = time.perf_counter()
-            for _ in range(200):
+            for _ in range(args.steps):
                 outputs = layer()
                 if mode == "fwd+bwd":
                     outputs.sum().backward()
-            torch.cuda.synchronize()
-            print(f"{name} {mode} {(time.perf_counter() - start) / 200 * 1000:.3f} ms")
+            synchronize()
+            milliseconds = (time.perf_counter() - start) / args.steps * 1000
+            print(f"{name} {mode} {milliseconds:.3f} ms")
 
 
 if __name__ == "__main__":
