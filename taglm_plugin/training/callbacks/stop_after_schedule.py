@@ -28,13 +28,9 @@ class StopAfterScheduleCallback(TrainerCallback):
       `best.th` (with `restore_best_weights`), so the lower learning rates continue from that
       epoch: the paper starts its learning-rate annealing at the epoch with the highest
       development performance. The optimizer's state (Adam's moment estimates) is kept.
-    * when the schedule is finished, training stops after this epoch. allennlp 2.10's
-      `GradientDescentTrainer` has no stop request for callbacks; the only way it ends
-      training early is its `MetricTracker.should_stop_early()`, checked after the epoch's
-      callbacks, checkpoint and `best.th` are done. The callback sets that tracker's patience
-      to 0, so the check is true, and the trainer finishes as after early stopping (it loads
-      `best.th` and archives the model). Because of that the trainer's own `patience` must
-      stay unset: the schedule decides when to stop.
+    * when the schedule is finished, training stops after this epoch, as after early
+      stopping (`stop_after_this_epoch`). The trainer's own `patience` must stay unset: the
+      schedule decides when to stop.
 
     The callback keeps no state of its own; the scheduler's state is in allennlp's training
     checkpoints, so `allennlp train --recover` continues the schedule where it was.

@@ -24,10 +24,7 @@ class StopAfterSecondsCallback(TrainerCallback):
     Only whole epochs are trained, so make them a small part of the budget, e.g. with the data
     loader's `batches_per_epoch` (which also makes validation and checkpoints regular).
 
-    allennlp 2.10's `GradientDescentTrainer` has no stop request for callbacks; the only way it
-    ends training early is its `MetricTracker.should_stop_early()`, checked after the epoch's
-    callbacks, checkpoint and `best.th`. The callback sets that tracker's patience to 0, so the
-    check is true (as `taglm_stop_after_schedule` does).
+    It stops through `stop_after_this_epoch`, as `taglm_stop_after_schedule` does.
 
     Registered as a `TrainerCallback` with name "taglm_stop_after_seconds".
 
