@@ -49,6 +49,7 @@ from allennlp.models import Model
 from allennlp.training.optimizers import Optimizer
 
 import taglm_plugin  # noqa: F401  (registers the components, sets the configs' defaults)
+from taglm_plugin.data_loaders.lm_cache_data_loader import LmCacheDataLoader
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRECISIONS = ("float32", "bfloat16", "float16")
@@ -100,8 +101,13 @@ def timed(function, device: torch.device):
 
 
 def batches_forever(loader: DataLoader, seed: int) -> Iterator[Dict[str, Any]]:
-    """The loader's batches, epoch after epoch, in the same order for the same `seed`."""
+    """
+    The loader's batches, epoch after epoch, in the same order for the same `seed` (a pass that
+    `batches_per_epoch` cut short in an earlier call is not continued).
+    """
     numpy.random.seed(seed)
+    if isinstance(loader, LmCacheDataLoader):
+        loader.restart()
     while True:
         yield from loader
 

@@ -173,6 +173,13 @@ class LmCacheDataLoader(DataLoader):
                 batch = next(self._batches)
             yield batch
 
+    def restart(self) -> None:
+        """
+        Drops the rest of a pass that `batches_per_epoch` cut short: the next iteration starts
+        a new pass over the sentences (in a new order when shuffling).
+        """
+        self._batches = None
+
     def iter_instances(self) -> Iterator[Instance]:
         for index in self._sentences:
             instance = self.reader.text_to_instance(self._cache.sentence(index))

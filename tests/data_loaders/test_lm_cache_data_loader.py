@@ -140,6 +140,10 @@ def test_batches_per_epoch_continue_across_epochs(tmp_path):
     ]
     assert len(seen) == 3 * num_batches
     assert seen[:num_batches] == seen[num_batches : 2 * num_batches]
+    assert num_batches > 3
+    assert [batch["targets"]["lm_targets"]["tokens"].tolist() for batch in cached] == seen[:3]
+    cached.restart()  # a new pass, not the rest of the one just cut
+    assert [batch["targets"]["lm_targets"]["tokens"].tolist() for batch in cached] == seen[:3]
 
 
 def test_type_rows_padded_to_a_multiple_with_padding_rows_no_token_refers_to(tmp_path):
