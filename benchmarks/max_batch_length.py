@@ -217,7 +217,7 @@ def main() -> None:
     if args.memory_limit_gb is not None:
         fraction = args.memory_limit_gb * 10**9 / properties.total_memory
         if not 0 < fraction <= 1:
-            parser.error(f"--memory-limit-gb must be in (0, {memory_gib:.0f}]")
+            parser.error(f"--memory-limit-gb must be in (0, {properties.total_memory / 1e9:.0f}]")
         torch.cuda.set_per_process_memory_fraction(fraction, device)
         memory_gib = args.memory_limit_gb * 10**9 / 2**30
     environment = {"device": properties.name, "gpu_memory_gib": memory_gib,

@@ -57,7 +57,7 @@ class LanguageModel(Model):
     vocabulary): `tokens = {"elmo": {"elmo_tokens": (batch_size, num_tokens, 50)}}` and
     `token_embedders: {"elmo": {"type": "character_encoding", ...}}`. `forward` also takes the
     batches of the `taglm_lm_cache` data loader: `tokens` then holds each distinct token type
-    of the batch once, `(1, num_types, ...)`, and `token_types` `(batch_size, num_tokens)` says
+    of the batch once, `(1, num_type_rows, ...)` (padding rows included), and `token_types` `(batch_size, num_tokens)` says
     which type every token is (0: padding); the types are embedded once and gathered (exact for
     a per-token embedder such as the character CNN).
 
@@ -270,8 +270,10 @@ class LanguageModel(Model):
         # Parameters
 
         tokens : `TextFieldTensors`
-            `(batch_size, num_tokens)` sentences in the LM's reading order; with `token_types`,
-            the batch's distinct token types `(1, num_types)` (row 0: padding).
+            The sentences in the LM's reading order, e.g. `elmo_characters` ids `(batch_size,
+            num_tokens, 50)`; with `token_types`, the batch's distinct token types `(1,
+            num_type_rows, ...)` (row 0: padding; rows may be padded up to a multiple, see the
+            `taglm_lm_cache` loader's `pad_types_to_multiple`).
         targets : `TextFieldTensors`, optional
             `(batch_size, num_tokens + 1)` ids in `target_namespace`: the tokens then `</S>`.
         token_types : `torch.LongTensor`, optional
