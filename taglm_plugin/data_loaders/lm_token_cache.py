@@ -4,7 +4,6 @@ that LM training (`taglm_lm_cache` data loader) does no tokenization or per-toke
 per epoch.
 """
 import array
-import glob
 import hashlib
 import json
 import logging
@@ -18,7 +17,7 @@ import numpy
 import spacy
 from allennlp.common.checks import ConfigurationError
 
-from taglm_plugin.dataset_readers.lm_text import LmTextReader
+from taglm_plugin.dataset_readers.lm_text import LmTextReader, input_paths
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +153,8 @@ class LmTokenCache:
 
 def cache_key(file_path: str) -> str:
     """JSON naming what the tokens of `file_path` depend on (see `load_or_build`)."""
-    paths = sorted(glob.glob(file_path)) if glob.has_magic(file_path) else [file_path]
     files = []
-    for path in paths:
+    for path in input_paths(file_path):
         if not os.path.isfile(path):
             raise ConfigurationError(
                 f"train_data_path / validation_data_path {path!r}: taglm_lm_cache reads local "
@@ -164,8 +162,6 @@ def cache_key(file_path: str) -> str:
             )
         status = os.stat(path)
         files.append([os.path.abspath(path), status.st_size, status.st_mtime_ns])
-    if not files:
-        raise ConfigurationError(f"No file matches {file_path}")
     return json.dumps(
         {"format": CACHE_FORMAT_VERSION, "spacy": spacy.__version__, "files": files},
         sort_keys=True,

@@ -49,6 +49,21 @@ class TextDocument:
     paragraphs: List[str]
 
 
+def input_paths(file_path: str) -> List[str]:
+    """
+    The files a data path names: itself, or the files a glob pattern matches, sorted; a
+    `ConfigurationError` if a pattern matches none.
+    """
+    if not glob.has_magic(file_path):
+        return [file_path]
+    paths = sorted(glob.glob(file_path))
+    if not paths:
+        raise ConfigurationError(
+            f"No file matches {file_path} (train_data_path / validation_data_path)"
+        )
+    return paths
+
+
 @DatasetReader.register("taglm_lm_text")
 class LmTextReader(DatasetReader):
     """
@@ -238,13 +253,7 @@ class LmTextReader(DatasetReader):
                     yield index, tokens
 
     def _documents(self, file_path: str) -> Iterator[TextDocument]:
-        if glob.has_magic(file_path):
-            paths = sorted(glob.glob(file_path))
-            if not paths:
-                raise ConfigurationError(f"No file matches {file_path}")
-        else:
-            paths = [file_path]
-        for path in paths:
+        for path in input_paths(file_path):
             local_path = cached_path(path)
             if tarfile.is_tarfile(local_path):
                 yield from _archive_documents(local_path, display_path=path)
