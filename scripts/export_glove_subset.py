@@ -9,7 +9,7 @@ configs read it with `GLOVE=path/to/subset.txt.gz`.
 import argparse
 import gzip
 from taglm_plugin.data.token_indexers import NormalizedSingleIdTokenIndexer
-from taglm_plugin.modules.token_embedders.glove_embedding import load_packaged_glove
+from taglm_plugin.data.pretrained_vectors import load_packaged_glove
 
 
 def main() -> None:

@@ -1,1 +1,1 @@
-from taglm_plugin.data import data_collators, token_indexers  # noqa: F401
+from taglm_plugin.data import data_collators, token_indexers, vocabularies  # noqa: F401

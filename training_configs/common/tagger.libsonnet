@@ -22,6 +22,17 @@ local seed = import 'seed.libsonnet';
   // `normalized_single_id` indexer). The paper uses Senna 50d; we use GloVe 6B 50d.
   word_embeddings:: std.extVar('GLOVE'),
   word_dim:: 50,
+  // The word vocabulary comes from the training data only (dev and test add no words); every
+  // word of `word_embeddings` (all 400k GloVe 6B words) is usable at prediction time from a
+  // frozen table beside the trainable one (`taglm_word_embedding`, `tagger_vocabulary`).
+  // How fine-tuned and pretrained-only vectors stay in one space: 'residual' (a shared
+  // trainable map of every pretrained vector plus a per-word correction of training words)
+  // or 'vectors' (the paper's plain fine-tuning). Not yet chosen on dev: no GPU comparison
+  // has been run (docs/RESULTS.md).
+  word_fine_tuning:: 'residual',
+  // Share of training tokens embedded as a never-seen word in training (trains the
+  // unknown-word vector and the pretrained-only path). Not yet chosen on dev.
+  word_dropout:: 0.05,
   // Character representation, 'cnn' or 'rnn'. The paper's NER tagger uses a 2-layer
   // bidirectional GRU with 80 hidden units over 25-dim character embeddings (Sec. 3);
   // the CNN (30 filters of width 3) is the baseline's choice in this project.
@@ -63,10 +74,12 @@ local seed = import 'seed.libsonnet';
   dataset_reader: self.reader {
     output_tag_scheme: $.output_tag_scheme,
     token_indexers: {
-      tokens: { type: 'normalized_single_id' },
+      tokens: { type: 'normalized_single_id', pretrained_namespace: 'pretrained_tokens' },
       token_characters: { type: 'cached_characters', min_padding_length: $.char_cnn_width },
     } + (if has_lm then { lm: $.lm_token_indexer } else {}),
   },
+  vocabulary: { type: 'tagger_vocabulary', pretrained_file: $.word_embeddings },
+  datasets_for_vocab_creation: ['train'],
   train_data_path: self.train_data,
   validation_data_path: self.validation_data,
 
@@ -79,10 +92,11 @@ local seed = import 'seed.libsonnet';
     text_field_embedder: {
       token_embedders: {
         tokens: {
-          type: 'glove',
+          type: 'taglm_word_embedding',
           embedding_dim: $.word_dim,
           pretrained_file: $.word_embeddings,
-          trainable: true,
+          fine_tuning: $.word_fine_tuning,
+          word_dropout: $.word_dropout,
         },
         token_characters: {
           type: 'character_encoding',

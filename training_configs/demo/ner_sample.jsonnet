@@ -8,8 +8,4 @@
   batch_size:: 16,
   learning_rate:: 0.005,
   num_epochs:: 10,
-  // Words seen once are trained as the unknown word, so names the demo never saw are not all
-  // alike; the vocabulary comes from the training file only (examples/ner_sample/README.md).
-  vocabulary: { min_count: { tokens: 2 } },
-  datasets_for_vocab_creation: ['train'],
 }

