@@ -5,11 +5,11 @@
 # train+dev, one fine-tuned table, 1 seed) side by side, the paper's full schedule, each
 # model evaluated once on eng.testb. Run from the repository root, in the background:
 #   W=/tmp/w setsid nohup bash scripts/gpu_word_vocabulary_runs.sh > /tmp/w/driver.log 2>&1 &
-# $W holds site/ (the allennlp bundle), data/conll2003 and glove.6B.50d.txt; results go to
+# $W holds site/ (the allennlp bundle, unpacked), data/conll2003 and glove.6B.50d.txt; results go to
 # $W/runs and $W/summary.tsv.
 set -uo pipefail
 W=${W:?set W}
-export PYTHONPATH=$W/site/site:$PWD CUDA_DEVICE=0 CONLL2003_DIR=$W/data/conll2003
+export PYTHONPATH=$W/site:$PWD CUDA_DEVICE=0 CONLL2003_DIR=$W/data/conll2003
 export GLOVE=$W/glove.6B.50d.txt OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1
 legacy='{"vocabulary": {"type": "from_instances"}, "datasets_for_vocab_creation": ["train", "validation"],
  "dataset_reader.token_indexers.tokens.pretrained_namespace": null,
