@@ -33,7 +33,7 @@ python3 - "$W" <<'PY' > "$W/summary.tsv"
 import json, os, sys, glob
 w = sys.argv[1]
 print("config\tseed\tdev_f1\ttest_f1\tepochs\tbest_epoch\ttrain_s\tarchive_mb")
-for d in sorted(glob.glob(f"{w}/runs/*/seed*")):
+for d in sorted(p.rstrip("/") for p in glob.glob(f"{w}/runs/*/seed*/")):
     try:
         m = json.load(open(f"{d}/metrics.json")); t = json.load(open(f"{d}/test_metrics.json"))
     except OSError as e:

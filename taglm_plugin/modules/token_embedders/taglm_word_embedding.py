@@ -71,7 +71,7 @@ class TaglmWordEmbedding(TokenEmbedder):
         pretrained_file: Optional[str] = None,
         vocab_namespace: str = "tokens",
         pretrained_namespace: str = PRETRAINED_NAMESPACE,
-        fine_tuning: str = "residual",
+        fine_tuning: str = "vectors",
         word_dropout: float = 0.0,
     ) -> None:
         super().__init__()
