@@ -4,6 +4,7 @@ Reading pretrained word vectors: the GloVe 6B 50d vectors of the installed PyPI 
 compressed: anything allennlp's `EmbeddingsTextFile` opens). Both give the same thing, the
 words in file order and their `(num_words, dim)` float32 matrix.
 """
+import functools
 from pathlib import Path
 from typing import List, Tuple
 
@@ -69,8 +70,12 @@ def read_vectors_text_file(path: str) -> Tuple[List[str], numpy.ndarray]:
     return words, numpy.stack(rows)
 
 
+@functools.lru_cache(maxsize=1)
 def load_pretrained_vectors(pretrained_file: str) -> Tuple[List[str], numpy.ndarray]:
-    """`(words, vectors)` of `PACKAGED_GLOVE` or of a vectors text file."""
+    """
+    `(words, vectors)` of `PACKAGED_GLOVE` or of a vectors text file (read-only: the last
+    file's are kept, so building the vocabulary and then the embedder reads it once).
+    """
     if pretrained_file == PACKAGED_GLOVE:
         return load_packaged_glove()
     return read_vectors_text_file(pretrained_file)
