@@ -6,11 +6,12 @@ from typing import Dict, Iterable, List, Optional
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader
-from allennlp.data.fields import MetadataField, SequenceLabelField, TextField
+from allennlp.data.fields import MetadataField, TextField
 from allennlp.data.instance import Instance
 from allennlp.data.token_indexers import TokenCharactersIndexer, TokenIndexer
 from allennlp.data.tokenizers import Token
 
+from taglm_plugin.data.fields import GoldTagField, TagSource
 from taglm_plugin.data.file_errors import DataFileError
 from taglm_plugin.data.tag_schemes import (
     INPUT_SCHEMES,
@@ -31,9 +32,12 @@ class ConllFormatError(DataFileError):
 @dataclass
 class ColumnSentence:
     tokens: List[str]
+    # The tags as written in the file while it is read, then in the output tag scheme.
     tags: List[str]
     # 1-based line number of each token in the file, for error messages.
     line_numbers: List[int]
+    # The tags as written in the file.
+    written_tags: Optional[List[str]] = None
 
 
 @DatasetReader.register("taglm_conll")
@@ -48,9 +52,11 @@ class ConllColumnReader(DatasetReader):
     * `tokens`: a `TextField` of the original tokens. The default indexers are
       `normalized_single_id` (namespace `tokens`: lowercased, digits mapped to 0, as in the
       paper) and `characters` (namespace `token_characters`, case kept).
-    * `tags`: a `SequenceLabelField` of the tags converted to `output_tag_scheme`
-      (omitted when `tag_column` is `None`, for unlabeled input).
-    * `metadata`: `{"words": [...original tokens...]}`.
+    * `tags`: a `GoldTagField` of the tags converted to `output_tag_scheme` (omitted when
+      `tag_column` is `None`, for unlabeled input); a tag the model's vocabulary lacks is
+      scored as a missed gold chunk, with a warning naming the file, the line and the tag.
+    * `metadata`: `{"words": [...original tokens...]}`, and `"tags"`, the tags in
+      `output_tag_scheme`, when there are tags.
 
     The whole file is parsed and validated before the first instance is produced, so a
     malformed file raises `ConllFormatError` (naming the file, the line and what was
@@ -143,7 +149,10 @@ class ConllColumnReader(DatasetReader):
         sentences = self._select_split(self.read_sentences(path, display_path=file_path), file_path)
         logger.info("Read %d sentences (%s) from %s", len(sentences), self._split, file_path)
         for sentence in sentences:
-            yield self.text_to_instance(sentence.tokens, sentence.tags)
+            source = None
+            if sentence.written_tags is not None:
+                source = TagSource(file_path, sentence.line_numbers, sentence.written_tags)
+            yield self.text_to_instance(sentence.tokens, sentence.tags, source)
 
     def _select_split(self, sentences: List[ColumnSentence], name: str) -> List[ColumnSentence]:
         if self._split == "all":
@@ -228,6 +237,7 @@ class ConllColumnReader(DatasetReader):
         if not sentence.tokens:
             return
         if self._tag_column is not None:
+            sentence.written_tags = sentence.tags
             try:
                 sentence.tags = convert_tags(
                     sentence.tags, self._tag_scheme, self._output_tag_scheme
@@ -239,13 +249,19 @@ class ConllColumnReader(DatasetReader):
         sentences.append(sentence)
 
     def text_to_instance(  # type: ignore
-        self, tokens: List[str], tags: Optional[List[str]] = None
+        self,
+        tokens: List[str],
+        tags: Optional[List[str]] = None,
+        source: Optional[TagSource] = None,
     ) -> Instance:
-        """`tags` must already be in `output_tag_scheme`."""
+        """`tags` must already be in `output_tag_scheme`; `source` says where they were read."""
         text_field = TextField([Token(token) for token in tokens])
-        fields = {"tokens": text_field, "metadata": MetadataField({"words": list(tokens)})}
+        metadata = {"words": list(tokens)}
+        fields = {"tokens": text_field}
         if tags:
-            fields["tags"] = SequenceLabelField(tags, text_field, self._label_namespace)
+            metadata["tags"] = list(tags)
+            fields["tags"] = GoldTagField(tags, text_field, self._label_namespace, source)
+        fields["metadata"] = MetadataField(metadata)
         return Instance(fields)
 
     def apply_token_indexers(self, instance: Instance) -> None:

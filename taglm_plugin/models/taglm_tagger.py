@@ -9,6 +9,7 @@ from allennlp.nn import util
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
 from taglm_plugin.data.data_collators import VectorizedDataCollator
+from taglm_plugin.data.fields import UNSEEN_TAG_ID
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
 from taglm_plugin.modules.cuda_graphs import CudaGraphCache, GraphedLoss, cuda_graphs_usable
 from taglm_plugin.training.metrics.conlleval_f1 import ConllevalF1Measure
@@ -149,9 +150,11 @@ class TagLmTagger(CrfTagger):
             The tagger's indexers (e.g. `tokens`, `token_characters`) and, with an
             `lm_embedder`, the LM's indexer under `lm_tokens_key`.
         tags : `torch.LongTensor`, optional
-            Gold tag ids, `(batch_size, num_tokens)`.
+            Gold tag ids, `(batch_size, num_tokens)`. In evaluation, `UNSEEN_TAG_ID` marks a
+            gold tag the vocabulary lacks (`GoldTagField`): the metric scores it by its name
+            in `metadata`, the loss counts it as `O`.
         metadata : `List[Dict[str, Any]]`, optional
-            `{"words": [...]}` per sentence.
+            `{"words": [...]}` per sentence, and `"tags"`, the gold tags by name.
 
         # Returns
 
@@ -172,6 +175,9 @@ class TagLmTagger(CrfTagger):
             tokens = dict(tokens)
             lm_embeddings = self.lm_embedder(**tokens.pop(self._lm_tokens_key))
         embedded_text_input = self.text_field_embedder(tokens)
+        unseen_gold_tags = None
+        if tags is not None and not self.training:
+            tags, unseen_gold_tags = self._unseen_gold_tags(tags, metadata)
         loss = None
         graph_length = self._cuda_graph_length(embedded_text_input, tags, lm_embeddings)
         if graph_length is None:
@@ -197,10 +203,33 @@ class TagLmTagger(CrfTagger):
                 loss = -self.crf(logits, tags, crf_mask)
             output["loss"] = loss
             if self._conlleval is not None:
-                self._conlleval(predicted_tags, tags, mask)
+                self._conlleval(predicted_tags, tags, mask, unseen_gold_tags)
         if metadata is not None:
             output["words"] = [x["words"] for x in metadata]
         return output
+
+    def _unseen_gold_tags(
+        self, tags: torch.LongTensor, metadata: Optional[List[Dict[str, Any]]]
+    ) -> Tuple[torch.LongTensor, Optional[List[Dict[int, str]]]]:
+        """
+        `tags` `(batch_size, num_tokens)` with the gold tags outside the vocabulary
+        (`UNSEEN_TAG_ID`) replaced by `O` (tag 0 without an `O` tag), and those tags by name,
+        `{position: tag}` per sentence, from `metadata` (`None` when there are none). Training
+        tags are the vocabulary's: it is built from them.
+        """
+        unseen = tags == UNSEEN_TAG_ID
+        if not unseen.any():
+            return tags, None
+        if metadata is None or any("tags" not in sentence for sentence in metadata):
+            raise ConfigurationError(
+                "the batch has gold tags outside the model's tag vocabulary, but its metadata "
+                "does not name them (\"tags\"): read the data with the taglm_conll reader"
+            )
+        names: List[Dict[int, str]] = [{} for _ in metadata]
+        for sentence, position in unseen.nonzero().tolist():
+            names[sentence][position] = metadata[sentence]["tags"][position]
+        tag_ids = self.vocab.get_token_to_index_vocabulary(self.label_namespace)
+        return tags.masked_fill(unseen, tag_ids.get("O", 0)), names
 
     def _tag_logits(
         self, embedded: torch.Tensor, mask: torch.BoolTensor, lm_embeddings: Optional[torch.Tensor]

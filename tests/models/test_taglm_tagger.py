@@ -1,4 +1,5 @@
 import json
+import logging
 from typing import Dict, List, Tuple
 
 import numpy
@@ -8,16 +9,19 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
+from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.models import Model
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 from allennlp.nn.util import get_text_field_mask, move_to_device
 
+from taglm_plugin.data.data_collators import VectorizedDataCollator
 from taglm_plugin.data.tag_schemes import TagSequenceError, tags_to_spans
 from taglm_plugin.models import taglm_tagger
 from taglm_plugin.models.taglm_tagger import TagLmTagger
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
 
 from ..conftest import FIXTURES
+from ..training.metrics.test_conlleval_f1 import ConllevalReference, expected_metric
 from ..modules.pretrained_bilms.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
@@ -396,3 +400,71 @@ def test_training_graph_path_on_the_cpu_gives_the_eager_results(
 @pytest.mark.parametrize("config_file", [BASELINE_CONFIG, TAGLM_CONFIG])
 def test_cuda_graphs_give_the_eager_results(taglm_environment, config_file):
     assert_same_results(*graph_and_eager_results(config_file, "cuda"))
+
+
+# One-token PER names only (BIOUL: U-PER, never B-PER or L-PER), and no MISC.
+UNSEEN_TRAIN = """Marta NNP I-NP I-PER
+joined VBD I-VP O
+Orbis NNP I-NP I-ORG
+Freight NNP I-NP I-ORG
+in IN I-PP O
+Lisbon NNP I-NP I-LOC
+
+Kovacs NNP I-NP I-PER
+left VBD I-VP O
+"""
+UNSEEN_EVAL = """-DOCSTART- -X- -X- O
+
+Marta NNP I-NP I-PER
+Kovacs NNP I-NP I-PER
+saw VBD I-VP O
+Lisbon NNP I-NP I-LOC
+
+Euro NNP I-NP I-MISC
+fans NNS I-NP O
+met VBD I-VP O
+Kovacs NNP I-NP I-PER
+in IN I-PP O
+Euro NNP I-NP I-MISC
+Lisbon NNP I-NP I-MISC
+"""
+
+
+@pytest.mark.parametrize("collator", ["allennlp", "taglm_vectorized"])
+def test_evaluation_scores_gold_tags_unseen_in_training_like_conlleval(
+    tmp_path, caplog, collator
+):
+    """
+    I-PER I-PER (B-PER L-PER) and the type MISC are absent from the training data: their chunks
+    count as missed gold chunks, as conlleval counts them, and each tag as written is reported
+    once, at its first line.
+    """
+    (tmp_path / "train.txt").write_text(UNSEEN_TRAIN)
+    eval_file = tmp_path / "eval.txt"
+    eval_file.write_text(UNSEEN_EVAL)
+    params = read_config(BASELINE_CONFIG)
+    reader = DatasetReader.from_params(params.pop("dataset_reader"))
+    vocab = Vocabulary.from_instances(reader.read(str(tmp_path / "train.txt")))
+    assert "B-PER" not in vocab.get_token_to_index_vocabulary("labels")
+    model = Model.from_params(vocab=vocab, params=params.pop("model"))
+    model.eval()
+    kwargs = {} if collator == "allennlp" else {"collate_fn": VectorizedDataCollator()}
+    loader = MultiProcessDataLoader(reader, str(eval_file), batch_size=1, **kwargs)
+    loader.index_with(vocab)
+    reference = ConllevalReference()
+    with caplog.at_level(logging.WARNING):
+        for batch in loader:
+            with torch.no_grad():
+                output = model(**batch)
+            for sentence, path in zip(batch["metadata"], output["tags"]):
+                guessed = [vocab.get_token_from_index(tag, "labels") for tag in path]
+                reference.add_sentence(sentence["tags"], guessed)
+    counts = reference.counts()
+    assert counts.gold_chunks == {"PER": 2, "LOC": 1, "MISC": 2}
+    assert model._conlleval.get_counts() == counts
+    assert model.get_metrics(reset=True) == pytest.approx(expected_metric(counts))
+    warnings = [r.getMessage() for r in caplog.records]
+    warnings = [message for message in warnings if "is not one of the model's" in message]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith(f"{eval_file}, line 3: the gold tag 'I-PER' ('B-PER' ")
+    assert warnings[1].startswith(f"{eval_file}, line 8: the gold tag 'I-MISC' ('U-MISC' ")

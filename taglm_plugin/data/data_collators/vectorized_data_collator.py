@@ -174,7 +174,7 @@ class VectorizedDataCollator(DataCollator):
             fields = [instance.fields[name] for instance in instances]
             if type(first) is TextField:
                 tensors[name] = self._batch_text_fields(fields)
-            elif type(first) is SequenceLabelField:
+            elif isinstance(first, SequenceLabelField):
                 labels = [field._indexed_labels for field in fields]
                 tensors[name] = self._pad(labels, 1, (0, 0))
             elif type(first) is MetadataField:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.distributed as dist
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import is_distributed, is_global_primary
@@ -51,9 +52,11 @@ _BRACKET_LETTERS = ("[", "]")
 # How many sentences predicted right a metric keeps the counts of (see `_count`): the distinct
 # tag sequences of a training and a validation set such as CoNLL-2003's fit.
 _MAX_CACHED_SENTENCES = 1 << 16
-# Where ConllevalF1Measure._totals holds the counts of tokens and of correct tags; the counts of
-# chunks by type follow.
+# Where ConllevalF1Measure._totals holds the counts of tokens and of correct tags; then, for each
+# chunk type in the order of ConllevalF1Measure._types, its counts of gold, guessed and correct
+# chunks (a type added later appends its three).
 _TOKENS, _CORRECT_TAGS = 0, 1
+_GOLD, _GUESSED, _CORRECT = 0, 1, 2
 
 
 def split_conlleval_tag(tag: str) -> Tuple[str, str]:
@@ -214,7 +217,8 @@ class ConllevalF1Measure(Metric):
     vocabulary : `Vocabulary`
         Holds the tags.
     tag_namespace : `str`, optional (default = `"labels"`)
-        The vocabulary namespace of the tags.
+        The vocabulary namespace of the tags. Gold tags outside it can be given by name
+        (`unseen_gold_tags` of `__call__`): their chunks are gold chunks no guess can match.
     table_file : `str`, optional (default = `None`)
         Where `get_metric(reset=True)` writes `conlleval_report` of the counts it read (the
         file is replaced atomically, so it holds the last reset's report: after an allennlp
@@ -235,45 +239,78 @@ class ConllevalF1Measure(Metric):
                 f"tag_namespace {tag_namespace!r} has no tags in the vocabulary"
             )
         self._num_tags = len(tags)
-        # The tags as conlleval reads them, by tag id, followed by the sentence boundary
-        # (conlleval reads a blank line as gold and guessed "O").
-        readings = []
-        for index in range(self._num_tags):
-            letter, chunk_type = split_conlleval_tag(tags[index])
-            readings.append((BIOUL_LETTERS_AS_BIO.get(letter, letter), chunk_type))
-        readings.append(("O", ""))
-        self._boundary = self._num_tags
-
-        self._types = sorted({chunk_type for _, chunk_type in readings})
-        type_index = {chunk_type: i for i, chunk_type in enumerate(self._types)}
-        self._type_of = [type_index[chunk_type] for _, chunk_type in readings]
-        # Tags that conlleval reads alike get one id here, for token accuracy.
-        reading_index: Dict[Tuple[str, str], int] = {}
-        self._reading_of = [reading_index.setdefault(r, len(reading_index)) for r in readings]
+        # Ids 0..num_tags-1 are the vocabulary's tags, num_tags the sentence boundary (conlleval
+        # reads a blank line as gold and guessed "O"), later ones gold tags outside the
+        # vocabulary, in the order they were first seen (`_tag_id`).
+        self._tag_ids: Dict[str, int] = {}
+        self._types: List[str] = []
+        self._type_index: Dict[str, int] = {}
+        # Per tag id: how conlleval reads it, the index of its type in _types, where _totals
+        # holds its type's gold count, and one id per distinct reading (for token accuracy).
+        self._readings: List[Tuple[str, str]] = []
+        self._type_of: List[int] = []
+        self._slot_of: List[int] = []
+        self._reading_of: List[int] = []
+        self._reading_index: Dict[Tuple[str, str], int] = {}
         # _ends[previous][current], _starts[previous][current] for every pair of tag ids.
-        self._ends = [
-            [_ends_chunk(prev[0], cur[0], prev[1], cur[1]) for cur in readings] for prev in readings
-        ]
-        self._starts = [
-            [_starts_chunk(prev[0], cur[0], prev[1], cur[1]) for cur in readings]
-            for prev in readings
-        ]
-        # Where _totals holds the counts of gold, guessed and correct chunks, one per type in the
-        # order of _types, after those of tokens and correct tags.
-        num_types = len(self._types)
-        self._gold_at = _CORRECT_TAGS + 1
-        self._guessed_at = self._gold_at + num_types
-        self._correct_at = self._guessed_at + num_types
+        self._ends: List[List[bool]] = []
+        self._starts: List[List[bool]] = []
+        self._totals = [0] * (_CORRECT_TAGS + 1)
+        # The boundary's type "" is one of them.
+        vocabulary_types = {split_conlleval_tag(tags[i])[1] for i in range(self._num_tags)}
+        for chunk_type in sorted(vocabulary_types | {""}):
+            self._add_type(chunk_type)
+        for index in range(self._num_tags):
+            self._add_tag(tags[index])
+        self._boundary = self._num_tags
+        self._add_reading(("O", ""))
         self._table_file = table_file
         # _SentenceCounts of sentences predicted right, by (_in_correct before, *tag ids).
         self._right_sentence_counts: Dict[Tuple[int, ...], _SentenceCounts] = {}
         self.reset()
+
+    def _add_type(self, chunk_type: str) -> None:
+        self._type_index[chunk_type] = len(self._types)
+        self._types.append(chunk_type)
+        self._totals.extend([0, 0, 0])
+
+    def _add_tag(self, tag: str) -> int:
+        letter, chunk_type = split_conlleval_tag(tag)
+        if chunk_type not in self._type_index:
+            self._add_type(chunk_type)
+        self._tag_ids[tag] = len(self._readings)
+        self._add_reading((BIOUL_LETTERS_AS_BIO.get(letter, letter), chunk_type))
+        return self._tag_ids[tag]
+
+    def _add_reading(self, reading: Tuple[str, str]) -> None:
+        """Gives the next tag id the reading `(letter, type)`, its type already added."""
+        self._readings.append(reading)
+        type_index = self._type_index[reading[1]]
+        self._type_of.append(type_index)
+        self._slot_of.append(_CORRECT_TAGS + 1 + 3 * type_index)
+        self._reading_of.append(self._reading_index.setdefault(reading, len(self._reading_index)))
+        letter, chunk_type = reading
+        for prev, ends, starts in zip(self._readings, self._ends, self._starts):
+            ends.append(_ends_chunk(prev[0], letter, prev[1], chunk_type))
+            starts.append(_starts_chunk(prev[0], letter, prev[1], chunk_type))
+        self._ends.append(
+            [_ends_chunk(letter, cur[0], chunk_type, cur[1]) for cur in self._readings]
+        )
+        self._starts.append(
+            [_starts_chunk(letter, cur[0], chunk_type, cur[1]) for cur in self._readings]
+        )
+
+    def _tag_id(self, tag: str) -> int:
+        """The id of a gold tag given by name; one outside the vocabulary is added."""
+        tag_id = self._tag_ids.get(tag)
+        return self._add_tag(tag) if tag_id is None else tag_id
 
     def __call__(
         self,
         predictions: Union[torch.Tensor, Sequence[Sequence[int]]],
         gold_labels: torch.Tensor,
         mask: Optional[torch.BoolTensor] = None,
+        unseen_gold_tags: Optional[Sequence[Dict[int, str]]] = None,
     ) -> None:
         """
         # Parameters
@@ -283,6 +320,9 @@ class ConllevalF1Measure(Metric):
         gold_labels : `torch.LongTensor` of shape `(batch_size, sequence_length)`.
         mask : `torch.BoolTensor` of shape `(batch_size, sequence_length)`, optional
             The real tokens; every position counts when it is `None`.
+        unseen_gold_tags : one `{position: tag}` per sentence, optional
+            Gold tags outside the tag vocabulary, by name, at positions among the sentence's
+            real tokens; `gold_labels` may hold any value there.
         """
         gold_labels, mask = self.detach_tensors(gold_labels, mask)
         if gold_labels.dim() != 2 or gold_labels.is_floating_point():
@@ -301,6 +341,21 @@ class ConllevalF1Measure(Metric):
         real_gold = torch.masked_select(gold_labels.cpu(), mask)
         offsets = list(itertools.accumulate(mask.sum(dim=1).tolist(), initial=0))
         gold = _split(real_gold.tolist(), offsets)
+        if unseen_gold_tags is not None:
+            if len(unseen_gold_tags) != len(gold):
+                raise ValueError(
+                    f"got unseen_gold_tags of {len(unseen_gold_tags)} sentences for a batch "
+                    f"of {len(gold)}"
+                )
+            # Tag 0 holds their places until the checks are done.
+            for sentence, (gold_tags, unseen) in enumerate(zip(gold, unseen_gold_tags)):
+                for position in unseen:
+                    if not 0 <= position < len(gold_tags):
+                        raise ValueError(
+                            f"unseen_gold_tags of sentence {sentence} of the batch names "
+                            f"position {position} of {len(gold_tags)} real tokens"
+                        )
+                    gold_tags[position] = 0
         if isinstance(predictions, torch.Tensor):
             if predictions.shape != gold_labels.shape or predictions.is_floating_point():
                 raise ValueError(
@@ -316,11 +371,11 @@ class ConllevalF1Measure(Metric):
                 raise ValueError(
                     f"got {len(guessed)} predicted sequences for a batch of {len(gold)}"
                 )
-        if real_gold.numel() > 0:
+        if real_gold.numel() > 0 and unseen_gold_tags is None:
             lowest, highest = torch.aminmax(real_gold)
             gold_in_range = lowest.item() >= 0 and highest.item() < self._num_tags
         else:
-            gold_in_range = True
+            gold_in_range = real_gold.numel() == 0
         # Only the sentences that can fail a check are looked at token by token: the first one
         # that fails raises, in the order of the batch, and nothing is counted.
         for sentence, (gold_tags, guessed_tags) in enumerate(zip(gold, guessed)):
@@ -333,6 +388,10 @@ class ConllevalF1Measure(Metric):
                 self._check_tag_ids("gold_labels", sentence, gold_tags)
             if guessed_tags != gold_tags:
                 self._check_tag_ids("predictions", sentence, guessed_tags)
+        if unseen_gold_tags is not None:
+            for gold_tags, unseen in zip(gold, unseen_gold_tags):
+                for position, tag in unseen.items():
+                    gold_tags[position] = self._tag_id(tag)
         self._count(gold, guessed)
 
     def _check_tag_ids(self, name: str, sentence: int, tags: List[int]) -> None:
@@ -385,8 +444,7 @@ class ConllevalF1Measure(Metric):
         conlleval's main loop over the tokens of one sentence (tag ids, two lists of one
         length) and the boundary after it, `in_correct` coming from the sentence before.
         """
-        ends, starts, type_of = self._ends, self._starts, self._type_of
-        gold_at, guessed_at, correct_at = self._gold_at, self._guessed_at, self._correct_at
+        ends, starts, type_of, slot_of = self._ends, self._starts, self._type_of, self._slot_of
         chunks: List[int] = []
         last_gold = last_guessed = self._boundary
         for gold, guessed in zip(gold_tags + [self._boundary], guessed_tags + [self._boundary]):
@@ -395,7 +453,7 @@ class ConllevalF1Measure(Metric):
                 guessed_ended = ends[last_guessed][guessed]
                 if gold_ended and guessed_ended and type_of[last_guessed] == type_of[last_gold]:
                     in_correct = False
-                    chunks.append(correct_at + type_of[last_gold])
+                    chunks.append(slot_of[last_gold] + _CORRECT)
                 elif gold_ended != guessed_ended or type_of[guessed] != type_of[gold]:
                     in_correct = False
             gold_started = starts[last_gold][gold]
@@ -403,33 +461,33 @@ class ConllevalF1Measure(Metric):
             if gold_started and guessed_started and type_of[guessed] == type_of[gold]:
                 in_correct = True
             if gold_started:
-                chunks.append(gold_at + type_of[gold])
+                chunks.append(slot_of[gold] + _GOLD)
             if guessed_started:
-                chunks.append(guessed_at + type_of[guessed])
+                chunks.append(slot_of[guessed] + _GUESSED)
             last_gold, last_guessed = gold, guessed
         return _SentenceCounts(chunks, in_correct)
 
     def get_counts(self) -> ConllevalCounts:
         """The counts so far, as conlleval would give them if its input ended here."""
         totals = list(self._totals)
+        types = self._types
         if self._in_correct:
             # conlleval's end of input: the open chunk is correct and is counted under the
             # type of the last line read, here the boundary's.
-            totals[self._correct_at + self._type_of[self._boundary]] += 1
+            totals[self._slot_of[self._boundary] + _CORRECT] += 1
         if is_distributed():
-            totals = dist_reduce_sum(torch.tensor(totals, dtype=torch.long)).tolist()
-        num_types = len(self._types)
+            types, totals = _sum_over_workers(types, totals)
 
-        def by_type(offset: int) -> Dict[str, int]:
-            counts = totals[offset : offset + num_types]
-            return {t: count for t, count in zip(self._types, counts) if count > 0}
+        def by_type(kind: int) -> Dict[str, int]:
+            counts = totals[_CORRECT_TAGS + 1 + kind :: 3]
+            return {t: count for t, count in zip(types, counts) if count > 0}
 
         return ConllevalCounts(
             tokens=totals[_TOKENS],
             correct_tags=totals[_CORRECT_TAGS],
-            gold_chunks=by_type(self._gold_at),
-            guessed_chunks=by_type(self._guessed_at),
-            correct_chunks=by_type(self._correct_at),
+            gold_chunks=by_type(_GOLD),
+            guessed_chunks=by_type(_GUESSED),
+            correct_chunks=by_type(_CORRECT),
         )
 
     def get_metric(self, reset: bool = False) -> Dict[str, float]:
@@ -471,5 +529,25 @@ class ConllevalF1Measure(Metric):
             raise
 
     def reset(self) -> None:
-        self._totals = [0] * (self._correct_at + len(self._types))
+        self._totals = [0] * (_CORRECT_TAGS + 1 + 3 * len(self._types))
         self._in_correct = False
+
+
+def _sum_over_workers(types: List[str], totals: List[int]) -> Tuple[List[str], List[int]]:
+    """
+    The `_totals` layout of `types` summed over the workers of distributed training, whose
+    types differ where their gold tags outside the vocabulary did: the sum is laid out by the
+    sorted union of all workers' types.
+    """
+    all_types: List[List[str]] = [[] for _ in range(dist.get_world_size())]
+    dist.all_gather_object(all_types, types)
+    union = sorted(set(itertools.chain.from_iterable(all_types)))
+    where = {chunk_type: i for i, chunk_type in enumerate(types)}
+    laid_out = totals[: _CORRECT_TAGS + 1]
+    for chunk_type in union:
+        if chunk_type in where:
+            start = _CORRECT_TAGS + 1 + 3 * where[chunk_type]
+            laid_out.extend(totals[start : start + 3])
+        else:
+            laid_out.extend([0, 0, 0])
+    return union, dist_reduce_sum(torch.tensor(laid_out, dtype=torch.long)).tolist()

@@ -521,3 +521,90 @@ def test_counts_equal_conllevals_on_random_batches(seed: int):
             metric.get_metric(reset=True)
             reference = ConllevalReference()
     assert right_after_open_chunk >= 10 and bad_batches >= 10
+
+
+# Gold tags the vocabulary of VOCABULARY_TAGS lacks: a type (LST) and tags of a known type (PER's
+# B-, L-: a training set of one-token PER names has only U-PER).
+VOCABULARY_TAGS = ["O", "U-PER", "B-LOC", "I-LOC", "L-LOC", "U-LOC"]
+UNSEEN_GOLD = [
+    sentence("B-LST L-LST O B-PER L-PER", "U-LOC U-LOC O U-PER U-PER"),
+    sentence("U-PER O B-PER I-PER L-PER U-LST", "U-PER O U-PER O U-PER O"),
+    sentence("B-LOC L-LOC O U-LST", "B-LOC L-LOC O U-LOC"),
+]
+
+
+def unseen_gold_batch(vocabulary: Vocabulary, sentences: Sequence[Sentence]):
+    """make_batch's tensors, whose gold tags outside `vocabulary` are given by name."""
+    known = vocabulary.get_token_to_index_vocabulary("labels")
+    seen = [[tag if tag in known else "O" for tag in gold] for gold, _ in sentences]
+    predictions, gold_labels, mask = make_batch(
+        vocabulary, [(tags, guessed) for tags, (_, guessed) in zip(seen, sentences)]
+    )
+    unseen = [
+        {position: tag for position, tag in enumerate(gold) if tag not in known}
+        for gold, _ in sentences
+    ]
+    return predictions, gold_labels, mask, unseen
+
+
+def reference_counts(sentences: Sequence[Sentence]) -> ConllevalCounts:
+    reference = ConllevalReference()
+    for gold, guessed in sentences:
+        reference.add_sentence(gold, guessed)
+    return reference.counts()
+
+
+def test_gold_tags_outside_the_vocabulary_are_scored_like_conlleval():
+    """conlleval on the tag strings: their chunks are gold chunks that no guess matches."""
+    vocabulary = Vocabulary()
+    vocabulary.add_tokens_to_namespace(VOCABULARY_TAGS, "labels")
+    metric = ConllevalF1Measure(vocabulary)
+    for batch in (UNSEEN_GOLD[:1], UNSEEN_GOLD[1:]):  # LST first seen in one batch, PER in both
+        metric(*unseen_gold_batch(vocabulary, batch))
+    expected = reference_counts(UNSEEN_GOLD)
+    assert expected.gold_chunks["LST"] == 3 and "LST" not in expected.guessed_chunks
+    assert metric.get_counts() == expected
+    assert metric.get_metric(reset=True) == pytest.approx(expected_metric(expected))
+    # After a reset the type stays known and counts from zero.
+    metric(*unseen_gold_batch(vocabulary, UNSEEN_GOLD[2:]))
+    assert metric.get_counts() == reference_counts(UNSEEN_GOLD[2:])
+
+
+def test_a_gold_tag_id_outside_the_vocabulary_must_be_named():
+    vocabulary = Vocabulary()
+    vocabulary.add_tokens_to_namespace(VOCABULARY_TAGS, "labels")
+    metric = ConllevalF1Measure(vocabulary)
+    metric(*unseen_gold_batch(vocabulary, UNSEEN_GOLD))
+    counts = metric.get_counts()
+    # The ids the metric gave those tags are no valid gold_labels in later batches.
+    predictions, gold_labels, mask, _ = unseen_gold_batch(vocabulary, UNSEEN_GOLD[2:])
+    gold_labels[0, 0] = len(VOCABULARY_TAGS) + 1
+    with pytest.raises(ValueError, match=r"gold_labels of sentence 0 .* outside \[0, 6\)"):
+        metric(predictions, gold_labels, mask)
+    with pytest.raises(ValueError, match="sentence 0 of the batch names position 4 of 4 real"):
+        metric(predictions, gold_labels, mask, [{4: "U-NUM"}])
+    assert metric.get_counts() == counts
+    assert "NUM" not in metric.get_metric()
+
+
+def sum_unseen_over_workers(global_rank: int, world_size: int, gpu_id: int, shares) -> None:
+    vocabulary = Vocabulary()
+    vocabulary.add_tokens_to_namespace(VOCABULARY_TAGS, "labels")
+    metric = ConllevalF1Measure(vocabulary)
+    metric(*unseen_gold_batch(vocabulary, shares[global_rank]))
+    metrics = metric.get_metric(reset=True)
+    assert metrics == pytest.approx(expected_metric(reference_counts(shares[0] + shares[1])))
+
+
+def test_gold_tags_outside_the_vocabulary_are_summed_over_distributed_workers():
+    """Worker 0 adds the type LST, worker 1 the types NUM and then LST: their layouts differ."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shares = [UNSEEN_GOLD[:1], [sentence("U-NUM O", "U-PER O")] + UNSEEN_GOLD[1:]]
+    mp.start_processes(
+        init_process,
+        args=(2, [-1, -1], sum_unseen_over_workers, (shares,), {}, "127.0.0.1", port),
+        nprocs=2,
+        start_method="fork",
+    )

@@ -1,0 +1,1 @@
+from taglm_plugin.data.fields.gold_tag_field import UNSEEN_TAG_ID, GoldTagField, TagSource
