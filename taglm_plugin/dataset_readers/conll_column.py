@@ -1,4 +1,5 @@
 import logging
+import os
 import random
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
@@ -84,11 +85,15 @@ class ConllColumnReader(DatasetReader):
         A line whose first column equals this is a document separator.
     split : `str`, optional (default = `"all"`)
         For data sets without a dev file (CoNLL-2000): `"heldout"` reads only a fixed random
-        sample of `heldout_sentences` sentences (drawn with `heldout_seed`), `"train"` reads
-        all the others, `"all"` reads every sentence. Use `"train"` in `dataset_reader` and
-        `"heldout"` in `validation_dataset_reader`, both on the training file.
+        sample of `heldout_sentences` sentences (drawn with `heldout_seed`) of `split_file`,
+        `"train"` reads all the others, `"all"` reads every sentence. Use `"train"` in
+        `dataset_reader` and `"heldout"` in `validation_dataset_reader`, both on the training
+        file.
     heldout_sentences : `int`, optional (default = `0`)
     heldout_seed : `int`, optional (default = `0`)
+    split_file : `str`, optional
+        The file `split` applies to (required with a `split`); every other file is read
+        whole, so `allennlp evaluate` of a model trained this way scores the whole test file.
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class ConllColumnReader(DatasetReader):
         split: str = "all",
         heldout_sentences: int = 0,
         heldout_seed: int = 0,
+        split_file: Optional[str] = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -134,7 +140,13 @@ class ConllColumnReader(DatasetReader):
             raise ConfigurationError(
                 f"dataset_reader.split = {split!r} needs dataset_reader.heldout_sentences >= 1"
             )
+        if split != "all" and not split_file:
+            raise ConfigurationError(
+                f"dataset_reader.split = {split!r} needs dataset_reader.split_file, the file to "
+                "split (other files are read whole)"
+            )
         self._split = split
+        self._split_file = split_file
         self._heldout_sentences = heldout_sentences
         self._heldout_seed = heldout_seed
         self._token_column = token_column
@@ -146,16 +158,29 @@ class ConllColumnReader(DatasetReader):
 
     def _read(self, file_path: str) -> Iterable[Instance]:
         path = cached_path(file_path)
-        sentences = self._select_split(self.read_sentences(path, display_path=file_path), file_path)
-        logger.info("Read %d sentences (%s) from %s", len(sentences), self._split, file_path)
+        sentences = self.read_sentences(path, display_path=file_path)
+        split = self._split if self._is_split_file(path) else "all"
+        sentences = self._select_split(sentences, split, file_path)
+        logger.info("Read %d sentences (%s) from %s", len(sentences), split, file_path)
         for sentence in sentences:
             source = None
             if sentence.written_tags is not None:
                 source = TagSource(file_path, sentence.line_numbers, sentence.written_tags)
             yield self.text_to_instance(sentence.tokens, sentence.tags, source)
 
-    def _select_split(self, sentences: List[ColumnSentence], name: str) -> List[ColumnSentence]:
-        if self._split == "all":
+    def _is_split_file(self, path: str) -> bool:
+        if self._split_file is None:
+            return False
+        split_file = os.path.expanduser(self._split_file)
+        try:
+            return os.path.samefile(path, split_file)
+        except OSError:  # the split file is not here (an archive evaluated elsewhere)
+            return os.path.realpath(path) == os.path.realpath(split_file)
+
+    def _select_split(
+        self, sentences: List[ColumnSentence], split: str, name: str
+    ) -> List[ColumnSentence]:
+        if split == "all":
             return sentences
         if self._heldout_sentences >= len(sentences):
             raise ConllFormatError(
@@ -167,7 +192,7 @@ class ConllColumnReader(DatasetReader):
         heldout = set(
             random.Random(self._heldout_seed).sample(range(len(sentences)), self._heldout_sentences)
         )
-        keep = self._split == "heldout"
+        keep = split == "heldout"
         return [s for i, s in enumerate(sentences) if (i in heldout) == keep]
 
     def read_sentences(self, path: str, display_path: Optional[str] = None) -> List[ColumnSentence]:

@@ -179,22 +179,34 @@ def test_real_files_counts_and_spans(shared_data, relative, reader_params, sente
             )
 
 
-def test_heldout_split_partitions_the_file(tmp_path):
+def test_heldout_split_partitions_the_split_file_and_no_other(tmp_path):
     path = tmp_path / "ten.txt"
     path.write_text("".join(f"w{i} NN B-NP\n\n" for i in range(10)))
+    test_file = tmp_path / "test.txt"
+    test_file.write_text(path.read_text())
+    (tmp_path / "link.txt").symlink_to(path)
 
-    def words(split):
+    def words(split, file=path):
         reader = ConllColumnReader(
-            tag_scheme="BIO", split=split, heldout_sentences=3, heldout_seed=7
+            tag_scheme="BIO",
+            split=split,
+            heldout_sentences=3,
+            heldout_seed=7,
+            split_file=None if split == "all" else str(path),
         )
-        return [i["metadata"]["words"][0] for i in read(reader, str(path))]
+        return [i["metadata"]["words"][0] for i in read(reader, str(file))]
 
     heldout, train = words("heldout"), words("train")
     assert len(heldout) == 3 and len(train) == 7
     assert sorted(heldout + train) == sorted(words("all"))
     assert words("heldout") == heldout  # deterministic
+    assert words("heldout", tmp_path / "link.txt") == heldout  # the same file
+    # Another file (a test file given to `allennlp evaluate`) is read whole.
+    assert words("heldout", test_file) == words("train", test_file) == words("all")
 
 
-def test_split_needs_heldout_sentences():
+def test_split_needs_heldout_sentences_and_a_split_file():
     with pytest.raises(ConfigurationError, match="heldout_sentences"):
-        ConllColumnReader(split="train")
+        ConllColumnReader(split="train", split_file="train.txt")
+    with pytest.raises(ConfigurationError, match="dataset_reader.split_file"):
+        ConllColumnReader(split="heldout", heldout_sentences=3)

@@ -7,6 +7,7 @@ BACKWARD_LM of the TagLM configs, so the two sets of configs are also checked ag
 other (LM token indexer, LM_STATE_DIM).
 """
 import json
+import shutil
 from pathlib import Path
 from typing import Dict
 
@@ -137,6 +138,21 @@ def test_tagger_config_trains_one_batch(language_models, config, tmp_path):
     assert isinstance(model, TagLmTagger)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert 0.0 <= metrics["validation_f1-measure-overall"] <= 1.0
+    if config.parent.name == "chunking":
+        # Only the training file is split; `allennlp evaluate` (the validation reader) reads a
+        # test file whole.
+        train_file = TAGGER_FIXTURES / "conll2000" / "train.txt"
+        test_file = tmp_path / "test.txt"
+        shutil.copy(train_file, test_file)
+
+        def count(reader, path) -> int:
+            return sum(1 for _ in reader.read(str(path)))
+
+        heldout = count(archive.validation_dataset_reader, train_file)
+        assert heldout == 2
+        whole = heldout + count(archive.dataset_reader, train_file)
+        assert count(archive.validation_dataset_reader, test_file) == whole
+        assert count(archive.dataset_reader, test_file) == whole
     if model.lm_embedder is not None:
         # The tagger holds the pretrained LMs' weights, unchanged by its training.
         bilm = model.lm_embedder.bilm

@@ -9,6 +9,8 @@ local split_reader(split) = {
   split: split,
   heldout_sentences: 1000,
   heldout_seed: 0,
+  // Only the training file is split: `allennlp evaluate` reads test.txt whole.
+  split_file: data_dir + '/train.txt',
 };
 
 (import 'tagger.libsonnet') {
