@@ -8,9 +8,10 @@ which is most of a trained LM (a 50k-word softmax over 512-dim states is 25.6M p
 
 The output is an ordinary allennlp model archive (`load_archive` reads it):
 
-* `config.json`: the training config with `model.softmax = null` (and no `num_samples` /
-  `adaptive_cutoffs`), so the model is built without an output layer; everything else
-  (dataset reader with its token indexers, `model.direction`, encoder sizes) is kept;
+* `config.json`: the training config with `model.softmax = null` (and no `num_samples`,
+  `adaptive_cutoffs` or `softmax_precision`), so the model is built without an output layer;
+  everything else (dataset reader with its token indexers, `model.direction`, encoder sizes)
+  is kept;
 * `vocabulary/`: the trained model's vocabulary;
 * `weights.th`: the state dict without the `_softmax_loss.*` entries; with `--half` its
   floating-point tensors are float16 (`load_state_dict` copies them into the model's float32
@@ -47,7 +48,7 @@ def export_encoder_archive(
             f"{archive_path} holds a {type(model).__name__}, not a taglm_language_model"
         )
     config = archive.config.as_dict(quiet=True)
-    for key in ("num_samples", "adaptive_cutoffs"):
+    for key in ("num_samples", "adaptive_cutoffs", "softmax_precision"):
         config["model"].pop(key, None)
     config["model"]["softmax"] = None
     state = {

@@ -15,22 +15,34 @@ from ..conftest import FIXTURES, REPO_ROOT
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")
 
 
-@pytest.fixture(scope="module")
-def lm_archive(tmp_path_factory) -> str:
+def write_lm_archive(directory, softmax_precision: str = "float32") -> str:
     """A small backward LM archive as `allennlp train` writes it (untrained weights)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("LM_SIZE", "small")
         monkeypatch.setenv("LM_TIME_BUDGET_SECONDS", "0")
         monkeypatch.setenv("LM_TRAIN_DATA", WIKI_ARCHIVE)
+        monkeypatch.setenv("LM_SOFTMAX_PRECISION", softmax_precision)
         params = Params.from_file(str(REPO_ROOT / "training_configs" / "lm" / "backward.jsonnet"))
     reader = DatasetReader.from_params(params["dataset_reader"].duplicate())
     vocab = Vocabulary.from_instances(reader.read(WIKI_ARCHIVE))
     model = Model.from_params(vocab=vocab, params=params["model"].duplicate())
-    directory = tmp_path_factory.mktemp("backward_lm")
     params.to_file(str(directory / "config.json"))
     vocab.save_to_files(str(directory / "vocabulary"))
     torch.save(model.state_dict(), directory / "best.th")
     return archive_model(directory, weights="best.th")
+
+
+@pytest.fixture(scope="module")
+def lm_archive(tmp_path_factory) -> str:
+    return write_lm_archive(tmp_path_factory.mktemp("backward_lm"))
+
+
+def test_encoder_archive_of_an_lm_trained_with_a_bfloat16_softmax_loads(tmp_path):
+    """softmax_precision needs a softmax: the encoder's config leaves it out."""
+    archive = write_lm_archive(tmp_path, softmax_precision="bfloat16")
+    output = str(tmp_path / "encoder.tar.gz")
+    export_encoder_archive(archive, output)
+    assert "softmax_precision" not in load_archive(output).config["model"]
 
 
 def states(archive, sentence):
