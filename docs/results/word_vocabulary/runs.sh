@@ -4,7 +4,7 @@
 # paper's plain fine-tuning 'vectors', 2 seeds) and today's earlier design (vocabulary from
 # train+dev, one fine-tuned table, 1 seed) side by side, the paper's full schedule, each
 # model evaluated once on eng.testb. Run from the repository root, in the background:
-#   W=/tmp/w setsid nohup bash scripts/gpu_word_vocabulary_runs.sh > /tmp/w/driver.log 2>&1 &
+#   W=/tmp/w setsid nohup bash docs/results/word_vocabulary/runs.sh > /tmp/w/driver.log 2>&1 &
 # $W holds site/ (the allennlp bundle, unpacked), data/conll2003 and glove.6B.50d.txt; results go to
 # $W/runs and $W/summary.tsv.
 set -uo pipefail
