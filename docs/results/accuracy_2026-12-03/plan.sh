@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # The runs of docs/RESULTS.md of 2026-12-03 on one H200 (scripts/gpu_runs.sh says how to start
 # it): baselines of both tasks (3 seeds) and two NER dev-tuning variants (2 seeds) while the two
-# `budget` LMs pretrain side by side on both Wikipedia archives, then TagLM on both tasks
-# (3 seeds) with those LMs; every model evaluated once on its test file.
+# `budget` LMs pretrain side by side for 360 s each on Wikipedia text/AA (16.3M tokens), then
+# TagLM on both tasks (3 seeds) with those LMs; every model evaluated once on its test file.
 source scripts/gpu_runs.sh
-wait_for "$W/wikiAA.tar.xz"; wait_for "$W/wikiAB.tar.xz"
-lm forward 420 "$W/wiki*.tar.xz" &
-lm backward 420 "$W/wiki*.tar.xz" &
-wait_for "$W/glove.6B.50d.txt"
-for seed in 1 2 3; do
-  tagger baseline ner baseline $seed &
-  tagger baseline chunking baseline $seed &
-done
-for seed in 1 2; do
-  tagger rnn_dropout_0.5 ner baseline $seed '{"model.encoder.dropout": 0.5}' &
-  tagger gru ner baseline $seed '{"model.encoder.cell": "gru"}' &
-done
-wait
-summary; pack
+(
+  wait_for "$W/wikiAA.tar.xz"
+  lm forward 360 "$W/wikiAA.tar.xz" &
+  lm backward 360 "$W/wikiAA.tar.xz" &
+  wait
+) &
+lms=$!
+(
+  wait_for "$W/glove.6B.50d.txt"
+  for seed in 1 2 3; do
+    tagger baseline ner baseline $seed &
+    tagger baseline chunking baseline $seed &
+  done
+  for seed in 1 2; do
+    tagger rnn_dropout_0.5 ner baseline $seed '{"model.encoder.dropout": 0.5}' &
+    tagger gru ner baseline $seed '{"model.encoder.cell": "gru"}' &
+  done
+  wait
+  summary; pack
+) &
+wait $lms
 export FORWARD_LM=$W/runs/lm/forward/encoder.tar.gz BACKWARD_LM=$W/runs/lm/backward/encoder.tar.gz
 export LM_STATE_DIM=256
+wait_for "$W/glove.6B.50d.txt"
 # taglm_cached: taglm.jsonnet with the frozen LM's states cached across epochs (same outputs).
 for seed in 1 2 3; do
   tagger taglm ner taglm_cached $seed &
