@@ -12,7 +12,12 @@ from taglm_plugin.data.data_collators import VectorizedDataCollator
 from taglm_plugin.data.fields import UNSEEN_TAG_ID
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
 from taglm_plugin.modules.cuda_graphs import CudaGraphCache, GraphedLoss, cuda_graphs_usable
+from taglm_plugin.modules.token_embedders.taglm_word_embedding import (
+    TaglmWordEmbedding,
+    word_kinds,
+)
 from taglm_plugin.training.metrics.conlleval_f1 import ConllevalF1Measure
+from taglm_plugin.training.metrics.word_kind_shares import WordKindShares
 
 # The layers from the token representations to the CRF's loss (the "graphed modules"); on the
 # GPU they run as one CUDA graph per batch shape (in training forward and backward).
@@ -50,6 +55,9 @@ class TagLmTagger(CrfTagger):
       pass, or always with `verbose_metrics`); `conlleval_table_file` makes every metric
       reset (end of an epoch or of `allennlp evaluate`) also write conlleval's per-type table
       to that path.
+    * With a `taglm_word_embedding` in `text_field_embedder`, evaluation (not training) also
+      reports which word vectors the tokens used (`WordKindShares`: `words-training`,
+      `words-pretrained`, `words-unknown`, and `span-words-*` for the tokens of gold spans).
     * `cuda_graphs` (default true): on the GPU, with the fast CRF, when the loss is computed
       (gold tags given) in training with gradients or in evaluation without, the layers from
       the token representations to the loss (dropout, encoder, feedforward, projection, CRF
@@ -135,6 +143,16 @@ class TagLmTagger(CrfTagger):
             if self.calculate_span_f1
             else None
         )
+        # The key of the `tokens` entry that a taglm_word_embedding embeds.
+        self._word_key = next(
+            (
+                key
+                for key, embedder in getattr(text_field_embedder, "_token_embedders", {}).items()
+                if isinstance(embedder, TaglmWordEmbedding)
+            ),
+            None,
+        )
+        self._word_kind_shares = WordKindShares()
 
     def forward(  # type: ignore
         self,
@@ -176,8 +194,11 @@ class TagLmTagger(CrfTagger):
             lm_embeddings = self.lm_embedder(**tokens.pop(self._lm_tokens_key))
         embedded_text_input = self.text_field_embedder(tokens)
         unseen_gold_tags = None
-        if tags is not None and not self.training:
-            tags, unseen_gold_tags = self._unseen_gold_tags(tags, metadata)
+        if not self.training:
+            if self._word_key is not None:
+                self._count_word_kinds(tokens[self._word_key], mask, tags)
+            if tags is not None:
+                tags, unseen_gold_tags = self._unseen_gold_tags(tags, metadata)
         loss = None
         graph_length = self._cuda_graph_length(embedded_text_input, tags, lm_embeddings)
         if graph_length is None:
@@ -207,6 +228,26 @@ class TagLmTagger(CrfTagger):
         if metadata is not None:
             output["words"] = [x["words"] for x in metadata]
         return output
+
+    def _count_word_kinds(
+        self,
+        word_ids: Dict[str, torch.LongTensor],
+        mask: torch.BoolTensor,
+        tags: Optional[torch.LongTensor],
+    ) -> None:
+        """
+        Counts the kinds of word vectors of the batch's tokens (`word_ids`: the
+        `normalized_single_id` indexer's `tokens` and `pretrained_tokens`, each `(batch_size,
+        num_tokens)`), among all of them and among those whose gold tag is not `O`.
+        """
+        if "pretrained_tokens" not in word_ids:
+            return  # the embedder raises the configuration error
+        kinds = word_kinds(word_ids["tokens"], word_ids["pretrained_tokens"])
+        span_mask = None
+        if tags is not None:
+            tag_ids = self.vocab.get_token_to_index_vocabulary(self.label_namespace)
+            span_mask = tags != tag_ids.get("O", UNSEEN_TAG_ID - 1)
+        self._word_kind_shares(kinds, mask, span_mask)
 
     def _unseen_gold_tags(
         self, tags: torch.LongTensor, metadata: Optional[List[Dict[str, Any]]]
@@ -378,18 +419,20 @@ class TagLmTagger(CrfTagger):
         return separated
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
-        if self._conlleval is None:
-            return {}
-        metrics = self._conlleval.get_metric(reset=reset)
-        # Per-type figures at the end of an epoch or evaluation; while a pass is running (the
-        # progress bar) only with `verbose_metrics`.
+        metrics = {}
+        if self._conlleval is not None:
+            metrics = self._conlleval.get_metric(reset=reset)
+            # Per-type figures at the end of an epoch or evaluation; while a pass is running
+            # (the progress bar) only with `verbose_metrics`.
+            if not (reset or self._verbose_metrics):
+                metrics = {
+                    name: value
+                    for name, value in metrics.items()
+                    if name.endswith("-overall") or name == "accuracy"
+                }
         if reset or self._verbose_metrics:
-            return metrics
-        return {
-            name: value
-            for name, value in metrics.items()
-            if name.endswith("-overall") or name == "accuracy"
-        }
+            metrics.update(self._word_kind_shares.get_metric(reset=reset))
+        return metrics
 
     default_predictor = "taglm_tagger"
 

@@ -11,6 +11,7 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.models import Model
+from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 from allennlp.nn.util import get_text_field_mask, move_to_device
 
@@ -21,6 +22,9 @@ from taglm_plugin.models.taglm_tagger import TagLmTagger
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
 
 from ..conftest import FIXTURES
+from ..modules.token_embedders.test_taglm_word_embedding import files  # noqa: F401 (fixture)
+from ..modules.token_embedders.test_taglm_word_embedding import build as build_word_embedding
+from ..modules.token_embedders.test_taglm_word_embedding import reader as word_reader
 from ..training.metrics.test_conlleval_f1 import ConllevalReference, expected_metric
 from ..modules.pretrained_bilms.tiny_bilms import (
     tiny_language_model_config,
@@ -468,3 +472,39 @@ def test_evaluation_scores_gold_tags_unseen_in_training_like_conlleval(
     assert len(warnings) == 2, warnings
     assert warnings[0].startswith(f"{eval_file}, line 3: the gold tag 'I-PER' ('B-PER' ")
     assert warnings[1].startswith(f"{eval_file}, line 8: the gold tag 'I-MISC' ('U-MISC' ")
+
+
+def test_evaluation_reports_the_kinds_of_word_vectors_used(files):  # noqa: F811
+    """
+    The test fixture's "London is Flibber": a pretrained-only word, a training word and a word
+    in neither (the unknown vector); its one gold span is "Flibber".
+    """
+    vocab, word_embedding = build_word_embedding(files)
+    params = read_config(BASELINE_CONFIG)["model"]
+    del params["text_field_embedder"]
+    params["encoder"]["input_size"] = 4
+    model = Model.from_params(
+        vocab=vocab,
+        params=params,
+        text_field_embedder=BasicTextFieldEmbedder({"tokens": word_embedding}),
+    )
+    instances = list(word_reader().read(files["test"]))
+    batch = Batch(instances)
+    batch.index_instances(vocab)
+    model.train()
+    model(**batch.as_tensor_dict())
+    assert "words-training" not in model.get_metrics(reset=True)  # not counted in training
+    model.eval()
+    model(**batch.as_tensor_dict())
+    assert "words-training" not in model.get_metrics()  # at the end of a pass
+    metrics = model.get_metrics(reset=True)
+    assert {name: metrics[name] for name in metrics if "words" in name} == pytest.approx(
+        {
+            "words-training": 1 / 3,
+            "words-pretrained": 1 / 3,
+            "words-unknown": 1 / 3,
+            "span-words-training": 0.0,
+            "span-words-pretrained": 0.0,
+            "span-words-unknown": 1.0,
+        }
+    )
