@@ -503,6 +503,12 @@ class FastConditionalRandomField(ConditionalRandomField):
         scores, last_tags = (blocks[:, 0, start_tag] + transitions[:, end_tag]).max(
             1, keepdim=True
         )
+        # A sentence without tokens: allennlp's search also reaches END from the tags it scores
+        # -10000 at START's position.
+        no_tokens = transitions[start_tag, end_tag].maximum(
+            _FORBIDDEN + transitions[:, end_tag].max()
+        )
+        scores = torch.where(mask[:, :1], scores, no_tokens)
         # firsts, lasts[b, block, 0]: the best path's tags at the block's first and last
         # positions (START at 0); each level fixes the middles of the blocks of the next one.
         lasts = last_tags.unsqueeze(2)

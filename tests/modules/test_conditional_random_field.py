@@ -256,6 +256,28 @@ def test_viterbi_tags_match_allennlp_for_masks_that_are_not_left_aligned(
             assert_same_decodings(actual_decodings, expected_decodings)
 
 
+@pytest.mark.parametrize("include_start_end_transitions", [True, False])
+@pytest.mark.parametrize("top_k", [None, 3])
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+def test_viterbi_tags_of_a_sentence_without_tokens_match_allennlp(
+    include_start_end_transitions, top_k, parallel
+):
+    """No tags; the score is allennlp's best from START's position to END (-10000 plus the
+    best end transition when one is positive)."""
+    reference, fast = make_crfs(270, BIOUL, include_start_end_transitions)
+    logits, _, mask = make_batch(270, [3, 3, 2])
+    mask[1] = False
+
+    expected = reference.viterbi_tags(logits, mask, top_k=top_k)
+    actual = fast._viterbi_tags(logits, mask, top_k, parallel)
+
+    if top_k is None:
+        assert_same_decodings(actual, expected)
+    else:
+        for actual_decodings, expected_decodings in zip(actual, expected):
+            assert_same_decodings(actual_decodings, expected_decodings)
+
+
 def test_viterbi_tags_returns_as_many_paths_as_allennlp_when_top_k_exceeds_them():
     """With two tags, a one-token sentence has 4 * 4 * 4 = 64 START/tag/END paths in allennlp's
     search; top_k=80 returns those 64 only."""
