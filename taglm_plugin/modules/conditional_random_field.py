@@ -30,10 +30,20 @@ sizes the kernels take microseconds and launching them one by one from Python is
 The log-likelihood's graph computes its gradient in the same pass (autograd inside the graph),
 kept for the backward pass, so nothing of one call is overwritten by the next.
 
-Decoding copies its results to the host once. Masks follow allennlp's assumption: they are
-left-aligned, i.e. `mask[b]` is `True` for the first `length[b]` tokens and `False` after them.
-`viterbi_tags` raises a `ValueError` for other masks; `forward` does not check (that would stall
-the GPU), and its result for them need not match allennlp's.
+Decoding copies its results to the host once.
+
+Both methods give allennlp's results for any mask, computed fast for left-aligned ones
+(`mask[b]` True for the first `length[b]` tokens, False after them), as a tagger's are:
+* `viterbi_tags`, as allennlp, decodes each sentence's tokens whose mask is True, in order. The
+  results it copies to the host tell whether the mask was left-aligned; if not, it decodes
+  again with those tokens moved to the front of their rows.
+* `forward` computes allennlp's sums for any mask without a check (that would stall the GPU).
+  log Z is that of token 0 (whatever its mask) and of the later tokens whose mask is True: the
+  other steps are the identity. The gold score is start[tags[0]], plus transitions[tags[t - 1],
+  tags[t]] and logits[t, tags[t]] where `mask[t]` (at the last position, with `tags[n - 1]`),
+  plus end[tags[n - 1]], `n` being the number of True. For left-aligned masks this is the
+  log-likelihood of the first `n` tags; for others, as in allennlp, it is not that of any
+  sentence, and a row with no True is an indexing error (tags[-1]).
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -74,6 +84,18 @@ def _bool_mask(logits: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Bool
     if mask is None:
         return logits.new_ones(logits.shape[:2], dtype=torch.bool)
     return mask.bool()
+
+
+def _left_aligned(
+    logits: torch.Tensor, mask: torch.BoolTensor
+) -> Tuple[torch.Tensor, torch.BoolTensor]:
+    """
+    `logits` (shape `(batch_size, sequence_length, num_tags)`) with each row's positions whose
+    `mask` (shape `(batch_size, sequence_length)`) is True moved to its front, in order, and
+    the left-aligned mask of them.
+    """
+    order = torch.sort((~mask).byte(), dim=1, stable=True).indices
+    return logits.gather(1, order.unsqueeze(2).expand_as(logits)), mask.gather(1, order)
 
 
 def _num_levels(num_steps: int) -> int:
@@ -136,7 +158,7 @@ class FastConditionalRandomField(ConditionalRandomField):
     `forward(inputs, tags, mask=None)` returns the log-likelihood summed over the batch (a
     scalar) for `inputs` of shape `(batch_size, sequence_length, num_tags)` and `tags`, `mask`
     of shape `(batch_size, sequence_length)`; `viterbi_tags(logits, mask=None, top_k=None)`
-    decodes. Masks must be left-aligned (see the module docstring).
+    decodes. Masks need not be left-aligned (see the module docstring).
 
     # Parameters
 
@@ -181,9 +203,10 @@ class FastConditionalRandomField(ConditionalRandomField):
         self, inputs: torch.Tensor, tags: torch.Tensor, mask: torch.BoolTensor = None
     ) -> torch.Tensor:
         """
-        The log-likelihood of `tags` summed over the batch, a scalar, for `inputs` of shape
-        `(batch_size, sequence_length, num_tags)` and `tags`, a left-aligned `mask`, both of
-        shape `(batch_size, sequence_length)`.
+        The log-likelihood of `tags` summed over the batch, a scalar, as allennlp computes it
+        for any `mask` (see the module docstring), for `inputs` of shape `(batch_size,
+        sequence_length, num_tags)` and `tags`, `mask`, both of shape `(batch_size,
+        sequence_length)`.
         """
         parameters = self._potential_parameters()
         # The tree's steps are the tokens and the end, padded to a power of two.
@@ -192,18 +215,22 @@ class FastConditionalRandomField(ConditionalRandomField):
             parallel = inputs.device.type != "cpu"
             return self._log_likelihoods(inputs, tags, mask, parallel, parameters).sum()
         mask = _bool_mask(inputs, mask)
+        # The graph's inputs are padded to its length: it is given the call's last position.
+        last_position = torch.full((), inputs.size(1) - 1, device=inputs.device)
         shape = (inputs.size(0), graph_length - 1)
         key = (shape, inputs.dtype, inputs.device, tuple(p.dtype for p in parameters))
 
         def examples() -> List[torch.Tensor]:
             static = [inputs.new_empty(shape + (self.num_tags,)), tags.new_empty(shape)]
-            return static + [mask.new_empty(shape)] + [p.detach() for p in parameters]
+            static += [mask.new_empty(shape), last_position.new_empty(())]
+            return static + [p.detach() for p in parameters]
 
         (log_likelihood,) = LossWithPrecomputedGradients.apply(
             lambda *args: self._log_likelihood_graphs(key, examples, *args),
             inputs,
             tags,
             mask,
+            last_position,
             *parameters,
         )
         return log_likelihood
@@ -231,49 +258,56 @@ class FastConditionalRandomField(ConditionalRandomField):
         logits: torch.Tensor,
         tags: torch.Tensor,
         mask: torch.BoolTensor,
+        last_position: torch.Tensor,
         *parameters: torch.Tensor,
     ) -> Tuple[torch.Tensor, Tuple[()], List[Optional[torch.Tensor]]]:
         """
         The summed log-likelihood (a scalar), no further outputs, and its gradients with
-        respect to `logits`, `tags` and `mask` (`None`) and `parameters` (values of
-        `_potential_parameters()`), by the tree, as `LossWithPrecomputedGradients` takes them;
-        what the log-likelihood's CUDA graphs capture. The gradients are taken with respect to
-        new leaves: autograd nodes of the module's parameters from earlier (uncaptured) steps
-        must not take part in a capture.
+        respect to `logits`, `tags`, `mask` and `last_position` (`None`) and `parameters`
+        (values of `_potential_parameters()`), by the tree, as `LossWithPrecomputedGradients`
+        takes them; what the log-likelihood's CUDA graphs capture. The gradients are taken with
+        respect to new leaves: autograd nodes of the module's parameters from earlier
+        (uncaptured) steps must not take part in a capture.
         """
         with torch.enable_grad():
             leaves = [tensor.detach().requires_grad_() for tensor in (logits,) + parameters]
-            total = self._log_likelihoods(leaves[0], tags, mask, True, leaves[1:]).sum()
+            total = self._log_likelihoods(
+                leaves[0], tags, mask, True, leaves[1:], last_position
+            ).sum()
             logits_gradient, *parameter_gradients = torch.autograd.grad(total, leaves)
-        return total.detach(), (), [logits_gradient, None, None, *parameter_gradients]
+        return total.detach(), (), [logits_gradient, None, None, None, *parameter_gradients]
 
     def _log_likelihoods(
         self,
         logits: torch.Tensor,
         tags: torch.Tensor,
-        mask: torch.BoolTensor,
+        mask: Optional[torch.BoolTensor],
         parallel: bool,
         parameters: Sequence[torch.Tensor],
+        last_position: Union[int, torch.Tensor, None] = None,
     ) -> torch.Tensor:
         """
-        log p(tags | logits) per sentence, shape `(batch_size,)`, for `logits` of shape
-        `(batch_size, sequence_length, num_tags)`, `tags` and a left-aligned `mask` (`None`:
-        all tokens) of shape `(batch_size, sequence_length)`, with `parameters` the values of
-        `_potential_parameters()`. `parallel` picks the tree reduction.
+        log p(tags | logits) per sentence, shape `(batch_size,)`, as allennlp computes it for
+        any mask (see the module docstring), for `logits` of shape `(batch_size,
+        sequence_length, num_tags)`, `tags` and `mask` (`None`: all tokens) of shape
+        `(batch_size, sequence_length)`, with `parameters` the values of
+        `_potential_parameters()`. `parallel` picks the tree reduction. `last_position` (an
+        int or a 0-d tensor; `None`: `sequence_length - 1`) is the caller's last position when
+        the inputs are padded beyond it with `mask` False (as a CUDA graph's are).
 
-        One chain of `num_steps` potential matrices (`sequence_length + 1`, for the tree padded
-        to a power of two) serves both terms. Step `t` of sentence `b` (length `n`) is
-        `potentials[b, t, i, j]`:
+        log Z is entry `[0, 0]` of the product of a chain of `num_steps` potential matrices
+        (`sequence_length + 1`, for the tree padded to a power of two). Step `t` of sentence
+        `b` is `potentials[b, t, i, j]`:
         `t = 0`: start[j] + logits[b, 0, j] (all rows `i` alike);
-        `0 < t < n`: transitions[i, j] + logits[b, t, j];
-        `t = n`: end[i] (all columns `j` alike);
-        `t > n`: the log-semiring identity.
-        log Z is entry `[0, 0]` of the product; the gold path reads step `t` at row
-        `tags[t - 1]` (row 0 at `t = 0`) and column `tags[t]` for `t < n`, column 0 after.
+        `0 < t < sequence_length`, `mask[b, t]`: transitions[i, j] + logits[b, t, j];
+        `t = sequence_length`: end[i] (all columns `j` alike);
+        other steps: the log-semiring identity.
         """
         self._check_num_tags(logits)
         _, sequence_length, num_tags = logits.shape
         mask = _bool_mask(logits, mask)
+        if last_position is None:
+            last_position = sequence_length - 1
         num_steps = sequence_length + 1
         if parallel:
             num_steps = 1 << _num_levels(num_steps)
@@ -287,21 +321,45 @@ class FastConditionalRandomField(ConditionalRandomField):
             ]
         )
         potentials = step_transitions + F.pad(logits, (0, 0, 0, padding)).unsqueeze(2)
-        lengths = mask.sum(1, keepdim=True)
         positions = torch.arange(num_steps, device=logits.device)
-        after_sentence = torch.where(
-            (positions == lengths)[..., None, None], end.unsqueeze(1), self._log_identity
-        )
-        potentials = torch.where((positions < lengths)[..., None, None], potentials, after_sentence)
+        is_end = positions == sequence_length
+        tokens = F.pad(mask, (0, padding)) | (positions == 0)
+        after = torch.where(is_end[:, None, None], end.unsqueeze(1), self._log_identity)
+        potentials = torch.where(tokens[..., None, None], potentials, after)
         if parallel:
             log_partition_functions = _log_chain_product_tree(potentials)
         else:
-            log_partition_functions = _log_chain_product(potentials, positions <= lengths)
-
-        gold_tags = F.pad(tags * mask, (1, padding))
-        gold_indices = torch.add(gold_tags[:, 1:], gold_tags[:, :-1], alpha=num_tags)
-        gold_scores = potentials.flatten(2).gather(2, gold_indices.unsqueeze(2)).sum((1, 2))
+            log_partition_functions = _log_chain_product(potentials, tokens | is_end)
+        gold_scores = self._gold_scores(
+            logits, tags, mask, last_position, transitions, start, end
+        )
         return gold_scores - log_partition_functions
+
+    @staticmethod
+    def _gold_scores(
+        logits: torch.Tensor,
+        tags: torch.Tensor,
+        mask: torch.BoolTensor,
+        last_position: Union[int, torch.Tensor],
+        transitions: torch.Tensor,
+        start: torch.Tensor,
+        end: torch.Tensor,
+    ) -> torch.Tensor:
+        """
+        allennlp's score of `tags` per sentence, shape `(batch_size,)`, for `logits` of shape
+        `(batch_size, sequence_length, num_tags)`, `tags` and `mask` of shape `(batch_size,
+        sequence_length)` and the caller's `last_position` (see `_log_likelihoods`): start[tags
+        [0]], transitions[tags[t - 1], tags[t]] where `mask[t]`, logits[t, tags[t]] where
+        `mask[t]` but at `last_position` with the last tag, and end[last tag], the last tag
+        being tags[mask.sum() - 1] (for a row without any True, index -1: an indexing error,
+        as in allennlp).
+        """
+        last_tags = tags.gather(1, mask.sum(1, keepdim=True) - 1)
+        positions = torch.arange(tags.size(1), device=tags.device)
+        emitted_tags = torch.where(positions == last_position, last_tags, tags)
+        emissions = logits.gather(2, emitted_tags.unsqueeze(2)).squeeze(2) * mask
+        steps = transitions[tags[:, :-1], tags[:, 1:]] * mask[:, 1:]
+        return start[tags[:, 0]] + emissions.sum(1) + steps.sum(1) + end[last_tags[:, 0]]
 
     def _check_num_tags(self, logits: torch.Tensor) -> None:
         if logits.dim() != 3 or logits.size(2) != self.num_tags:
@@ -335,9 +393,10 @@ class FastConditionalRandomField(ConditionalRandomField):
         `ConditionalRandomField.viterbi_tags` computes them (the scores up to float rounding:
         the sums are taken in another order).
 
-        `logits` has shape `(batch_size, sequence_length, num_tags)`, `mask` (left-aligned)
-        `(batch_size, sequence_length)`. Returns one `(tags, score)` per sentence when `top_k`
-        is `None`, otherwise one list of up to `top_k` of them per sentence, best first.
+        `logits` has shape `(batch_size, sequence_length, num_tags)`, `mask` `(batch_size,
+        sequence_length)`; a sentence is its tokens whose mask is True. Returns one `(tags,
+        score)` per sentence when `top_k` is `None`, otherwise one list of up to `top_k` of them
+        per sentence, best first.
         """
         return self._viterbi_tags(logits, mask, top_k, logits.device.type != "cpu")
 
@@ -373,10 +432,8 @@ class FastConditionalRandomField(ConditionalRandomField):
         scores = packed[-num_scores:].view(torch.float64).tolist()
         lengths, tags = integers[:batch_size], integers[2 * batch_size :]
         if lengths != integers[batch_size : 2 * batch_size]:
-            raise ValueError(
-                "viterbi_tags needs left-aligned masks (True for the first tokens of each "
-                "sentence, False after them)"
-            )
+            # As allennlp, decode each sentence's tokens whose mask is True, in order.
+            return self._viterbi_tags(*_left_aligned(logits, mask), top_k, parallel)
         decodings = []
         for sentence, length in enumerate(lengths):
             ranks = range(sentence * k, (sentence + 1) * k)
@@ -446,6 +503,12 @@ class FastConditionalRandomField(ConditionalRandomField):
         scores, last_tags = (blocks[:, 0, start_tag] + transitions[:, end_tag]).max(
             1, keepdim=True
         )
+        # A sentence without tokens: allennlp's search also reaches END from the tags it scores
+        # -10000 at START's position.
+        no_tokens = transitions[start_tag, end_tag].maximum(
+            _FORBIDDEN + transitions[:, end_tag].max()
+        )
+        scores = torch.where(mask[:, :1], scores, no_tokens)
         # firsts, lasts[b, block, 0]: the best path's tags at the block's first and last
         # positions (START at 0); each level fixes the middles of the blocks of the next one.
         lasts = last_tags.unsqueeze(2)

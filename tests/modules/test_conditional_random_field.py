@@ -53,6 +53,18 @@ def make_batch(
     return logits, tags, mask
 
 
+def scattered_mask(seed: int, batch_size: int, length: int) -> torch.BoolTensor:
+    """A random mask with at least one True per row and rows that are not left-aligned: one
+    starting with False, one ending with True after a False (where allennlp's gold score takes
+    the last logit with the tag at position `mask.sum() - 1`)."""
+    generator = torch.Generator().manual_seed(seed)
+    mask = torch.rand(batch_size, length, generator=generator) < 0.6
+    mask[:, 1] = True
+    mask[0, 0] = False
+    mask[1, -2:] = torch.tensor([False, True])
+    return mask
+
+
 def random_lengths(seed: int, batch_size: int, max_length: int) -> List[int]:
     """Random lengths in 1..max_length, including 1 and max_length."""
     generator = torch.Generator().manual_seed(seed)
@@ -121,6 +133,47 @@ def test_parallel_log_likelihoods_match_allennlp(include_start_end_transitions, 
             )
 
 
+@pytest.mark.parametrize("include_start_end_transitions", [True, False])
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+@pytest.mark.parametrize("length", [2, 3, 8])
+def test_log_likelihoods_match_allennlp_for_masks_that_are_not_left_aligned(
+    include_start_end_transitions, parallel, length
+):
+    """allennlp's sums for any mask, per sentence: log Z over token 0 and the later tokens
+    whose mask is True, and its gold score (see the module docstring)."""
+    seed = 170 + length + include_start_end_transitions
+    reference, fast = make_crfs(seed, None, include_start_end_transitions, dtype=torch.float64)
+    logits, tags, _ = make_batch(seed, [length] * 6, dtype=torch.float64)
+    mask = scattered_mask(seed, 6, length)
+    logits.requires_grad_()
+
+    expected = reference._joint_likelihood(
+        logits, reference.transitions, tags, mask
+    ) - reference._input_likelihood(logits, reference.transitions, mask)
+    actual = fast._log_likelihoods(logits, tags, mask, parallel, fast._potential_parameters())
+
+    torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-9)
+    assert fast(logits, tags, mask).item() == pytest.approx(
+        reference(logits, tags, mask).item(), rel=1e-9
+    )
+    expected_gradients = gradients(expected.sum(), [logits] + crf_parameters(reference))
+    actual_gradients = gradients(actual.sum(), [logits] + crf_parameters(fast))
+    for expected_gradient, actual_gradient in zip(expected_gradients, actual_gradients):
+        torch.testing.assert_close(actual_gradient, expected_gradient, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+def test_log_likelihood_of_a_sentence_without_tokens_fails_as_in_allennlp(parallel):
+    """allennlp's gold score reads the tag at position mask.sum() - 1, i.e. -1 here."""
+    reference, fast = make_crfs(180)
+    logits, tags, mask = make_batch(180, [3, 3])
+    mask[1] = False
+    with pytest.raises(RuntimeError, match="index -1 is out of bounds"):
+        reference(logits, tags, mask)
+    with pytest.raises(RuntimeError, match="index -1 is out of bounds"):
+        fast._log_likelihoods(logits, tags, mask, parallel, fast._potential_parameters())
+
+
 def test_parallel_log_likelihoods_stay_exact_for_large_and_offset_scores():
     """The tree rescales its float64 exponentials; scores far from 0 must neither overflow nor
     lose the small terms."""
@@ -177,6 +230,50 @@ def test_viterbi_tags_match_allennlp(
         assert_same_decodings(actual, expected)
     else:
         assert [len(decodings) for decodings in actual] == [top_k] * len(expected)
+        for actual_decodings, expected_decodings in zip(actual, expected):
+            assert_same_decodings(actual_decodings, expected_decodings)
+
+
+@pytest.mark.parametrize("constraints", [None, BIOUL], ids=["unconstrained", "bioul"])
+@pytest.mark.parametrize("top_k", [None, 1, 3])
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+def test_viterbi_tags_match_allennlp_for_masks_that_are_not_left_aligned(
+    constraints, top_k, parallel
+):
+    """As allennlp, each sentence is its tokens whose mask is True, in order."""
+    seed = 260 + (top_k or 0) + (constraints is None)
+    reference, fast = make_crfs(seed, constraints)
+    logits, _, _ = make_batch(seed, [9] * 6)
+    mask = scattered_mask(seed, 6, 9)
+
+    expected = reference.viterbi_tags(logits, mask, top_k=top_k)
+    actual = fast._viterbi_tags(logits, mask, top_k, parallel)
+
+    if top_k is None:
+        assert_same_decodings(actual, expected)
+    else:
+        for actual_decodings, expected_decodings in zip(actual, expected):
+            assert_same_decodings(actual_decodings, expected_decodings)
+
+
+@pytest.mark.parametrize("include_start_end_transitions", [True, False])
+@pytest.mark.parametrize("top_k", [None, 3])
+@pytest.mark.parametrize("parallel", [False, True], ids=["cpu", "gpu"])
+def test_viterbi_tags_of_a_sentence_without_tokens_match_allennlp(
+    include_start_end_transitions, top_k, parallel
+):
+    """No tags; the score is allennlp's best from START's position to END (-10000 plus the
+    best end transition when one is positive)."""
+    reference, fast = make_crfs(270, BIOUL, include_start_end_transitions)
+    logits, _, mask = make_batch(270, [3, 3, 2])
+    mask[1] = False
+
+    expected = reference.viterbi_tags(logits, mask, top_k=top_k)
+    actual = fast._viterbi_tags(logits, mask, top_k, parallel)
+
+    if top_k is None:
+        assert_same_decodings(actual, expected)
+    else:
         for actual_decodings, expected_decodings in zip(actual, expected):
             assert_same_decodings(actual_decodings, expected_decodings)
 
@@ -290,9 +387,6 @@ def test_bad_inputs_raise(parallel):
         fast.viterbi_tags(logits[..., :-1], mask)
     with pytest.raises(ValueError, match=f"sequence_length, {NUM_TAGS}"):
         fast(logits[..., :-1], tags, mask)
-    mask[1] = torch.tensor([False, True, True])
-    with pytest.raises(ValueError, match="left-aligned"):
-        fast._viterbi_tags(logits, mask, None, parallel)
 
 
 @pytest.mark.parametrize("include_start_end_transitions", [True, False])
@@ -301,22 +395,25 @@ def test_log_likelihood_with_precomputed_gradient_matches_autograd(include_start
     backward), checked eagerly on the CPU against autograd through allennlp's CRF; two calls
     before one backward must not disturb each other."""
     reference, fast = make_crfs(7, BIOUL, include_start_end_transitions, dtype=torch.float64)
-    batches = [make_batch(seed, [6, 3, 1], dtype=torch.float64) for seed in (1, 2)]
+    batches = [make_batch(seed, [6, 3, 1], dtype=torch.float64) for seed in (1, 2, 3)]
+    batches[2] = batches[2][:2] + (scattered_mask(3, 3, 6),)
     for logits, _, _ in batches:
         logits.requires_grad_()
     parameters = fast._potential_parameters()
 
     # A graph's input may be longer than the call's: pad by one step, as the graphs do.
-    def compute(logits, tags, mask, *parameters):
+    def compute(logits, tags, mask, last_position, *parameters):
         padded = [
             torch.nn.functional.pad(tensor, (0, 0, 0, 1) if tensor.dim() == 3 else (0, 1))
             for tensor in (logits, tags, mask)
         ]
-        return fast._log_likelihood_and_gradients(*padded, *parameters)
+        return fast._log_likelihood_and_gradients(*padded, last_position, *parameters)
 
     actual = sum(
         2.0 ** index
-        * LossWithPrecomputedGradients.apply(compute, logits, tags, mask, *parameters)[0]
+        * LossWithPrecomputedGradients.apply(
+            compute, logits, tags, mask, torch.tensor(logits.size(1) - 1), *parameters
+        )[0]
         for index, (logits, tags, mask) in enumerate(batches)
     )
     expected = sum(
@@ -369,9 +466,9 @@ def test_cuda_graph_path_on_the_cpu_with_an_eager_stand_in(eager_cuda_graphs, mo
     monkeypatch.setattr(
         fast, "_cuda_graph_length", lambda logits, steps: 1 << crf_module._num_levels(steps)
     )
-    logits, tags, mask = make_batch(11, [6, 2, 5])
+    logits, tags, left_aligned_mask = make_batch(11, [6, 2, 5])
     logits.requires_grad_()
-    for _ in range(2):  # capture, then replay
+    for mask in (left_aligned_mask, scattered_mask(11, 3, 6)):  # capture, then replay
         actual, expected = fast(logits, tags, mask), reference(logits, tags, mask)
         assert actual.item() == pytest.approx(expected.item(), rel=1e-5)
         for actual_gradient, expected_gradient in zip(
