@@ -9,6 +9,7 @@ is checked for the clear errors, also where the plugin loads LM archives itself.
 import io
 import pickle
 import tarfile
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -199,3 +200,22 @@ def test_the_plugin_loads_lm_archives_with_these_checks(tmp_path):
     with pytest.raises(ArchiveError, match=problem):
         export_encoder_archive(path, str(tmp_path / "encoder.tar.gz"))
 
+
+@pytest.mark.parametrize("kind", ["symlink out", "cut in half"])
+@pytest.mark.parametrize("load", [archival.load_archive, load_archive], ids=["allennlp", "taglm"])
+def test_a_refused_archive_leaves_no_extracted_directory(tmp_path, tiny_tagger_dir, monkeypatch,
+                                                         load, kind):  # fmt: skip
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    if kind == "cut in half":
+        path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        extra = escaping_members(outside)[kind]
+        path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir, extra=extra)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with pytest.raises((ArchiveError, tarfile.TarError, EOFError)):
+        load(path)
+    assert not list(temp.iterdir())
