@@ -11,10 +11,9 @@ import json
 import time
 
 import torch
-from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 
-import taglm_plugin  # noqa: F401  (registers the components)
+from taglm_plugin.common.safe_loading import load_archive
 
 
 def main() -> None:

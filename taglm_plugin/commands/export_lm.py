@@ -6,7 +6,8 @@ which is most of a trained LM (a 50k-word softmax over 512-dim states is 25.6M p
     python -m taglm_plugin.commands.export_lm runs/lm/forward/model.tar.gz \\
         runs/lm/forward/encoder.tar.gz [--half] [--max-mib 16]
 
-The output is an ordinary allennlp model archive (`load_archive` reads it):
+The input is read with `taglm_plugin.common.safe_loading.load_archive`. The output is an
+ordinary allennlp model archive (`load_archive` reads it):
 
 * `config.json`: the training config with `model.softmax = null` (and no `num_samples`,
   `adaptive_cutoffs` or `softmax_precision`), so the model is built without an output layer;
@@ -28,8 +29,9 @@ from typing import List, Optional
 import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.models.archival import archive_model, load_archive
+from allennlp.models.archival import archive_model
 
+from taglm_plugin.common.safe_loading import load_archive
 from taglm_plugin.models.language_model import LanguageModel
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,9 @@ path, or through a symlink member) outside its temporary directory: an untrusted
 could overwrite any file the user can write, e.g. drop a `.pth` file into site-packages that
 Python runs at its next start. `apply()`, called when the plugin is imported (so by every
 `allennlp` command run with it), makes Python's `"data"` extraction filter the default, which
-refuses such members. The weights (`weights.th`) and training checkpoints are read with
+refuses such members; and it makes allennlp remove the temporary directory of an archive
+whose extraction fails (refused or corrupted), which allennlp's `extracted_archive` leaves
+behind. The weights (`weights.th`) and training checkpoints are read with
 `torch.load`, whose default on torch >= 2.6 is `weights_only=True`: only tensors and plain
 containers are unpickled, a pickled callable is refused with an `UnpicklingError`.
 
@@ -16,15 +18,20 @@ allennlp's errors for a broken archive do not name it (`EOFError: Compressed fil
 before the end-of-stream marker was reached`, `KeyError: 37` for a `weights.th` that is not a
 torch file, `FileNotFoundError` for `/tmp/tmpXXXX/best.th` when `weights.th` is missing).
 `load_archive` here checks the archive first and raises `ArchiveError` instead; plugin code
-that loads archives should call it rather than allennlp's.
+that loads archives calls it rather than allennlp's.
+
+The types an archive's `config.json` names are resolved only among registered names, in
+allennlp's loader as in this one: `taglm_plugin.common.registered_types`.
 """
+import contextlib
 import os
 import pickle
+import shutil
 import tarfile
 import tempfile
 import zlib
 from os import PathLike
-from typing import Any, Dict, Union
+from typing import Any, Dict, Iterator, Union
 
 import torch
 from allennlp.common.file_utils import cached_path
@@ -47,7 +54,8 @@ def apply() -> None:
     """
     Makes Python's `"data"` filter (`tarfile.data_filter`) the default of every tar
     extraction in this process that does not choose a filter, unless the application has
-    already set a default (`tarfile.TarFile.extraction_filter`).
+    already set a default (`tarfile.TarFile.extraction_filter`), and replaces allennlp's
+    `archival.extracted_archive` with `_extracted_archive`.
     """
     if not hasattr(tarfile, "data_filter"):
         raise RuntimeError(
@@ -56,6 +64,28 @@ def apply() -> None:
         )
     if tarfile.TarFile.extraction_filter is None:
         tarfile.TarFile.extraction_filter = staticmethod(tarfile.data_filter)
+    archival.extracted_archive = _extracted_archive
+
+
+@contextlib.contextmanager
+def _extracted_archive(resolved_archive_file: str, cleanup: bool = True) -> Iterator[str]:
+    """
+    allennlp's `extracted_archive` (which `archival.load_archive` calls as
+    `extracted_archive(file, cleanup=False)` and removes the directory itself afterwards),
+    except that the directory is removed when the extraction fails.
+    """
+    directory = tempfile.mkdtemp()
+    try:
+        with tarfile.open(resolved_archive_file, "r:gz") as archive:
+            archive.extractall(directory)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    try:
+        yield directory
+    finally:
+        if cleanup:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def load_archive(
@@ -68,7 +98,9 @@ def load_archive(
     must be a complete gzip-compressed tar file with a correct checksum, whose members all
     stay inside the extraction directory and hold `config.json` and `weights.th`, and the
     weights must load with `torch.load(..., weights_only=True)`. Any failure raises
-    `ArchiveError`. The weights are read twice (checked, then loaded by allennlp).
+    `ArchiveError`; a config naming an unregistered type raises `UnregisteredTypeError`
+    (`registered_types`). The extracted files are removed whatever happens. The weights are
+    read twice (checked, then loaded by allennlp).
     """
     resolved_file = cached_path(archive_file)
     with tempfile.TemporaryDirectory() as directory:

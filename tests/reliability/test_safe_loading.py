@@ -4,20 +4,29 @@ gives an error that names it.
 
 allennlp's `load_archive` (used by `allennlp predict` / `evaluate`) is checked with the
 plugin imported (its tar extraction filter on); `taglm_plugin.common.safe_loading.load_archive`
-is checked for the clear errors.
+is checked for the clear errors, also where the plugin loads LM archives itself.
 """
 import io
 import pickle
 import tarfile
+import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 import torch
+from allennlp.common.checks import ConfigurationError
 from allennlp.models import archival
 from allennlp.training.checkpointer import Checkpointer
 
+from taglm_plugin.commands.export_lm import export_encoder_archive
 from taglm_plugin.common.safe_loading import ArchiveError, load_archive
+from taglm_plugin.modules.token_embedders.frozen_bilm import FrozenBiLmEmbedder
+
+from ..modules.pretrained_bilms.tiny_bilms import (
+    tiny_language_model_config,
+    write_tiny_language_model,
+)
 
 
 class WritesMarker:
@@ -177,3 +186,36 @@ def test_a_tampered_archive_is_named(tmp_path, tiny_tagger_dir, replace, problem
     path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir, replace)
     with pytest.raises(ArchiveError, match=f"model archive {path}: {problem}"):
         load_archive(path)
+
+
+def test_the_plugin_loads_lm_archives_with_these_checks(tmp_path):
+    path, _ = write_tiny_language_model(tmp_path / "lm", tiny_language_model_config("forward"))
+    Path(path).write_bytes(Path(path).read_bytes()[:-8] + bytes(8))
+    problem = f"model archive {path}: not a complete gzip-compressed tar"
+    with pytest.raises(ConfigurationError, match=f"^pretrained_file.forward_archive = {path}: "
+                                                 f"{problem}"):  # fmt: skip
+        FrozenBiLmEmbedder(
+            expected_dim=5, directions="forward", pretrained_file={"forward_archive": path}
+        )
+    with pytest.raises(ArchiveError, match=problem):
+        export_encoder_archive(path, str(tmp_path / "encoder.tar.gz"))
+
+
+@pytest.mark.parametrize("kind", ["symlink out", "cut in half"])
+@pytest.mark.parametrize("load", [archival.load_archive, load_archive], ids=["allennlp", "taglm"])
+def test_a_refused_archive_leaves_no_extracted_directory(tmp_path, tiny_tagger_dir, monkeypatch,
+                                                         load, kind):  # fmt: skip
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    if kind == "cut in half":
+        path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        extra = escaping_members(outside)[kind]
+        path = write_archive(tmp_path / "model.tar.gz", tiny_tagger_dir, extra=extra)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with pytest.raises((ArchiveError, tarfile.TarError, EOFError)):
+        load(path)
+    assert not list(temp.iterdir())

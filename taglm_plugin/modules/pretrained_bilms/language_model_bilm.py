@@ -11,9 +11,9 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.params import remove_keys_from_params
 from allennlp.data import Token, TokenIndexer, Vocabulary
 from allennlp.models import Model
-from allennlp.models.archival import load_archive
 from allennlp.nn.util import get_text_field_mask
 
+from taglm_plugin.common.safe_loading import ArchiveError, load_archive
 from taglm_plugin.modules.pretrained_bilms.pretrained_bilm import PretrainedBiLm
 from taglm_plugin.modules.pretrained_bilms.sequence_reversal import reverse_padded_sequences
 
@@ -141,7 +141,7 @@ class LanguageModelBiLm(PretrainedBiLm):
     def from_archives(cls, archive_files: Dict[str, str]) -> "LanguageModelBiLm":
         """
         Loads the LMs from allennlp model archives of `taglm_language_model`s, keyed by
-        direction. A full archive's softmax is dropped first (`export_lm`'s
+        direction, with `safe_loading.load_archive` (checked archives, registered types only). A full archive's softmax is dropped first (`export_lm`'s
         `export_encoder_archive`), so that a tagger's archive does not carry it.
         """
         # Imported here: taglm_plugin.models imports taglm_plugin.modules, which imports this.
@@ -154,7 +154,7 @@ class LanguageModelBiLm(PretrainedBiLm):
             key = f"pretrained_file.{direction}_archive"
             try:
                 archive = load_archive(archive_file)
-            except ConfigurationError as error:
+            except (ConfigurationError, ArchiveError) as error:
                 raise ConfigurationError(f"{key} = {archive_file}: {error}") from error
             model = archive.model
             if not isinstance(model, LanguageModel):
