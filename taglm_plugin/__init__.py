@@ -1,6 +1,6 @@
 """TagLM (Peters et al., ACL 2017) as an AllenNLP plugin: importing this package registers
 every component (readers, data loaders, token indexers, token embedders, encoders, models,
-predictors, metrics, learning-rate schedulers)."""
+predictors, metrics, learning-rate schedulers, evaluation serializers)."""
 from taglm_plugin import config_defaults
 
 config_defaults.apply()
@@ -9,6 +9,7 @@ from taglm_plugin import (  # noqa: E402,F401
     data,
     data_loaders,
     dataset_readers,
+    evaluation,
     models,
     modules,
     predictors,
