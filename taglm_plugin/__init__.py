@@ -18,3 +18,7 @@ from taglm_plugin import (  # noqa: E402,F401
 from taglm_plugin.common import safe_loading  # noqa: E402
 
 safe_loading.apply()
+
+from taglm_plugin.commands import predict_manager  # noqa: E402
+
+predict_manager.apply()
