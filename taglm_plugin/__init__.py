@@ -1,8 +1,9 @@
 """TagLM (Peters et al., ACL 2017) as an AllenNLP plugin: importing this package registers
 every component (readers, data loaders, token indexers, token embedders, encoders, models,
-predictors, metrics, learning-rate schedulers), and makes allennlp resolve only registered
-type names and extract archives safely (`taglm_plugin.common.registered_types`,
-`taglm_plugin.common.safe_loading`)."""
+predictors, metrics, learning-rate schedulers, evaluation serializers), makes allennlp resolve
+only registered type names and extract archives safely (`taglm_plugin.common.registered_types`,
+`taglm_plugin.common.safe_loading`), and makes `allennlp predict` name the line of a bad input
+(`taglm_plugin.commands.predict_manager`)."""
 from taglm_plugin import config_defaults
 
 config_defaults.apply()
@@ -11,6 +12,7 @@ from taglm_plugin import (  # noqa: E402,F401
     data,
     data_loaders,
     dataset_readers,
+    evaluation,
     models,
     modules,
     predictors,
@@ -20,3 +22,7 @@ from taglm_plugin.common import registered_types, safe_loading  # noqa: E402
 
 registered_types.apply()
 safe_loading.apply()
+
+from taglm_plugin.commands import predict_manager  # noqa: E402
+
+predict_manager.apply()

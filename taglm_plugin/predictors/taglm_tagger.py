@@ -11,6 +11,24 @@ from taglm_plugin.dataset_readers.conll_column import ConllColumnReader
 from taglm_plugin.data.conll_tokenizer import conll_like_english
 
 INPUT_KEYS = ("sentence", "tokens")
+EXPECTED_INPUT = '{"sentence": "raw text"} or {"tokens": ["pre", "tokenized"]}'
+
+
+class BadInputError(ValueError):
+    """
+    An input that the predictor cannot tag: `index` is its position in the batch (0 for
+    `predict_json`), `description` the input (shortened) and what is wrong with it. The
+    message is the description, after the input's position when the batch has several.
+    """
+
+    def __init__(self, index: int, batch_size: int, item: Any, problem: str) -> None:
+        shown = repr(item)
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        self.index = index
+        self.description = f"{shown}: {problem} {EXPECTED_INPUT}"
+        where = f"input {index + 1} of {batch_size}" if batch_size > 1 else "input"
+        super().__init__(f"{where} {self.description}")
 
 
 def token_offsets(text: str, tokens: Sequence[str]) -> List[Tuple[int, int]]:
@@ -85,6 +103,14 @@ class TagLmTaggerPredictor(Predictor):
     `allennlp predict --use-dataset-reader`, outputs have the same keys, offsets into the
     tokens joined by single spaces.
 
+    An input that is not one of these raises `BadInputError`, which names it and its position
+    in the batch. `allennlp predict IN.jsonl --output-file OUT.jsonl`, run with the plugin
+    (`taglm_plugin.commands.predict_manager`), names the line instead (`DataFileError`:
+    `"IN.jsonl, line N: ..."`, also for a line that is not valid JSON or UTF-8) and writes
+    `OUT.jsonl` only when every line has been predicted: the predictions go to a temporary
+    file beside it that replaces it at the end, so after an error there is no new output and
+    an earlier `OUT.jsonl` is unchanged.
+
     Registered as a `Predictor` with name "taglm_tagger".
     """
 
@@ -113,10 +139,7 @@ class TagLmTaggerPredictor(Predictor):
 
     def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
         texts_and_tokens = [
-            self._text_and_tokens(
-                item, f"input {index + 1} of {len(inputs)}" if len(inputs) > 1 else "input"
-            )
-            for index, item in enumerate(inputs)
+            self._text_and_tokens(item, index, len(inputs)) for index, item in enumerate(inputs)
         ]
         instances = [
             self._dataset_reader.text_to_instance(tokens) for _, tokens in texts_and_tokens
@@ -155,35 +178,30 @@ class TagLmTaggerPredictor(Predictor):
             user_output["top_k_tags"] = output["top_k_tags"]
         return user_output
 
-    def _text_and_tokens(self, item: Any, where: str) -> Tuple[str, List[str]]:
-        """The text that span offsets refer to and its tokens; `where` names `item` in errors."""
+    def _text_and_tokens(self, item: Any, index: int, batch_size: int) -> Tuple[str, List[str]]:
+        """
+        The text that span offsets refer to and its tokens; a `BadInputError` for an `item`
+        that is not a valid input, at `index` of a batch of `batch_size`.
+        """
+
+        def bad_input(problem: str) -> BadInputError:
+            return BadInputError(index, batch_size, item, problem)
+
         keys = [key for key in INPUT_KEYS if isinstance(item, dict) and key in item]
         if len(keys) != 1:
-            raise self._input_error(item, where, "expected a JSON object with exactly one of")
+            raise bad_input("expected a JSON object with exactly one of")
         value = item[keys[0]]
         if keys[0] == "sentence":
             if not isinstance(value, str):
-                raise self._input_error(item, where, '"sentence" must be a string; expected')
+                raise bad_input('"sentence" must be a string; expected')
             tokens = [token.text for token in self._tokenizer(value) if not token.is_space]
             if not tokens:
-                raise self._input_error(item, where, '"sentence" has no tokens; expected')
+                raise bad_input('"sentence" has no tokens; expected')
             return value, tokens
         if (
             not isinstance(value, list)
             or not value
             or not all(isinstance(token, str) and token.strip() for token in value)
         ):
-            raise self._input_error(
-                item, where, '"tokens" must be a non-empty list of non-blank strings; expected'
-            )
+            raise bad_input('"tokens" must be a non-empty list of non-blank strings; expected')
         return " ".join(value), value
-
-    @staticmethod
-    def _input_error(item: Any, where: str, problem: str) -> ValueError:
-        shown = repr(item)
-        if len(shown) > 200:
-            shown = shown[:200] + "..."
-        return ValueError(
-            f"{where} {shown}: {problem} "
-            '{"sentence": "raw text"} or {"tokens": ["pre", "tokenized"]}'
-        )

@@ -1,8 +1,9 @@
 """
 The command line end to end, in subprocesses as a user runs it: `allennlp train`, then
-`allennlp evaluate` and `allennlp predict` on the archive, then `show_entities` on the
-predictions; for the baseline tagger and for a TagLM tagger whose LM archives are deleted
-before evaluating and predicting (a tagger archive stands alone). Independent commands run
+`allennlp evaluate` (metrics, conlleval table, predictions) and `allennlp predict` on the
+archive, then `show_entities` on the predictions; for the baseline tagger and for a TagLM
+tagger whose LM archives are deleted before evaluating and predicting (a tagger archive stands
+alone). Independent commands run
 side by side: each spends most of its time importing allennlp.
 """
 import json
@@ -110,6 +111,7 @@ def cli_runs(tmp_path_factory) -> Dict[str, Path]:
         evaluate[f"evaluate_{name}"] = [
             *ALLENNLP, "evaluate", archive, str(TEST_FILE), *PLUGIN,
             "--output-file", str(run / "metrics.json"), "-o", table_override,
+            "--predictions-output-file", str(run / "predictions.jsonl"),
         ]  # fmt: skip
         (run / "in.jsonl").write_text("".join(json.dumps(item) + "\n" for item in PREDICT_INPUTS))
         predict[f"predict_{name}"] = [
@@ -146,6 +148,29 @@ def test_evaluate_writes_metrics_and_the_conlleval_table(cli_runs, name):
     assert types == sorted(types) and {"LOC", "ORG", "PER"} <= set(types)
     for entity_type in types:
         assert f"f1-measure-{entity_type}" in metrics
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_evaluate_writes_one_prediction_line_per_sentence(cli_runs, name):
+    # The test file's sentences and their gold tags in the models' BIOUL.
+    expected = [
+        {
+            "words": ["Tomas", "Kovacs", "flew", "to", "Oslo", "."],
+            "gold_tags": ["B-PER", "L-PER", "O", "O", "U-LOC", "O"],
+        },
+        {
+            "words": ["Lund", "United", "beat", "Harbor", "Mills", "on", "Friday", "."],
+            "gold_tags": ["B-ORG", "L-ORG", "O", "B-ORG", "L-ORG", "O", "O", "O"],
+        },
+    ]
+    lines = (cli_runs[name] / "predictions.jsonl").read_text().splitlines()
+    predictions = [json.loads(line) for line in lines]
+    assert [{key: p[key] for key in ("words", "gold_tags")} for p in predictions] == expected
+    labels = (cli_runs[name] / "vocabulary" / "labels.txt").read_text().split()
+    for prediction in predictions:
+        assert set(prediction) == {"words", "tags", "gold_tags"}
+        assert len(prediction["tags"]) == len(prediction["words"])
+        assert set(prediction["tags"]) <= set(labels)
 
 
 @pytest.mark.parametrize("name", CONFIGS)

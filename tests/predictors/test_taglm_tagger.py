@@ -10,6 +10,7 @@ from allennlp.predictors import Predictor
 from allennlp_models.tagging.dataset_readers.conll2003 import Conll2003DatasetReader
 
 import taglm_plugin  # noqa: F401  (registers the components)
+from taglm_plugin.data.file_errors import DataFileError
 from taglm_plugin.predictors.taglm_tagger import (
     TagLmTaggerPredictor,
     entity_spans,
@@ -149,21 +150,84 @@ def test_top_k_tags_are_kept(archive_path):
     assert output["top_k_tags"][0]["score"] >= output["top_k_tags"][1]["score"]
 
 
-def test_allennlp_predict_command_writes_one_line_per_input(archive_path, tmp_path, monkeypatch):
-    inputs = [{"sentence": "Angela Merkel met Emmanuel Macron."}, {"tokens": ["EU", "rejects"]}]
-    input_file, output_file = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    input_file.write_text("".join(json.dumps(item) + "\n" for item in inputs))
+def allennlp_predict(archive_path, input_file, output_file, monkeypatch, *options):
     argv = ["allennlp", "predict", str(archive_path), str(input_file), "--silent",
             "--predictor", "taglm_tagger", "--include-package", "taglm_plugin",
-            "--output-file", str(output_file)]  # fmt: skip
+            "--output-file", str(output_file), *options]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
     main()
+
+
+@pytest.mark.parametrize("batch_size", ["1", "2"])
+def test_allennlp_predict_command_writes_one_line_per_input(
+    archive_path, tmp_path, monkeypatch, batch_size
+):
+    inputs = [
+        {"sentence": "Angela Merkel met Emmanuel Macron."},
+        {"tokens": ["EU", "rejects"]},
+        {"sentence": "Peter Blackburn"},
+    ]
+    input_file, output_file = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    input_file.write_text("\n".join(json.dumps(item) + "\n" for item in inputs))  # blank lines
+    allennlp_predict(archive_path, input_file, output_file, monkeypatch, "--batch-size", batch_size)
     outputs = [json.loads(line) for line in output_file.read_text().splitlines()]
     assert [o["tokens"] for o in outputs] == [
         ["Angela", "Merkel", "met", "Emmanuel", "Macron", "."],
         ["EU", "rejects"],
+        ["Peter", "Blackburn"],
     ]
     assert all(set(o) == {"tokens", "tags", "spans"} for o in outputs)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+GOOD_LINE = b'{"sentence": "EU rejects German call."}\n'
+
+
+@pytest.mark.parametrize(
+    "bad_line, problem",
+    [
+        (b'{"sentence": "EU rejects"\n', "not valid JSON: Expecting ',' delimiter at column 27"),
+        (b'{"sentence": "EU"} x\n', "not valid JSON: Extra data at column 20"),
+        (b'["EU", "rejects"]\n', "['EU', 'rejects']: expected a JSON object with exactly one of"),
+        (b'"EU rejects"\n', "'EU rejects': expected a JSON object with exactly one of"),
+        (b'{"text": "EU rejects"}\n', "{'text': 'EU rejects'}: expected a JSON object"),
+        (b'{"sentence": 5}\n', '{\'sentence\': 5}: "sentence" must be a string'),
+        (b'{"tokens": "EU"}\n', '{\'tokens\': \'EU\'}: "tokens" must be a non-empty list'),
+        (b'{"sentence": "EU \xff"}\n', "not valid UTF-8"),
+    ],
+)
+@pytest.mark.parametrize("batch_size", ["1", "2"])
+def test_a_bad_line_is_named_and_leaves_the_output_file_as_it_was(
+    archive_path, tmp_path, monkeypatch, bad_line, problem, batch_size
+):
+    # Lines 1 and 3 are good, line 2 blank, line 4 bad: with batches of 2 it is the second
+    # input of the second batch.
+    input_file, output_file = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    input_file.write_bytes(GOOD_LINE + b"\n" + GOOD_LINE + bad_line + GOOD_LINE)
+    output_file.write_text("earlier predictions\n")
+    with pytest.raises(DataFileError) as error:
+        allennlp_predict(
+            archive_path, input_file, output_file, monkeypatch, "--batch-size", batch_size
+        )
+    assert str(error.value).startswith(f"{input_file}, line 4: ")
+    assert problem in str(error.value)
+    assert (error.value.path, error.value.line_number) == (str(input_file), 4)
+    assert output_file.read_text() == "earlier predictions\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+def test_a_failed_prediction_writes_no_output_file(archive_path, tmp_path, monkeypatch):
+    input_file, output_file = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    input_file.write_bytes(GOOD_LINE * 3)
+
+    def failing_model_outputs(self, instances):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(TagLmTaggerPredictor, "_model_outputs", failing_model_outputs)
+    with pytest.raises(RuntimeError, match="out of memory") as error:
+        allennlp_predict(archive_path, input_file, output_file, monkeypatch, "--batch-size", "2")
+    assert error.value.__notes__ == [f"while predicting {input_file}, lines 1-2"]
+    assert [path.name for path in tmp_path.iterdir()] == ["in.jsonl"]
 
 
 @pytest.mark.parametrize(

@@ -146,6 +146,9 @@ local seed = import 'seed.libsonnet';
   // Unshuffled and unbucketed: the bucket sampler draws random numbers even without
   // shuffling, which would make `--recover` differ from an uninterrupted run.
   validation_data_loader: { batch_size: $.batch_size, collate_fn: collate_fn },
+  // `allennlp evaluate --predictions-output-file`: one JSON line per sentence (words, predicted
+  // and gold tags) instead of allennlp's one line of tensors per batch.
+  evaluation: { batch_serializer: { type: 'taglm_tagger_predictions' } },
 
   trainer: {
     cuda_device: $.cuda_device,

@@ -1,9 +1,11 @@
+import json
 import random
 
 import numpy
 import pytest
 import torch
 from allennlp.common import Params
+from allennlp.common.util import sanitize
 from allennlp.data import DatasetReader, Instance, Token, Vocabulary
 from allennlp.data.data_loaders.data_collator import DataCollator, allennlp_collate
 from allennlp.data.fields import ArrayField, LabelField, TextField
@@ -129,6 +131,18 @@ def test_move_to_device_passes_over_the_metadata(monkeypatch):
     # One visit per dict and tensor (the batch, tokens, 3 indexers, 3 + 1 tensors) and the
     # metadata: not one per word.
     assert len(visits) == 10 < sum(len(item["words"]) for item in metadata)
+
+
+def test_batches_sanitize_as_allennlp_batches_do():
+    # `allennlp evaluate --predictions-output-file` writes `sanitize(batch)`.
+    instances = conll_instances(TAGGER_INDEXERS)[:3]
+    sanitized = sanitize(VectorizedDataCollator()(instances))
+    assert sanitized == sanitize(allennlp_collate(instances))
+    assert sanitized["metadata"][0] == {
+        "words": instances[0]["metadata"]["words"],
+        "tags": instances[0]["metadata"]["tags"],
+    }
+    json.dumps(sanitized)
 
 
 def test_registered_name():
