@@ -11,6 +11,7 @@ from allennlp.data.dataset_readers import DatasetReader
 from allennlp.data.token_indexers import ELMoTokenCharactersIndexer
 from allennlp.nn.util import move_to_device
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data_loaders.lm_token_cache import LmTokenCache
 from taglm_plugin.dataset_readers.lm_text import END_OF_SENTENCE, LmTextReader
 
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 @DataLoader.register("taglm_lm_cache")
-class LmCacheDataLoader(DataLoader):
+class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
     """
     Batches of a `taglm_lm_text` reader's sentences for `taglm_language_model` without
     per-token Python work per epoch: the text is tokenized once into an `LmTokenCache` file in

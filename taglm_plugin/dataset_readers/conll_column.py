@@ -12,6 +12,7 @@ from allennlp.data.instance import Instance
 from allennlp.data.token_indexers import TokenCharactersIndexer, TokenIndexer
 from allennlp.data.tokenizers import Token
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data.fields import GoldTagField, TagSource
 from taglm_plugin.data.file_errors import DataFileError
 from taglm_plugin.data.tag_schemes import (
@@ -42,7 +43,7 @@ class ColumnSentence:
 
 
 @DatasetReader.register("taglm_conll")
-class ConllColumnReader(DatasetReader):
+class ConllColumnReader(ChecksConfigKeys, DatasetReader):
     """
     Reads column files such as CoNLL-2003 (`token POS chunk NER`, IOB1) and CoNLL-2000
     (`token POS chunk`, IOB2): one token per line, blank lines between sentences,

@@ -19,6 +19,7 @@ from allennlp.data.token_indexers import (
 )
 from allennlp.data.tokenizers import Token
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data.conll_tokenizer import conll_like_english
 from taglm_plugin.data.file_errors import DataFileError
 
@@ -65,7 +66,7 @@ def input_paths(file_path: str) -> List[str]:
 
 
 @DatasetReader.register("taglm_lm_text")
-class LmTextReader(DatasetReader):
+class LmTextReader(ChecksConfigKeys, DatasetReader):
     """
     Reads unlabeled English text for language-model pretraining, lazily (a document at a
     time), so corpora of any size stream through allennlp's `MultiProcessDataLoader` (use

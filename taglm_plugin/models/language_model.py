@@ -10,6 +10,7 @@ from allennlp.modules.text_field_embedders import TextFieldEmbedder
 from allennlp.nn import InitializerApplicator
 from allennlp.nn.util import get_text_field_mask
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.modules.adaptive_softmax_loss import AdaptiveSoftmaxLoss
 from taglm_plugin.modules.log_uniform_sampled_softmax_loss import (
     IGNORED_TARGET,
@@ -25,7 +26,7 @@ MIXED_PRECISION_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @Model.register("taglm_language_model")
-class LanguageModel(Model):
+class LanguageModel(ChecksConfigKeys, Model):
     """
     A unidirectional LSTM language model over sentences (Peters et al., 2017, Sec. 2.3, after
     the CNN-BIG-LSTM family of Jozefowicz et al., 2016): token embedding (a character CNN with

@@ -8,6 +8,7 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder, TokenEmbedder
 from allennlp.nn import util
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data.data_collators import VectorizedDataCollator
 from taglm_plugin.data.fields import UNSEEN_TAG_ID
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
@@ -32,7 +33,7 @@ CUDA_GRAPHS_KEPT = 48
 
 
 @Model.register("taglm_tagger")
-class TagLmTagger(CrfTagger):
+class TagLmTagger(ChecksConfigKeys, CrfTagger):
     """
     The TagLM sequence tagger (Peters et al., 2017): token representations
     `[char encoder(c_k); word embedding(w_k)]` from `text_field_embedder`, a task encoder

@@ -4,8 +4,10 @@ import torch
 from allennlp.common import FromParams
 from allennlp.common.checks import ConfigurationError
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 
-class StackedProjectionLstm(torch.nn.Module, FromParams):
+
+class StackedProjectionLstm(ChecksConfigKeys, torch.nn.Module, FromParams):
     """
     A stack of unidirectional (left-to-right) LSTM layers with a projection of each layer's
     output (the LSTMP cell of Sak et al., 2014, used by the language models of Jozefowicz et

@@ -6,6 +6,7 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data.tag_schemes import INPUT_SCHEMES, tags_to_spans
 from taglm_plugin.dataset_readers.conll_column import ConllColumnReader
 from taglm_plugin.data.conll_tokenizer import conll_like_english
@@ -74,7 +75,7 @@ def entity_spans(
 
 
 @Predictor.register("taglm_tagger")
-class TagLmTaggerPredictor(Predictor):
+class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
     """
     Tags raw or tokenized English text with a tagger trained on `taglm_conll` data (the
     `taglm_tagger` model, or any `CrfTagger` with a `label_encoding`) and reads its entity or

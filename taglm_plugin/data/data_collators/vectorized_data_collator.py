@@ -20,6 +20,8 @@ from allennlp.data.token_indexers import (
 )
 from allennlp.nn.util import batch_tensor_dicts
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 # Indexers whose tensors are their index lists zero-padded at the end to the batch's longest
 # and to the indexer's minimum lengths: `(depth, key of the minimum per-token length)`, depth 1
 # for one list of ints per key (allennlp's default implementation, e.g. `single_id`), 2 for one
@@ -128,7 +130,7 @@ def _batch_by_field_methods(fields: List[Field]) -> torch.Tensor:
 
 
 @DataCollator.register("taglm_vectorized")
-class VectorizedDataCollator(DataCollator):
+class VectorizedDataCollator(ChecksConfigKeys, DataCollator):
     """
     Turns a list of indexed `Instance`s into the `TensorDict` of allennlp's default collation
     (`allennlp_collate`: the same keys, shapes, dtypes and values, see `MetadataField`s

@@ -8,12 +8,14 @@ from allennlp.data.token_indexers.token_indexer import TokenIndexer
 from allennlp.data.tokenizers import Token
 from allennlp.data.vocabulary import Vocabulary
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 # Distinct words kept at most; a full cache starts again (a predictor sees unbounded text).
 MAX_CACHED_WORDS = 1_000_000
 
 
 @TokenIndexer.register("cached_characters")
-class CachedTokenCharactersIndexer(TokenCharactersIndexer):
+class CachedTokenCharactersIndexer(ChecksConfigKeys, TokenCharactersIndexer):
     """
     allennlp's `characters` indexer (same parameters, padding and tensors:
     `{"token_characters": LongTensor(batch_size, num_tokens, num_characters)}`) that looks up

@@ -7,11 +7,13 @@ from allennlp.data.token_indexers.token_indexer import IndexedTokenList, TokenIn
 from allennlp.data.tokenizers import Token
 from allennlp.data.vocabulary import Vocabulary
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 _DIGIT = re.compile(r"\d")
 
 
 @TokenIndexer.register("normalized_single_id")
-class NormalizedSingleIdTokenIndexer(SingleIdTokenIndexer):
+class NormalizedSingleIdTokenIndexer(ChecksConfigKeys, SingleIdTokenIndexer):
     """
     A `SingleIdTokenIndexer` that normalizes the word before the vocabulary lookup, as the
     TagLM paper does for its word embeddings: lowercase (`lowercase_tokens`, default on) and

@@ -2,13 +2,14 @@ from typing import Any, Iterable, Optional
 
 from allennlp.data import Instance, Vocabulary
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data.pretrained_vectors import load_pretrained_vectors
 
 PRETRAINED_NAMESPACE = "pretrained_tokens"
 
 
 @Vocabulary.register("tagger_vocabulary", constructor="from_instances_and_pretrained_file")
-class TaggerVocabulary(Vocabulary):
+class TaggerVocabulary(ChecksConfigKeys, Vocabulary):
     """
     The tagger's vocabulary: allennlp's `from_instances` vocabulary (the configs build it
     from the training data only) plus, in the namespace `pretrained_namespace`, every word of

@@ -4,6 +4,8 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 _CELLS = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 
 
@@ -58,7 +60,7 @@ def _alignments(mask: torch.BoolTensor) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 @Seq2SeqEncoder.register("taglm_birnn")
-class TagLmBiRnnEncoder(Seq2SeqEncoder):
+class TagLmBiRnnEncoder(ChecksConfigKeys, Seq2SeqEncoder):
     """
     The task encoder of TagLM (Peters et al., 2017, Sec 2): a stack of bidirectional RNN
     layers, with the biLM embedding concatenated to the input of one layer or to the output

@@ -9,6 +9,7 @@ from allennlp.data import TokenIndexer, Vocabulary
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 from allennlp.nn.util import get_text_field_mask
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.modules.pretrained_bilms.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.modules.pretrained_bilms.language_model_bilm import LanguageModelBiLm
 from taglm_plugin.modules.pretrained_bilms.pretrained_bilm import PretrainedBiLm
@@ -55,7 +56,7 @@ def read_pretrained_bilm(pretrained_file: Dict[str, str], directions: str) -> Pr
 
 
 @TokenEmbedder.register("frozen_bilm")
-class FrozenBiLmEmbedder(TokenEmbedder):
+class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
     """
     TagLM's LM embedding (Peters et al., 2017): for every token the hidden states of a pretrained,
     frozen bidirectional language model, `[h_forward; h_backward]` of one layer (by default the

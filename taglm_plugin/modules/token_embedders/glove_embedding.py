@@ -8,6 +8,7 @@ from allennlp.data import Vocabulary
 from allennlp.modules.token_embedders.embedding import Embedding, _read_pretrained_embeddings_file
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data.pretrained_vectors import PACKAGED_GLOVE, load_packaged_glove
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def read_packaged_glove(
 
 
 @TokenEmbedder.register("glove")
-class GloveEmbedding(Embedding):
+class GloveEmbedding(ChecksConfigKeys, Embedding):
     """
     An `Embedding` initialized from pretrained GloVe vectors and fine-tuned by default.
     Input `(batch_size, num_tokens)` word ids, output `(batch_size, num_tokens, embedding_dim)`.

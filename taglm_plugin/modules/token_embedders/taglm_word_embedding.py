@@ -7,6 +7,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data.pretrained_vectors import load_pretrained_vectors
 from taglm_plugin.data.vocabularies.tagger_vocabulary import PRETRAINED_NAMESPACE
 
@@ -33,7 +34,7 @@ def word_kinds(tokens: torch.LongTensor, pretrained_tokens: torch.LongTensor) ->
 
 
 @TokenEmbedder.register("taglm_word_embedding")
-class TaglmWordEmbedding(TokenEmbedder):
+class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
     """
     Word embeddings from two tables: a frozen table of every pretrained vector (the
     `tagger_vocabulary`'s `pretrained_namespace`, e.g. all 400k GloVe 6B words) and a

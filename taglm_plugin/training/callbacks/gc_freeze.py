@@ -3,12 +3,14 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
 
 
 @TrainerCallback.register("taglm_gc_freeze")
-class GcFreezeCallback(TrainerCallback):
+class GcFreezeCallback(ChecksConfigKeys, TrainerCallback):
     """
     Moves every Python object alive when training starts (above all the data loaders'
     `Instance`s) into the garbage collector's permanent generation (`gc.freeze()`), after one

@@ -5,6 +5,7 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.training.callbacks.stop_training import stop_after_this_epoch
 from taglm_plugin.training.learning_rate_schedulers.taglm_step_down import (
     TagLmStepDownScheduler,
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 @TrainerCallback.register("taglm_stop_after_schedule")
-class StopAfterScheduleCallback(TrainerCallback):
+class StopAfterScheduleCallback(ChecksConfigKeys, TrainerCallback):
     """
     Carries out the two parts of the TagLM training schedule (Peters et al., 2017) that a
     learning rate scheduler cannot: the trainer's `learning_rate_scheduler` must be a

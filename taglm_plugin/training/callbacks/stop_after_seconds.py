@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.training.callbacks.stop_training import stop_after_this_epoch
 
 if TYPE_CHECKING:
@@ -13,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 @TrainerCallback.register("taglm_stop_after_seconds")
-class StopAfterSecondsCallback(TrainerCallback):
+class StopAfterSecondsCallback(ChecksConfigKeys, TrainerCallback):
     """
     Ends training within a wall-clock budget: after an epoch, training stops when another epoch
     of the mean length so far would end past `seconds` after training started (the time

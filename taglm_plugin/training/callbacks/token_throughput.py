@@ -6,6 +6,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import TensorDict
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
 
@@ -13,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 @TrainerCallback.register("taglm_token_throughput")
-class TokenThroughputCallback(TrainerCallback):
+class TokenThroughputCallback(ChecksConfigKeys, TrainerCallback):
     """
     Logs how many tokens training has seen and how many it processes per second (wall clock
     since training started, data loading included), every `log_interval_seconds` and after

@@ -4,11 +4,13 @@ from typing import Any, Dict
 import torch
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 logger = logging.getLogger(__name__)
 
 
 @TrainerCallback.register("taglm_torch_rng_checkpoint")
-class TorchRngCheckpointCallback(TrainerCallback):
+class TorchRngCheckpointCallback(ChecksConfigKeys, TrainerCallback):
     """
     Makes `allennlp train --recover` continue with the random numbers an uninterrupted run
     would have drawn, so that a resumed run ends with the same weights and metrics.

@@ -8,6 +8,8 @@ from allennlp.nn import util as nn_util
 from allennlp.training.checkpointer import Checkpointer
 from allennlp.training.trainer import TrainerCheckpoint
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 logger = logging.getLogger(__name__)
 
 INCOMPLETE_SUFFIX = ".incomplete"
@@ -16,7 +18,7 @@ BEST_WEIGHTS_NAME = "best.th"
 
 
 @Checkpointer.register("taglm_crash_safe")
-class CrashSafeCheckpointer(Checkpointer):
+class CrashSafeCheckpointer(ChecksConfigKeys, Checkpointer):
     """
     allennlp's default `Checkpointer` (same parameters, same files), except that
     `allennlp train --recover` also works after a run was killed while it wrote a checkpoint,

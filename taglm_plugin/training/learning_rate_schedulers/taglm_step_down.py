@@ -8,6 +8,8 @@ from allennlp.training.learning_rate_schedulers.learning_rate_scheduler import (
 from allennlp.training.metric_tracker import MetricTracker
 from allennlp.training.optimizers import Optimizer
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 logger = logging.getLogger(__name__)
 
 # The schedule tracks the number the trainer passes to `step`, under this name.
@@ -15,7 +17,7 @@ _METRIC_NAME = "validation_metric"
 
 
 @LearningRateScheduler.register("taglm_step_down")
-class TagLmStepDownScheduler(LearningRateScheduler):
+class TagLmStepDownScheduler(ChecksConfigKeys, LearningRateScheduler):
     """
     The learning rates of the TagLM training schedule (Peters et al., 2017, "Training" in
     the experiments section): train at the initial learning rate while the development

@@ -35,6 +35,8 @@ from allennlp.data.vocabulary import Vocabulary
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.metrics.metric import Metric
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 # allennlp's BIOUL letters and the BIO letters conlleval reads in their place.
 BIOUL_LETTERS_AS_BIO = {"U": "B", "L": "I"}
 
@@ -199,7 +201,7 @@ def conlleval_report(counts: ConllevalCounts) -> str:
 
 
 @Metric.register("conlleval_f1")
-class ConllevalF1Measure(Metric):
+class ConllevalF1Measure(ChecksConfigKeys, Metric):
     """
     conlleval's chunk precision, recall and F1 (overall and per chunk type) and token accuracy,
     accumulated over batches of tag ids; see the module docstring for how tags are read.

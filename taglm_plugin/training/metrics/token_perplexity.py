@@ -4,9 +4,11 @@ import torch
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.metrics.metric import Metric
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 
 @Metric.register("taglm_token_perplexity")
-class TokenPerplexity(Metric):
+class TokenPerplexity(ChecksConfigKeys, Metric):
     """
     Perplexity over all tokens seen since the last reset: `exp(total NLL / total tokens)`, the
     mean of the per-token negative log likelihoods, however the tokens were split into batches
