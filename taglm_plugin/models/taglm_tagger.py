@@ -419,6 +419,10 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
                 instance_output[name] = element
         return separated
 
+    def word_kind_shares(self) -> Dict[str, float]:
+        """Which word vectors the tokens evaluated since the last reset used (`WordKindShares`)."""
+        return self._word_kind_shares.get_metric()
+
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = {}
         if self._conlleval is not None:

@@ -1,3 +1,6 @@
+import atexit
+import logging
+import weakref
 from typing import Any, Dict, List, Sequence, Tuple
 
 from allennlp.common.checks import ConfigurationError
@@ -10,6 +13,12 @@ from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.data.tag_schemes import INPUT_SCHEMES, tags_to_spans
 from taglm_plugin.dataset_readers.conll_column import ConllColumnReader
 from taglm_plugin.data.conll_tokenizer import conll_like_english
+
+logger = logging.getLogger(__name__)
+
+# The predictor logs which word vectors the tokens used after the first batch, every this many
+# sentences and at exit.
+LOG_WORD_KINDS_EVERY = 1000
 
 INPUT_KEYS = ("sentence", "tokens")
 EXPECTED_INPUT = '{"sentence": "raw text"} or {"tokens": ["pre", "tokenized"]}'
@@ -112,6 +121,11 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
     file beside it that replaces it at the end, so after an error there is no new output and
     an earlier `OUT.jsonl` is unchanged.
 
+    With a `taglm_word_embedding`, the log says which word vectors the tokens so far used
+    (the shares of training, pretrained-only and unknown-word vectors, `TagLmTagger`'s
+    `word_kind_shares`): after the first batch, every `LOG_WORD_KINDS_EVERY` sentences and at
+    exit.
+
     Registered as a `Predictor` with name "taglm_tagger".
     """
 
@@ -131,6 +145,9 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
             )
         self._tag_scheme = label_encoding
         self._tokenizer = conll_like_english(sentence_splitter=False).tokenizer
+        self._sentences = 0
+        if callable(getattr(model, "word_kind_shares", None)):
+            atexit.register(_log_word_kinds_at_exit, weakref.ref(self))
 
     def predict(self, sentence: str) -> JsonDict:
         return self.predict_json({"sentence": sentence})
@@ -166,7 +183,22 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
         """
         for instance in instances:
             self._dataset_reader.apply_token_indexers(instance)
-        return self._model.forward_on_instances(instances)
+        outputs = self._model.forward_on_instances(instances)
+        before, self._sentences = self._sentences, self._sentences + len(instances)
+        if before == 0 or before // LOG_WORD_KINDS_EVERY < self._sentences // LOG_WORD_KINDS_EVERY:
+            self.log_word_kinds()
+        return outputs
+
+    def log_word_kinds(self) -> None:
+        """Logs the shares of the kinds of word vectors the tokens predicted so far used."""
+        shares = getattr(self._model, "word_kind_shares", None)
+        figures = shares() if callable(shares) else {}
+        if figures:
+            logger.info(
+                "Word vectors of the %d sentences so far: %s",
+                self._sentences,
+                ", ".join(f"{name} {100 * share:.1f}%" for name, share in figures.items()),
+            )
 
     def _user_output(self, output: Dict[str, Any], text: str) -> JsonDict:
         tokens, tags = output["words"], output["tags"]
@@ -206,3 +238,9 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
         ):
             raise bad_input('"tokens" must be a non-empty list of non-blank strings; expected')
         return " ".join(value), value
+
+
+def _log_word_kinds_at_exit(predictor: "weakref.ref[TagLmTaggerPredictor]") -> None:
+    alive = predictor()
+    if alive is not None and alive._sentences:
+        alive.log_word_kinds()

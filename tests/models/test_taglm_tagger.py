@@ -19,6 +19,7 @@ from taglm_plugin.data.data_collators import VectorizedDataCollator
 from taglm_plugin.data.tag_schemes import TagSequenceError, tags_to_spans
 from taglm_plugin.models import taglm_tagger
 from taglm_plugin.models.taglm_tagger import TagLmTagger
+from taglm_plugin.predictors.taglm_tagger import TagLmTaggerPredictor
 from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
 
 from ..conftest import FIXTURES
@@ -474,20 +475,26 @@ def test_evaluation_scores_gold_tags_unseen_in_training_like_conlleval(
     assert warnings[1].startswith(f"{eval_file}, line 8: the gold tag 'I-MISC' ('U-MISC' ")
 
 
+def word_embedding_tagger(files) -> TagLmTagger:  # noqa: F811
+    """The baseline fixture's tagger with only a taglm_word_embedding of the word fixtures."""
+    vocab, word_embedding = build_word_embedding(files)
+    params = read_config(BASELINE_CONFIG)["model"]
+    del params["text_field_embedder"]
+    params["encoder"]["input_size"] = 4
+    return Model.from_params(
+        vocab=vocab,
+        params=params,
+        text_field_embedder=BasicTextFieldEmbedder({"tokens": word_embedding}),
+    )
+
+
 def test_evaluation_reports_the_kinds_of_word_vectors_used(files):  # noqa: F811
     """
     The test fixture's "London is Flibber": a pretrained-only word, a training word and a word
     in neither (the unknown vector); its one gold span is "Flibber".
     """
-    vocab, word_embedding = build_word_embedding(files)
-    params = read_config(BASELINE_CONFIG)["model"]
-    del params["text_field_embedder"]
-    params["encoder"]["input_size"] = 4
-    model = Model.from_params(
-        vocab=vocab,
-        params=params,
-        text_field_embedder=BasicTextFieldEmbedder({"tokens": word_embedding}),
-    )
+    model = word_embedding_tagger(files)
+    vocab = model.vocab
     instances = list(word_reader().read(files["test"]))
     batch = Batch(instances)
     batch.index_instances(vocab)
@@ -508,3 +515,18 @@ def test_evaluation_reports_the_kinds_of_word_vectors_used(files):  # noqa: F811
             "span-words-unknown": 1.0,
         }
     )
+
+
+def test_the_predictor_logs_the_kinds_of_word_vectors_used(files, caplog):  # noqa: F811
+    predictor = TagLmTaggerPredictor(word_embedding_tagger(files), word_reader())
+    with caplog.at_level(logging.INFO, logger="taglm_plugin.predictors.taglm_tagger"):
+        predictor.predict_json({"tokens": ["London", "is", "Flibber"]})  # the first batch
+        predictor.predict_json({"tokens": ["Paris"]})  # not logged: fewer than 1000 sentences
+        predictor.log_word_kinds()  # as at exit
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "Word vectors of the 1 sentences so far: words-training 33.3%, "
+        "words-pretrained 33.3%, words-unknown 33.3%",
+        "Word vectors of the 2 sentences so far: words-training 50.0%, "
+        "words-pretrained 25.0%, words-unknown 25.0%",
+    ]
