@@ -31,12 +31,14 @@ class TokenPerplexity(ChecksConfigKeys, Metric):
         num_tokens : `int`
             How many tokens `summed_nll` sums over.
         """
-        self._total_nll += dist_reduce_sum(float(summed_nll.detach()))
-        self._num_tokens += dist_reduce_sum(int(num_tokens))
+        self._total_nll += float(summed_nll.detach())
+        self._num_tokens += int(num_tokens)
 
     def get_metric(self, reset: bool = False) -> float:
-        """`exp(total NLL / total tokens)`; `0.0` before any token."""
-        perplexity = math.exp(self._total_nll / self._num_tokens) if self._num_tokens else 0.0
+        """`exp(total NLL / total tokens)` over all workers' tokens; `0.0` before any token."""
+        counts = torch.tensor([self._total_nll, self._num_tokens], dtype=torch.float64)
+        total_nll, num_tokens = dist_reduce_sum(counts).tolist()
+        perplexity = math.exp(total_nll / num_tokens) if num_tokens else 0.0
         if reset:
             self.reset()
         return perplexity
