@@ -4,7 +4,9 @@ from typing import Iterator, List, Optional
 
 import numpy
 import torch
+import torch.distributed as dist
 from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import is_distributed
 from allennlp.data import Instance, Token, Vocabulary
 from allennlp.data.data_loaders.data_loader import DataLoader, TensorDict
 from allennlp.data.dataset_readers import DatasetReader
@@ -52,7 +54,13 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
     `iter_instances()` gives the split's sentences as the reader's `Instance`s (for building
     the vocabulary); it is the only per-token Python work left, once per run.
 
-    Not for distributed training (the batches are not sharded).
+    Distributed training: every worker computes the same batches of the whole pass (the
+    workers share numpy's seed) and takes every `world_size`-th one, starting at its rank, so
+    the workers train on disjoint shares of the sentences that together hold each one once per
+    pass. The batches of a pass are first made a multiple of `world_size` by halving the
+    largest ones (`_split_for_workers`): allennlp's trainer ends a distributed epoch when the
+    first worker runs out of batches, so unequal shares would leave sentences out. `len()` and
+    `batches_per_epoch` count one worker's batches.
 
     Registered as a `DataLoader` with name "taglm_lm_cache".
 
@@ -157,7 +165,9 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
     def __len__(self) -> int:
         if self.batches_per_epoch is not None:
             return self.batches_per_epoch
-        return math.ceil(len(self._sentences) / self.batch_size)
+        # Pools hold whole batches but the last, so a pass has this many batches.
+        num_batches = math.ceil(len(self._sentences) / self.batch_size)
+        return math.ceil(num_batches / _world_size())
 
     def __iter__(self) -> Iterator[TensorDict]:
         if self._type_targets is None:
@@ -218,6 +228,9 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
             )
         if self.shuffle:
             batches = [batches[index] for index in numpy.random.permutation(len(batches))]
+        world_size = _world_size()
+        if world_size > 1:
+            batches = _split_for_workers(batches, world_size)[dist.get_rank() :: world_size]
         for batch in batches:
             tensors = self.tensorize(batch)
             yield move_to_device(tensors, self._device) if self._device is not None else tensors
@@ -259,3 +272,25 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
             "token_types": torch.from_numpy(token_types),
             "targets": {self._target_namespace: {"tokens": torch.from_numpy(targets)}},
         }
+
+
+def _world_size() -> int:
+    """The number of workers of distributed training, 1 without it."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def _split_for_workers(batches: List[numpy.ndarray], world_size: int) -> List[numpy.ndarray]:
+    """
+    `batches` with the largest batch (the first of them) cut into two halves, in its place,
+    until their number is a multiple of `world_size`, so that every worker gets as many.
+    """
+    batches = list(batches)
+    while len(batches) % world_size:
+        largest = max(range(len(batches)), key=lambda index: len(batches[index]))
+        if len(batches[largest]) < 2:
+            raise ConfigurationError(
+                f"taglm_lm_cache: {len(batches)} batches of one sentence cannot be shared "
+                f"equally by {world_size} workers"
+            )
+        batches[largest : largest + 1] = numpy.array_split(batches[largest], 2)
+    return batches

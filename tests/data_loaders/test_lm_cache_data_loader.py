@@ -1,3 +1,4 @@
+import math
 import os
 from collections import Counter
 from typing import List, Tuple
@@ -205,3 +206,51 @@ def test_needs_the_lm_text_reader_and_local_files(tmp_path):
 def test_iterating_before_index_with_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="index_with"):
         next(iter(loader(reader(), tmp_path)))
+
+
+def shares_of_workers(
+    global_rank: int, world_size: int, gpu_id: int, cache_directory: str, vocab: Vocabulary
+) -> None:
+    """
+    One worker's batches (indices into the selected sentences) of two shuffled passes, gathered
+    on every worker: disjoint, each sentence once per pass, as many batches on each worker.
+    """
+    loader_ = loader(reader(), cache_directory)
+    loader_.index_with(vocab)
+    shares: List[List[int]] = []
+    tensorize = loader_.tensorize
+    loader_.tensorize = lambda batch: (shares[-1].append(batch.tolist()), tensorize(batch))[1]
+    numpy.random.seed(1)
+    for _ in range(2):
+        shares.append([])
+        assert len(list(loader_)) == len(loader_)
+    gathered: List[List[List[List[int]]]] = [[] for _ in range(world_size)]
+    torch.distributed.all_gather_object(gathered, shares)
+    num_sentences = len(loader_._sentences)
+    for epoch in range(2):
+        batches = [worker_shares[epoch] for worker_shares in gathered]
+        assert [len(worker_batches) for worker_batches in batches] == [len(loader_)] * world_size
+        sentences = [index for worker_batches in batches for batch in worker_batches for index in batch]
+        assert sorted(sentences) == list(range(num_sentences))
+    assert gathered[0][0] != gathered[0][1]  # each pass in a new order
+
+
+def test_distributed_workers_get_disjoint_shares_of_every_pass(tmp_path):
+    """32 sentences in batches of 3: 11 batches a pass, one is halved for 2 workers."""
+    import socket
+
+    import torch.multiprocessing as mp
+    from allennlp.common.testing.distributed_test import init_process
+
+    built = loader(reader(), tmp_path)  # the cache file, before the workers read it
+    vocab = Vocabulary.from_instances(built.iter_instances())
+    assert math.ceil(len(built._sentences) / built.batch_size) % 2 == 1
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.start_processes(
+        init_process,
+        args=(2, [-1, -1], shares_of_workers, (str(tmp_path), vocab), {}, "127.0.0.1", port),
+        nprocs=2,
+        start_method="fork",
+    )
