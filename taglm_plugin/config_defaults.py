@@ -37,6 +37,9 @@ DEFAULTS = {
     "LM_STATE_DIM": "512",
     # -1 trains on the CPU; 0 on the first GPU.
     "CUDA_DEVICE": "-1",
+    # Distributed training (training_configs/common/distributed.libsonnet): devices of the
+    # workers, e.g. "0,1" ("-1,-1": two CPU workers); "" trains in one process on CUDA_DEVICE.
+    "CUDA_DEVICES": "",
     # Seed for random, numpy and torch (training_configs/common/seed.libsonnet).
     "SEED": "13370",
     # Upper bound on training epochs (the paper's schedule usually stops earlier).

@@ -15,19 +15,10 @@ What that takes (tests/fixtures/reliability/tiny_tagger.jsonnet):
   (tests/training/checkpointers/test_crash_safe.py).
 """
 import signal
-import time
 
 import torch
 
-from .training_runs import comparable_metrics, finish, start_training
-
-
-def wait_for_file(path, process, timeout=300.0):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f"training ended before {path.name} was written"
-        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
-        time.sleep(0.01)
+from .training_runs import comparable_metrics, finish, start_training, wait_for_file
 
 
 def test_recover_after_sigkill_ends_like_an_uninterrupted_run(tmp_path):

@@ -7,6 +7,7 @@
 //
 // Paper references are to Peters et al. (ACL 2017), "Semi-supervised sequence tagging with
 // bidirectional language models".
+local distributed = import 'distributed.libsonnet';
 local seed = import 'seed.libsonnet';
 
 {
@@ -164,4 +165,4 @@ local seed = import 'seed.libsonnet';
     callbacks: ['taglm_stop_after_schedule', 'taglm_torch_rng_checkpoint', 'taglm_gc_freeze'],
     checkpointer: { type: 'taglm_crash_safe' },
   },
-} + seed
+} + seed + distributed

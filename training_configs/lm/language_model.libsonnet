@@ -21,7 +21,10 @@
 //                           products in training (tensor cores; float32 accumulation and
 //                           logits; model.softmax_precision)
 //   CUDA_DEVICE             -1 for the CPU, 0 for the first GPU
+//   CUDA_DEVICES            distributed training on these devices, e.g. 0,1
+//                           (../common/distributed.libsonnet; batch_size is per worker)
 //   SEED                    random, numpy and torch seeds (../common/seed.libsonnet)
+local distributed = import '../common/distributed.libsonnet';
 local seed = import '../common/seed.libsonnet';
 
 local sizes = {
@@ -194,4 +197,4 @@ local sizes = {
       { type: 'taglm_stop_after_seconds', seconds: $.time_budget_seconds },
     ],
   },
-} + seed
+} + seed + distributed
