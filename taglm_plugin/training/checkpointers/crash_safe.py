@@ -50,6 +50,9 @@ class CrashSafeCheckpointer(ChecksConfigKeys, Checkpointer):
     (Not with a moving average, whose `best.th` holds the averaged weights, nor for sharded
     model states: allennlp's behaviour is kept.)
 
+    In distributed training every worker loads the checkpoint, and only the primary renames
+    files aside and writes `best.th` (the others record its path), so each file is written once.
+
     Registered as a `Checkpointer` with name "taglm_crash_safe":
     `"trainer": {"checkpointer": {"type": "taglm_crash_safe"}}`.
     """
@@ -86,6 +89,8 @@ class CrashSafeCheckpointer(ChecksConfigKeys, Checkpointer):
 
     def _copy_to_best(self, model_state_path: str) -> str:
         best_path = os.path.join(self._serialization_dir, BEST_WEIGHTS_NAME)
+        if not self._is_primary:
+            return best_path
         # Through a temporary file, so that best.th is never half written.
         temporary_path = best_path + ".partial"
         shutil.copyfile(model_state_path, temporary_path)
@@ -93,8 +98,9 @@ class CrashSafeCheckpointer(ChecksConfigKeys, Checkpointer):
         logger.info("The checkpoint ends the best epoch so far: copied it to %s", best_path)
         return best_path
 
-    @staticmethod
-    def _set_aside(paths: Sequence[str], error: Exception) -> None:
+    def _set_aside(self, paths: Sequence[str], error: Exception) -> None:
+        if not self._is_primary:
+            return
         existing = [path for path in paths if os.path.exists(path)]
         for path in existing:
             os.replace(path, path + INCOMPLETE_SUFFIX)

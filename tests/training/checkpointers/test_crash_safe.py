@@ -111,3 +111,38 @@ def test_other_checkpoints_leave_the_best_model_alone(tmp_path, batches, best):
 
     assert training_state["best_model_filename"] is None
     assert torch.equal(torch.load(tmp_path / "best.th")["weight"], torch.zeros(3))
+
+
+def recover_on_two_workers(global_rank: int, world_size: int, gpu_id: int, directory: Path) -> None:
+    """Worker 1 loads the checkpoint first, then worker 0: only worker 0 writes files."""
+    for rank in (1, 0):
+        if rank == global_rank:
+            files_before = sorted(path.name for path in directory.iterdir())
+            _, training_state = CrashSafeCheckpointer(directory).load_checkpoint()
+            assert training_state["best_model_filename"] == str(directory / "best.th")
+            files = sorted(path.name for path in directory.iterdir())
+            if rank == 1:
+                assert files == files_before
+            else:
+                assert "best.th" in files and "model_state_e2_b0.th.incomplete" in files
+        torch.distributed.barrier()
+
+
+def test_in_distributed_training_only_the_primary_writes(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+    from allennlp.common.testing.distributed_test import init_process
+
+    write_checkpoint(tmp_path, 1, best=True)
+    write_checkpoint(tmp_path, 2)
+    cut_in_half(tmp_path / "model_state_e2_b0.th")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.start_processes(
+        init_process,
+        args=(2, [-1, -1], recover_on_two_workers, (tmp_path,), {}, "127.0.0.1", port),
+        nprocs=2,
+        start_method="fork",
+    )
