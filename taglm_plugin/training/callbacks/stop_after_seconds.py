@@ -2,6 +2,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
+import torch.distributed as dist
+from allennlp.nn.util import dist_reduce
 from allennlp.training.callbacks.callback import TrainerCallback
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
@@ -25,7 +27,9 @@ class StopAfterSecondsCallback(ChecksConfigKeys, TrainerCallback):
     Only whole epochs are trained, so make them a small part of the budget, e.g. with the data
     loader's `batches_per_epoch` (which also makes validation and checkpoints regular).
 
-    It stops through `stop_after_this_epoch`, as `taglm_stop_after_schedule` does.
+    It stops through `stop_after_this_epoch`, as `taglm_stop_after_schedule` does. In
+    distributed training each worker reads its own clock and all stop when one would: a
+    worker that trained on alone would wait for the others forever (allennlp#4794).
 
     Registered as a `TrainerCallback` with name "taglm_stop_after_seconds".
 
@@ -64,7 +68,8 @@ class StopAfterSecondsCallback(ChecksConfigKeys, TrainerCallback):
         self._epochs_trained += 1
         elapsed = time.monotonic() - self._start_time
         mean_epoch = elapsed / self._epochs_trained
-        if elapsed + mean_epoch > self._seconds:
+        # Every worker calls on_epoch, so the reduction is collective.
+        if dist_reduce(int(elapsed + mean_epoch > self._seconds), dist.ReduceOp.MAX):
             logger.info(
                 "Stopping after epoch %d: %.0f s of the %.0f s training budget used, an epoch "
                 "takes %.0f s",
