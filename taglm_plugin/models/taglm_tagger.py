@@ -1,7 +1,9 @@
+import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError, check_dimensions_match
+from allennlp.common.util import is_distributed
 from allennlp.data import Instance, TextFieldTensors, Vocabulary
 from allennlp.models.model import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder, TokenEmbedder
@@ -19,6 +21,8 @@ from taglm_plugin.modules.token_embedders.taglm_word_embedding import (
 )
 from taglm_plugin.training.metrics.conlleval_f1 import ConllevalF1Measure
 from taglm_plugin.training.metrics.word_kind_shares import WordKindShares
+
+logger = logging.getLogger(__name__)
 
 # The layers from the token representations to the CRF's loss (the "graphed modules"); on the
 # GPU they run as one CUDA graph per batch shape (in training forward and backward).
@@ -69,7 +73,10 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
       them one by one from Python took most of a training step. Results are those of the
       eager computation (in training, dropout draws other random numbers). Two training
       forward passes before one backward pass raise an error; switch `cuda_graphs` off for
-      that.
+      that. In distributed training the model switches `cuda_graphs` off (with a warning) at
+      its first batch that would use them: the graphs have not been verified under DDP, whose
+      gradient all-reduce hooks would see the graphed parameters' gradients only when the
+      backward graph has replayed.
 
     Without `lm_embedder` it is the paper's baseline tagger.
     """
@@ -323,6 +330,13 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
             or self.ignore_loss_on_o_tags
             or (lm_embeddings is not None and lm_embeddings.requires_grad)
         ):
+            return None
+        if is_distributed():
+            self.cuda_graphs = False
+            logger.warning(
+                "model.cuda_graphs switched off: CUDA graphs are not verified under distributed "
+                "training (DDP); the layers run eagerly"
+            )
             return None
         multiple = self._cuda_graph_length_multiple
         length = -(-embedded.size(1) // multiple) * multiple

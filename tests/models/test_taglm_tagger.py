@@ -530,3 +530,16 @@ def test_the_predictor_logs_the_kinds_of_word_vectors_used(files, caplog):  # no
         "Word vectors of the 2 sentences so far: words-training 50.0%, "
         "words-pretrained 25.0%, words-unknown 25.0%",
     ]
+
+
+def test_cuda_graphs_are_switched_off_in_distributed_training(
+    taglm_environment, eager_cuda_graphs, monkeypatch, caplog
+):
+    monkeypatch.setattr(taglm_tagger, "cuda_graphs_usable", lambda tensor: True)
+    monkeypatch.setattr(taglm_tagger, "is_distributed", lambda: True)
+    model, _, batch = build(BASELINE_CONFIG)
+    model.train()
+    with caplog.at_level(logging.WARNING, logger=taglm_tagger.__name__):
+        model(**batch)["loss"].backward()
+    assert not model.cuda_graphs and len(model._training_graphs) == 0
+    assert "cuda_graphs switched off" in caplog.text
