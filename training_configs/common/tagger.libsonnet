@@ -26,9 +26,9 @@ local seed = import 'seed.libsonnet';
   // word of `word_embeddings` (all 400k GloVe 6B words) is usable at prediction time from a
   // frozen table beside the trainable one (`taglm_word_embedding`, `tagger_vocabulary`).
   // How fine-tuned and pretrained-only vectors stay in one space: 'vectors' (the paper's plain
-  // fine-tuning; words never seen in training get their pretrained vector unchanged) or
+  // fine-tuning; words never seen in training get their pretrained vector unchanged),
   // 'residual' (a shared trainable map of every pretrained vector plus a per-word correction
-  // of training words). Dev evidence (docs/RESULTS.md, NER baseline, full schedule, H200,
+  // of training words) or 'frozen' (no fine-tuning of pretrained vectors). Dev evidence (docs/RESULTS.md, NER baseline, full schedule, H200,
   // 2026-12-02): 'vectors' 94.64 / 94.29 (seeds 1, 2), 'residual' 94.59 / 94.10 / 94.25
   // (seeds 1-3), both at word_dropout 0.05: 'vectors' by 0.12 on seeds 1-2, within the seed
   // spread.
