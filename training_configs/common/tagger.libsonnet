@@ -158,10 +158,16 @@ local seed = import 'seed.libsonnet';
     optimizer: { type: 'adam', lr: $.learning_rate },
     // Train to the best dev epoch, then lr/10 for 5 epochs, lr/10 again for 5, then stop.
     learning_rate_scheduler: { type: 'taglm_step_down', patience: $.schedule_patience },
-    // `--recover` resumes exactly: torch's RNG state and a fallback from a checkpoint cut
-    // short by a kill (tests/reliability/test_interrupted_training.py). The loaded instances
+    // `--recover` resumes exactly: torch's RNG state, a fallback from a checkpoint cut short
+    // by a kill, and a run killed after its last checkpoint ends without training again, with
+    // its full metrics (tests/reliability/test_interrupted_training.py). The loaded instances
     // are kept out of Python's full garbage collections (0.6 s each with the TagLM indexers).
-    callbacks: ['taglm_stop_after_schedule', 'taglm_torch_rng_checkpoint', 'taglm_gc_freeze'],
+    callbacks: [
+      'taglm_stop_after_schedule',
+      'taglm_torch_rng_checkpoint',
+      'taglm_training_end_checkpoint',
+      'taglm_gc_freeze',
+    ],
     checkpointer: { type: 'taglm_crash_safe' },
   },
 } + seed
