@@ -1,13 +1,18 @@
 """`allennlp train` runs of the tiny tagger in subprocesses, for the reliability tests."""
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import torch
+
 from ..conftest import FIXTURES, REPO_ROOT
+from .kill_points import KILL_POINT_VARIABLE
 
 CONFIG = FIXTURES / "reliability" / "tiny_tagger.jsonnet"
 
@@ -21,19 +26,25 @@ def start_training(
     *options: str,
     config: Path = CONFIG,
     environment: Optional[Dict[str, str]] = None,
+    kill_point: Optional[str] = None,
 ) -> subprocess.Popen:
     """
     Starts `allennlp train config -s serialization_dir` (with `environment` added to
     `ENVIRONMENT`) in a process group of its own, which its distributed workers join; its log
-    goes to `<dir>.log`.
+    goes to `<dir>.log`. With a `kill_point` (tests/reliability/kill_points.py) the process
+    kills itself there.
     """
     command = [sys.executable, "-m", "allennlp", "train", str(config), "-s",
                str(serialization_dir), "--include-package", "taglm_plugin", *options]  # fmt: skip
+    environment = dict(ENVIRONMENT, **(environment or {}))
+    if kill_point is not None:
+        command += ["--include-package", "tests.reliability.kill_points"]
+        environment[KILL_POINT_VARIABLE] = kill_point
     log = open(f"{serialization_dir}.log", "a")
     return subprocess.Popen(
         command,
         cwd=REPO_ROOT,
-        env=dict(ENVIRONMENT, **(environment or {})),
+        env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -64,3 +75,10 @@ def comparable_metrics(serialization_dir: Path) -> Dict[str, Any]:
         for key, value in metrics.items()
         if key != "training_duration" and not key.endswith("_memory_MB")
     }
+
+
+def archived_weights(serialization_dir: Path) -> Dict[str, torch.Tensor]:
+    """The weights in the run's `model.tar.gz`."""
+    with tarfile.open(serialization_dir / "model.tar.gz") as archive:
+        weights = archive.extractfile("weights.th").read()
+    return torch.load(io.BytesIO(weights), weights_only=True)
