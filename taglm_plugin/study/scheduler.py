@@ -137,7 +137,7 @@ class Scheduler:
         return changed
 
     def _start(self, job: Job, step: Step, job_start: float) -> None:
-        job.directory.parent.mkdir(parents=True, exist_ok=True)
+        job.directory.mkdir(parents=True, exist_ok=True)
         log = open(job.log(step), "a")
         log.write(f"$ {' '.join(step.command)}\n")
         log.flush()
