@@ -9,7 +9,7 @@ from allennlp.common.file_utils import cached_path
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader
 from allennlp.data.fields import MetadataField, TextField
 from allennlp.data.instance import Instance
-from allennlp.data.token_indexers import TokenCharactersIndexer, TokenIndexer
+from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
@@ -22,7 +22,10 @@ from taglm_plugin.data.tag_schemes import (
     canonical_scheme,
     convert_tags,
 )
-from taglm_plugin.data.token_indexers.normalized_single_id import NormalizedSingleIdTokenIndexer
+from taglm_plugin.data.token_indexers import (
+    CachedTokenCharactersIndexer,
+    NormalizedSingleIdTokenIndexer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,8 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
 
     * `tokens`: a `TextField` of the original tokens. The default indexers are
       `normalized_single_id` (namespace `tokens`: lowercased, digits mapped to 0, as in the
-      paper) and `characters` (namespace `token_characters`, case kept).
+      paper) and `cached_characters` (namespace `token_characters`, case kept, at most its
+      default of 64 characters per token).
     * `tags`: a `GoldTagField` of the tags converted to `output_tag_scheme` (omitted when
       `tag_column` is `None`, for unlabeled input); a tag the model's vocabulary lacks is
       scored as a missed gold chunk, with a warning naming the file, the line and the tag.
@@ -117,7 +121,7 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
         super().__init__(**kwargs)
         self._token_indexers = token_indexers or {
             "tokens": NormalizedSingleIdTokenIndexer(),
-            "token_characters": TokenCharactersIndexer(min_padding_length=3),
+            "token_characters": CachedTokenCharactersIndexer(min_padding_length=3),
         }
         try:
             self._tag_scheme = canonical_scheme(tag_scheme, INPUT_SCHEMES)

@@ -10,9 +10,11 @@ from allennlp.common.util import sanitize
 from allennlp.data import DataLoader
 from allennlp.evaluation.serializers.serializers import Serializer
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 
 @Serializer.register("taglm_tagger_predictions")
-class TaggerPredictionsSerializer(Serializer):
+class TaggerPredictionsSerializer(ChecksConfigKeys, Serializer):
     """
     Serializes a batch as one JSON line per sentence, in the order of the data:
 

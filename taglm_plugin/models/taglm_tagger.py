@@ -5,6 +5,7 @@ from allennlp.common.checks import ConfigurationError, check_dimensions_match
 from allennlp.data import Instance, TextFieldTensors, Vocabulary
 from allennlp.models.model import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder, TokenEmbedder
+from allennlp.modules.conditional_random_field import ConditionalRandomField
 from allennlp.nn import util
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
@@ -70,6 +71,8 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
       eager computation (in training, dropout draws other random numbers). Two training
       forward passes before one backward pass raise an error; switch `cuda_graphs` off for
       that.
+    * `ignore_loss_on_o_tags` gives `CrfTagger`'s loss, except that a sentence whose tags
+      are all `O` adds 0 to it (`CrfTagger` fails on such a sentence).
 
     Without `lm_embedder` it is the paper's baseline tagger.
     """
@@ -217,12 +220,10 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
             output["top_k_tags"] = best_paths
 
         if tags is not None:
-            if loss is None:
-                crf_mask = mask
-                if self.ignore_loss_on_o_tags:
-                    o_tag_index = self.vocab.get_token_index("O", namespace=self.label_namespace)
-                    crf_mask = mask & (tags != o_tag_index)
-                loss = -self.crf(logits, tags, crf_mask)
+            if loss is None and self.ignore_loss_on_o_tags:
+                loss = -self._log_likelihood_ignoring_o_tags(logits, tags, mask)
+            elif loss is None:
+                loss = -self.crf(logits, tags, mask)
             output["loss"] = loss
             if self._conlleval is not None:
                 self._conlleval(predicted_tags, tags, mask, unseen_gold_tags)
@@ -272,6 +273,26 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
             names[sentence][position] = metadata[sentence]["tags"][position]
         tag_ids = self.vocab.get_token_to_index_vocabulary(self.label_namespace)
         return tags.masked_fill(unseen, tag_ids.get("O", 0)), names
+
+    def _log_likelihood_ignoring_o_tags(
+        self, logits: torch.Tensor, tags: torch.LongTensor, mask: torch.BoolTensor
+    ) -> torch.Tensor:
+        """
+        `CrfTagger`'s log-likelihood with `ignore_loss_on_o_tags` (a scalar, summed over the
+        batch), for `logits` `(batch_size, num_tokens, num_tags)`, `tags` and `mask`
+        `(batch_size, num_tokens)`: allennlp's CRF computation with the `O` tokens masked out.
+        That mask is not left-aligned, which `FastConditionalRandomField` assumes, so its
+        sentences go through allennlp's own `ConditionalRandomField.forward`. A sentence of
+        only `O` tags adds 0: its mask is all False, on which allennlp's CRF fails (it gathers
+        the tag of the last unmasked token, at index -1).
+        """
+        o_tag_index = self.vocab.get_token_index("O", namespace=self.label_namespace)
+        crf_mask = mask & (tags != o_tag_index)
+        with_spans = crf_mask.any(1)
+        inputs = (logits[with_spans], tags[with_spans], crf_mask[with_spans])
+        if isinstance(self.crf, FastConditionalRandomField):
+            return ConditionalRandomField.forward(self.crf, *inputs)
+        return self.crf(*inputs)
 
     def _tag_logits(
         self, embedded: torch.Tensor, mask: torch.BoolTensor, lm_embeddings: Optional[torch.Tensor]

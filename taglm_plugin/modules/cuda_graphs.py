@@ -76,10 +76,17 @@ def _warm_up(function: Callable[[], object]) -> None:
 
 
 class _GraphInputs:
-    """A graph's own input tensors (zeroed copies of `examples`)."""
+    """
+    A graph's own input tensors: copies of `examples` holding zeros, and True for masks (bool
+    tensors), so that the warm-up and the capture run on a valid batch (every token real, tag
+    ids 0: the CRF's gold score gathers at the last real token).
+    """
 
     def __init__(self, examples: Sequence[torch.Tensor]) -> None:
-        self.tensors = [torch.zeros_like(example) for example in examples]
+        self.tensors = [
+            torch.ones_like(example) if example.dtype == torch.bool else torch.zeros_like(example)
+            for example in examples
+        ]
 
     def copy(self, inputs: Sequence[torch.Tensor]) -> None:
         """Copy `inputs` in; one smaller than its graph input fills its zeroed leading part."""

@@ -14,6 +14,7 @@ from allennlp.models import Model
 from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 from allennlp.nn.util import get_text_field_mask, move_to_device
+from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
 from taglm_plugin.data.data_collators import VectorizedDataCollator
 from taglm_plugin.data.tag_schemes import TagSequenceError, tags_to_spans
@@ -523,10 +524,63 @@ def test_the_predictor_logs_the_kinds_of_word_vectors_used(files, caplog):  # no
         predictor.predict_json({"tokens": ["London", "is", "Flibber"]})  # the first batch
         predictor.predict_json({"tokens": ["Paris"]})  # not logged: fewer than 1000 sentences
         predictor.log_word_kinds()  # as at exit
-    messages = [record.getMessage() for record in caplog.records]
+    messages = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "taglm_plugin.predictors.taglm_tagger"
+    ]
     assert messages == [
         "Word vectors of the 1 sentences so far: words-training 33.3%, "
         "words-pretrained 33.3%, words-unknown 33.3%",
         "Word vectors of the 2 sentences so far: words-training 50.0%, "
         "words-pretrained 25.0%, words-unknown 25.0%",
     ]
+
+
+def batch_rows(batch, rows: torch.Tensor):
+    """The sentences `rows` (a boolean mask over the batch) of a `TensorDict`, same width."""
+    if isinstance(batch, dict):
+        return {key: batch_rows(value, rows) for key, value in batch.items()}
+    if isinstance(batch, torch.Tensor):
+        return batch[rows]
+    return [element for element, keep in zip(batch, rows.tolist()) if keep]
+
+
+@pytest.mark.parametrize("fast_crf, graph_path", [(False, False), (True, False), (True, True)])
+def test_ignoring_the_loss_on_o_tags_is_crf_taggers_loss_and_0_for_an_all_o_sentence(
+    eager_cuda_graphs, monkeypatch, fast_crf, graph_path
+):
+    """
+    The fixture batch has an all-O sentence and sentences whose first token is O (CRF masks
+    that start with False): the loss is allennlp-models' CrfTagger's on the other sentences
+    (it fails on the all-O one), whatever the CRF and with the CUDA-graph path possible.
+    """
+    if graph_path:
+        monkeypatch.setattr(taglm_tagger, "cuda_graphs_usable", lambda tensor: True)
+    model, vocab, batch = build(BASELINE_CONFIG, ignore_loss_on_o_tags=True, fast_crf=fast_crf)
+    params = read_config(BASELINE_CONFIG, **{"model.type": "crf_tagger"}).pop("model")
+    params["ignore_loss_on_o_tags"] = True
+    reference = Model.from_params(vocab=vocab, params=params)
+    assert type(reference) is CrfTagger
+    scramble_tag_scores(model)
+    reference.load_state_dict(model.state_dict())
+    model.eval()
+    reference.eval()
+    not_o = (batch["tags"] != vocab.get_token_index("O", "labels")) & get_text_field_mask(
+        batch["tokens"]
+    )
+    with_spans = not_o.any(1)
+    assert with_spans.tolist().count(False) == 1
+    assert not not_o[with_spans, 0].all()
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        reference(**batch)
+
+    with torch.no_grad():
+        expected = reference(**batch_rows(batch, with_spans))["loss"]
+        torch.testing.assert_close(model(**batch)["loss"], expected, rtol=1e-5, atol=1e-4)
+
+    model.train()
+    output = model(**batch_rows(batch, ~with_spans))
+    output["loss"].backward()
+    assert output["loss"].item() == 0.0
+    assert all(not p.grad.any() for p in model.parameters() if p.grad is not None)

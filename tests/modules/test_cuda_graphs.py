@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from taglm_plugin.modules.conditional_random_field import FastConditionalRandomField
 from taglm_plugin.modules.cuda_graphs import (
     CudaGraphCache,
     GraphedLoss,
@@ -27,6 +28,19 @@ def test_graph_inputs_copy_pads_smaller_inputs_with_zeros():
     assert inputs.tensors[1].all()
     with pytest.raises(ValueError, match="expected 2 graph inputs, got 1"):
         inputs.copy([torch.ones(2, 4)])
+
+
+def test_graph_inputs_start_as_a_valid_batch_with_every_token_real():
+    """The warm-up and capture of a graph run on its inputs before any copy: the CRF's gold
+    score gathers at the last real token, which a mask without one would put at -1."""
+    examples = [
+        torch.empty(2, 5, 3),
+        torch.empty(2, 5, dtype=torch.long),
+        torch.empty(2, 5, dtype=torch.bool),
+    ]
+    logits, tags, mask = _GraphInputs(examples).tensors
+    assert mask.all() and not tags.any() and not logits.any()
+    assert torch.isfinite(FastConditionalRandomField(3)(logits, tags, mask))
 
 
 def test_gradients_are_none_for_none_and_unused_targets():

@@ -270,3 +270,20 @@ def test_other_dataset_readers_are_a_configuration_error(archive_path):
     archive = load_archive(archive_path)
     with pytest.raises(ConfigurationError, match="needs the 'taglm_conll' dataset reader"):
         TagLmTaggerPredictor(archive.model, Conll2003DatasetReader())
+
+
+@pytest.mark.parametrize("key", ["sentence", "tokens"])
+def test_a_very_long_token_gives_the_model_at_most_64_characters_per_token(archive_path, key):
+    """The archived reader's default character indexer caps tokens as in training."""
+    predictor = Predictor.from_path(archive_path)
+    shapes = []
+    predictor._model.text_field_embedder.register_forward_pre_hook(
+        lambda module, args: shapes.append(args[0]["token_characters"]["token_characters"].shape)
+    )
+    long_token = "x" * 100_000
+    item = {"sentence": f"Paris {long_token} ."} if key == "sentence" else {
+        "tokens": ["Paris", long_token, "."]
+    }
+    output = predictor.predict_json(item)
+    assert output["tokens"] == ["Paris", long_token, "."]
+    assert shapes == [(1, 3, 64)]

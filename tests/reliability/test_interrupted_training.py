@@ -1,5 +1,6 @@
 """
-`allennlp train --recover` after the training process was killed with SIGKILL ends with the
+`allennlp train --recover` after the training process was killed (SIGKILL during training,
+or at a point after the last checkpoint, tests/reliability/kill_points.py) ends with the
 metrics and weights of an uninterrupted run of the same config and seed, exactly (CPU).
 
 What that takes (tests/fixtures/reliability/tiny_tagger.jsonnet):
@@ -12,14 +13,21 @@ What that takes (tests/fixtures/reliability/tiny_tagger.jsonnet):
 * the `taglm_crash_safe` checkpointer: allennlp records a best epoch's `best.th` only after
   that epoch's checkpoint, so a run resumed from it had no best model; and a kill while a
   checkpoint is written leaves a file that allennlp cannot resume from
-  (tests/training/checkpointers/test_crash_safe.py).
+  (tests/training/checkpointers/test_crash_safe.py);
+* the `taglm_training_end_checkpoint` callback, for a run killed after its last checkpoint:
+  allennlp's trainer keeps the final metrics only in memory and checks for early stopping only
+  after an epoch that it trained
+  (tests/training/callbacks/test_training_end_checkpoint.py).
 """
+import json
 import signal
 import time
 
+import pytest
 import torch
 
-from .training_runs import comparable_metrics, finish, start_training
+from .kill_points import KILLED_EXIT_CODE
+from .training_runs import archived_weights, comparable_metrics, finish, start_training
 
 
 def wait_for_file(path, process, timeout=300.0):
@@ -30,8 +38,19 @@ def wait_for_file(path, process, timeout=300.0):
         time.sleep(0.01)
 
 
+def runs(tmp_path):
+    """The serialization directories of the interrupted and the uninterrupted run."""
+    return tmp_path / "interrupted", tmp_path / "uninterrupted"
+
+
+def same_weights(first, second) -> bool:
+    return first.keys() == second.keys() and all(
+        torch.equal(first[name], second[name]) for name in first
+    )
+
+
 def test_recover_after_sigkill_ends_like_an_uninterrupted_run(tmp_path):
-    uninterrupted_dir, interrupted_dir = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    interrupted_dir, uninterrupted_dir = runs(tmp_path)
     uninterrupted = start_training(uninterrupted_dir)
     interrupted = start_training(interrupted_dir)
 
@@ -54,10 +73,50 @@ def test_recover_after_sigkill_ends_like_an_uninterrupted_run(tmp_path):
     finish(uninterrupted, uninterrupted_dir)
 
     assert comparable_metrics(interrupted_dir) == comparable_metrics(uninterrupted_dir)
-    weights = [
-        torch.load(run / "best.th", weights_only=True)
-        for run in (interrupted_dir, uninterrupted_dir)
-    ]
-    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[1])
+    assert same_weights(
+        *[torch.load(run / "best.th", weights_only=True) for run in runs(tmp_path)]
+    )
     # It resumed from the checkpoint: epoch 0 was not trained again.
     assert (interrupted_dir / "metrics_epoch_0.json").stat().st_mtime_ns == epoch_0_written
+
+
+# The tiny tagger's schedule stops training after epoch 3 (checkpoint e4); with two epochs
+# training ends at num_epochs.
+@pytest.mark.parametrize(
+    "options, kill_point, last_epoch",
+    [
+        (["-o", json.dumps({"trainer.num_epochs": 2})], "archiving", 1),
+        ([], "checkpoint_e4", 3),
+    ],
+    ids=["num_epochs, killed while archiving", "schedule, killed after the last checkpoint"],
+)
+def test_recover_after_the_last_checkpoint_ends_like_an_uninterrupted_run(
+    tmp_path, options, kill_point, last_epoch
+):
+    interrupted_dir, uninterrupted_dir = runs(tmp_path)
+    uninterrupted = start_training(uninterrupted_dir, *options)
+    interrupted = start_training(interrupted_dir, *options, kill_point=kill_point)
+
+    assert interrupted.wait(timeout=300) == KILLED_EXIT_CODE
+    assert (interrupted_dir / f"training_state_e{last_epoch + 1}_b0.th").exists()
+    assert (interrupted_dir / "metrics.json").exists() == (kill_point == "archiving")
+    epochs_written = {
+        path.name: path.stat().st_mtime_ns for path in interrupted_dir.glob("metrics_epoch_*")
+    }
+    assert sorted(epochs_written) == [f"metrics_epoch_{e}.json" for e in range(last_epoch + 1)]
+
+    finish(start_training(interrupted_dir, *options, "--recover"), interrupted_dir)
+    finish(uninterrupted, uninterrupted_dir)
+
+    full_metrics = [json.loads((run / "metrics.json").read_text()) for run in runs(tmp_path)]
+    assert full_metrics[0].keys() == full_metrics[1].keys()
+    assert comparable_metrics(interrupted_dir) == comparable_metrics(uninterrupted_dir)
+    assert full_metrics[1]["epoch"] == last_epoch
+    assert same_weights(
+        *[torch.load(run / "best.th", weights_only=True) for run in runs(tmp_path)]
+    )
+    assert same_weights(*[archived_weights(run) for run in runs(tmp_path)])
+    # No epoch was trained again.
+    assert {
+        path.name: path.stat().st_mtime_ns for path in interrupted_dir.glob("metrics_epoch_*")
+    } == epochs_written

@@ -1,12 +1,17 @@
 """`allennlp train` runs of the tiny tagger in subprocesses, for the reliability tests."""
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
+
+import torch
 
 from ..conftest import FIXTURES, REPO_ROOT
+from .kill_points import KILL_POINT_VARIABLE
 
 CONFIG = FIXTURES / "reliability" / "tiny_tagger.jsonnet"
 
@@ -15,13 +20,22 @@ CONFIG = FIXTURES / "reliability" / "tiny_tagger.jsonnet"
 ENVIRONMENT = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
-def start_training(serialization_dir: Path, *options: str) -> subprocess.Popen:
-    """Starts `allennlp train CONFIG -s serialization_dir`; its log goes to `<dir>.log`."""
+def start_training(
+    serialization_dir: Path, *options: str, kill_point: Optional[str] = None
+) -> subprocess.Popen:
+    """
+    Starts `allennlp train CONFIG -s serialization_dir`; its log goes to `<dir>.log`. With a
+    `kill_point` (tests/reliability/kill_points.py) the process kills itself there.
+    """
     command = [sys.executable, "-m", "allennlp", "train", str(CONFIG), "-s",
                str(serialization_dir), "--include-package", "taglm_plugin", *options]  # fmt: skip
+    environment = ENVIRONMENT
+    if kill_point is not None:
+        command += ["--include-package", "tests.reliability.kill_points"]
+        environment = dict(ENVIRONMENT, **{KILL_POINT_VARIABLE: kill_point})
     log = open(f"{serialization_dir}.log", "a")
     return subprocess.Popen(
-        command, cwd=REPO_ROOT, env=ENVIRONMENT, stdout=log, stderr=subprocess.STDOUT
+        command, cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
     )
 
 
@@ -40,3 +54,10 @@ def comparable_metrics(serialization_dir: Path) -> Dict[str, Any]:
         for key, value in metrics.items()
         if key != "training_duration" and not key.endswith("_memory_MB")
     }
+
+
+def archived_weights(serialization_dir: Path) -> Dict[str, torch.Tensor]:
+    """The weights in the run's `model.tar.gz`."""
+    with tarfile.open(serialization_dir / "model.tar.gz") as archive:
+        weights = archive.extractfile("weights.th").read()
+    return torch.load(io.BytesIO(weights), weights_only=True)

@@ -108,7 +108,10 @@ def test_token_cache_or_allennlps_loader(monkeypatch, tmp_path):
     assert config["data_loader"]["pad_types_to_multiple"] == 256
     monkeypatch.setenv("LM_CACHE_DIR", "")
     config = lm_config(monkeypatch, "forward", "paper")
-    assert "type" not in config["data_loader"] and config["data_loader"]["num_workers"] == 8
+    loader_types = {config[key]["type"] for key in ("data_loader", "validation_data_loader")}
+    assert loader_types == {"taglm_multiprocess"}
+    assert config["data_loader"]["num_workers"] == 8
+    assert config["data_loader"]["batches_per_epoch"] == 2000
 
 
 @pytest.mark.parametrize("cache", [True, False])

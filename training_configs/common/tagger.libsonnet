@@ -26,9 +26,9 @@ local seed = import 'seed.libsonnet';
   // word of `word_embeddings` (all 400k GloVe 6B words) is usable at prediction time from a
   // frozen table beside the trainable one (`taglm_word_embedding`, `tagger_vocabulary`).
   // How fine-tuned and pretrained-only vectors stay in one space: 'vectors' (the paper's plain
-  // fine-tuning; words never seen in training get their pretrained vector unchanged) or
+  // fine-tuning; words never seen in training get their pretrained vector unchanged),
   // 'residual' (a shared trainable map of every pretrained vector plus a per-word correction
-  // of training words). Dev evidence (docs/RESULTS.md, NER baseline, full schedule, H200,
+  // of training words) or 'frozen' (no fine-tuning of pretrained vectors). Dev evidence (docs/RESULTS.md, NER baseline, full schedule, H200,
   // 2026-12-02): 'vectors' 94.64 / 94.29 (seeds 1, 2), 'residual' 94.59 / 94.10 / 94.25
   // (seeds 1-3), both at word_dropout 0.05: 'vectors' by 0.12 on seeds 1-2, within the seed
   // spread.
@@ -158,10 +158,16 @@ local seed = import 'seed.libsonnet';
     optimizer: { type: 'adam', lr: $.learning_rate },
     // Train to the best dev epoch, then lr/10 for 5 epochs, lr/10 again for 5, then stop.
     learning_rate_scheduler: { type: 'taglm_step_down', patience: $.schedule_patience },
-    // `--recover` resumes exactly: torch's RNG state and a fallback from a checkpoint cut
-    // short by a kill (tests/reliability/test_interrupted_training.py). The loaded instances
+    // `--recover` resumes exactly: torch's RNG state, a fallback from a checkpoint cut short
+    // by a kill, and a run killed after its last checkpoint ends without training again, with
+    // its full metrics (tests/reliability/test_interrupted_training.py). The loaded instances
     // are kept out of Python's full garbage collections (0.6 s each with the TagLM indexers).
-    callbacks: ['taglm_stop_after_schedule', 'taglm_torch_rng_checkpoint', 'taglm_gc_freeze'],
+    callbacks: [
+      'taglm_stop_after_schedule',
+      'taglm_torch_rng_checkpoint',
+      'taglm_training_end_checkpoint',
+      'taglm_gc_freeze',
+    ],
     checkpointer: { type: 'taglm_crash_safe' },
   },
 } + seed

@@ -14,7 +14,9 @@
 //   LM_CACHE_DIR            directory of the token cache: the text is tokenized once into it
 //                           and batches are built from it (`taglm_lm_cache` data loader);
 //                           "" = tokenize and index every epoch in allennlp's multi-process
-//                           loader (num_workers)
+//                           loader (num_workers), as `taglm_multiprocess`, which stops the
+//                           workers at exit (allennlp's could hang there after an epoch cut
+//                           short by `batches_per_epoch`)
 //   LM_PRECISION            'float32', 'bfloat16' (autocast in the model, float32 softmax) or
 //                           'float16' (allennlp's trainer.use_amp: autocast + GradScaler)
 //   LM_SOFTMAX_PRECISION    'float32' or 'bfloat16': operands of the sampled softmax's logits
@@ -59,9 +61,7 @@ local sizes = {
     projection_size: 256,
     // Shorter epochs than `paper` so that a budget of a few minutes still gets several
     // validations (each reads the held-out documents again, a few seconds).
-    // An epoch is one pass over LM_TRAIN_DATA (a few million tokens for a short GPU run):
-    // allennlp 2.10's multi-process loader can hang at exit after an epoch cut short by
-    // `batches_per_epoch` (its worker generator is never closed).
+    // An epoch is one pass over LM_TRAIN_DATA (a few million tokens for a short GPU run).
     batches_per_epoch: null,
     num_epochs: 1000,  // LM_TIME_BUDGET_SECONDS ends it
   },
@@ -121,6 +121,7 @@ local sizes = {
       pad_types_to_multiple: 256,
       [if batches_per_epoch != null then 'batches_per_epoch']: batches_per_epoch,
     } else {
+      type: 'taglm_multiprocess',
       batch_sampler: { type: 'bucket', batch_size: preset.batch_size, sorting_keys: ['tokens'] },
       // Instances each data loader worker sorts into buckets at a time.
       max_instances_in_memory: 20 * preset.batch_size,

@@ -5,23 +5,47 @@ from typing import Any, Dict, List
 from allennlp.common.checks import ConfigurationError
 from allennlp.data.token_indexers.token_characters_indexer import TokenCharactersIndexer
 from allennlp.data.token_indexers.token_indexer import TokenIndexer
-from allennlp.data.tokenizers import Token
+from allennlp.data.tokenizers import CharacterTokenizer, Token
 from allennlp.data.vocabulary import Vocabulary
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 
 # Distinct words kept at most; a full cache starts again (a predictor sees unbounded text).
 MAX_CACHED_WORDS = 1_000_000
+# The default `max_characters_per_token`: above the longest token of CoNLL-2003 (61
+# characters, a line of dashes) and of CoNLL-2000 (54).
+MAX_CHARACTERS_PER_TOKEN = 64
+
+
+class _TruncatingCharacterTokenizer:
+    """The first `max_characters` characters of `tokenizer.tokenize(text)`."""
+
+    def __init__(self, tokenizer: CharacterTokenizer, max_characters: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_characters = max_characters
+
+    def tokenize(self, text: str) -> List[Token]:
+        return self.tokenizer.tokenize(text)[: self.max_characters]
 
 
 @TokenIndexer.register("cached_characters")
 class CachedTokenCharactersIndexer(ChecksConfigKeys, TokenCharactersIndexer):
     """
     allennlp's `characters` indexer (same parameters, padding and tensors:
-    `{"token_characters": LongTensor(batch_size, num_tokens, num_characters)}`) that looks up
-    the character ids of each distinct word once per vocabulary instead of once per
-    occurrence: indexing CoNLL-2003's 14,041 training sentences, which allennlp does during
-    the first epoch, looked up 1.2M characters for 23,625 distinct words.
+    `{"token_characters": LongTensor(batch_size, num_tokens, num_characters)}`) that keeps at
+    most `max_characters_per_token` characters of each token (default
+    `MAX_CHARACTERS_PER_TOKEN`, 64), and looks up the character ids of each distinct word
+    once per vocabulary instead of once per occurrence: indexing CoNLL-2003's 14,041 training
+    sentences, which allennlp does during the first epoch, looked up 1.2M characters for
+    23,625 distinct words.
+
+    The cap holds wherever the reader's indexers do (training, evaluation, prediction):
+    `num_characters` is at most `max(max_characters_per_token, min_padding_length)`, so one
+    very long token (a URL, a line of dashes, a predictor's input) does not make the batch's
+    character tensor `num_tokens x its length`. The vocabulary counts the kept characters
+    only. A token keeps the first `max_characters_per_token` items of the
+    `character_tokenizer`'s output (its characters, bytes with a byte encoding, and any start
+    and end tokens of that tokenizer).
 
     The cache is dropped when the indexer sees another vocabulary, or the vocabulary's
     `namespace` grows (an extended vocabulary can give a new id to a character that was
@@ -30,8 +54,29 @@ class CachedTokenCharactersIndexer(ChecksConfigKeys, TokenCharactersIndexer):
     padding copies them).
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        namespace: str = "token_characters",
+        character_tokenizer: CharacterTokenizer = CharacterTokenizer(),
+        start_tokens: List[str] = None,
+        end_tokens: List[str] = None,
+        min_padding_length: int = 0,
+        token_min_padding_length: int = 0,
+        max_characters_per_token: int = MAX_CHARACTERS_PER_TOKEN,
+    ) -> None:
+        if max_characters_per_token < 1:
+            raise ConfigurationError(
+                "token_indexers: cached_characters' max_characters_per_token must be at least "
+                f"1, got {max_characters_per_token}"
+            )
+        super().__init__(
+            namespace,
+            _TruncatingCharacterTokenizer(character_tokenizer, max_characters_per_token),
+            start_tokens,
+            end_tokens,
+            min_padding_length,
+            token_min_padding_length,
+        )
         self._forget()
 
     def _forget(self, vocabulary: Vocabulary = None) -> None:

@@ -13,7 +13,7 @@ from taglm_plugin.data.vocabularies.tagger_vocabulary import PRETRAINED_NAMESPAC
 
 logger = logging.getLogger(__name__)
 
-FINE_TUNING = ("residual", "vectors")
+FINE_TUNING = ("residual", "vectors", "frozen")
 # Ids of both namespaces (allennlp's padded namespaces).
 PADDING, OOV = 0, 1
 # What `word_kinds` gives each token.
@@ -55,6 +55,9 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
       fine-tuning moves it with the training words.
     * `"vectors"`: the paper's plain fine-tuning: the vector of a training word is trainable,
       initialized to its pretrained vector; other words get the pretrained vector unchanged.
+    * `"frozen"`: no fine-tuning: every word with a pretrained vector, in training or not,
+      gets that vector unchanged; only the vectors of training words without one (and the
+      unknown-word vector) are trained.
 
     `word_dropout`: in training, each token of a training word is treated with this
     probability as a word never seen in training (its pretrained vector, or the unknown-word
@@ -133,7 +136,7 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
     ) -> torch.Tensor:
         """
         The trainable table: the pretrained vector of each training word that has one
-        (`"vectors"`) or zero (`"residual"`); the others, the unknown word's row included, a
+        (`"vectors"`, `"frozen"`, which never reads it) or zero (`"residual"`); the others, the unknown word's row included, a
         random vector drawn from a normal distribution with the mean and standard deviation
         of the training words' pretrained vectors (as allennlp initializes words without a
         pretrained vector).
@@ -161,7 +164,7 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
         )
         weight[PADDING] = 0.0
         rows = torch.tensor(list(found.keys()))
-        weight[rows] = found_vectors if self.fine_tuning == "vectors" else 0.0
+        weight[rows] = 0.0 if self.fine_tuning == "residual" else found_vectors
         return weight
 
     def get_output_dim(self) -> int:
@@ -180,10 +183,12 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
                 tokens > OOV
             )
             tokens = tokens.masked_fill(dropped, OOV)
-        pretrained_only = (tokens == OOV) & (pretrained_tokens > OOV)
+        use_pretrained = pretrained_tokens > OOV
+        if self.fine_tuning != "frozen":
+            use_pretrained &= tokens == OOV
         pretrained = self.pretrained[pretrained_tokens]
         trained = torch.nn.functional.embedding(tokens, self.weight)
         if self.projection is None:
-            return torch.where(pretrained_only.unsqueeze(-1), pretrained, trained)
-        correction = trained.masked_fill(pretrained_only.unsqueeze(-1), 0.0)
+            return torch.where(use_pretrained.unsqueeze(-1), pretrained, trained)
+        correction = trained.masked_fill(use_pretrained.unsqueeze(-1), 0.0)
         return pretrained @ self.projection.t() + correction

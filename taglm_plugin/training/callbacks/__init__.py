@@ -7,3 +7,6 @@ from taglm_plugin.training.callbacks.token_throughput import TokenThroughputCall
 from taglm_plugin.training.callbacks.torch_rng_checkpoint import (  # noqa: F401
     TorchRngCheckpointCallback,
 )
+from taglm_plugin.training.callbacks.training_end_checkpoint import (  # noqa: F401
+    TrainingEndCheckpointCallback,
+)

@@ -1,9 +1,10 @@
 from typing import Dict, Optional
 
 import torch
-from allennlp.training.metrics.metric import Metric
 from allennlp.nn.util import dist_reduce_sum
+from allennlp.training.metrics.metric import Metric
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.modules.token_embedders.taglm_word_embedding import (
     KIND_PRETRAINED,
     KIND_TRAINING,
@@ -15,7 +16,7 @@ _KINDS = {KIND_TRAINING: "training", KIND_PRETRAINED: "pretrained", KIND_UNKNOWN
 
 
 @Metric.register("word_kind_shares")
-class WordKindShares(Metric):
+class WordKindShares(ChecksConfigKeys, Metric):
     """
     How much of the text the tagger embedded with which kind of word vector
     (`taglm_word_embedding`'s `word_kinds`): the share of tokens that used a vector trained on

@@ -1,6 +1,8 @@
 import pickle
+from collections import defaultdict
 
 import pytest
+from allennlp.common.checks import ConfigurationError
 from allennlp.data import Token, Vocabulary
 from allennlp.data.token_indexers import TokenCharactersIndexer
 
@@ -68,3 +70,26 @@ def test_a_full_cache_starts_again(monkeypatch):
     tokens = [Token(word) for word in WORDS]
     assert indexer.tokens_to_indices(tokens, vocab) == reference.tokens_to_indices(tokens, vocab)
     assert 1 <= len(indexer._cache) <= 3
+
+
+def test_a_token_keeps_at_most_max_characters_per_token_in_indices_and_vocabulary():
+    indexer = CachedTokenCharactersIndexer(min_padding_length=3)
+    long_word = "ab" * 50_000
+    counter = defaultdict(lambda: defaultdict(int))
+    indexer.count_vocab_items(Token(long_word), counter)
+    assert counter["token_characters"] == {"a": 32, "b": 32}
+    vocab = vocabulary("ab")
+    indices = indexer.tokens_to_indices([Token("cat"), Token(long_word)], vocab)
+    assert indices["token_characters"][1] == [2, 3] * 32
+    lengths = indexer.get_padding_lengths(indices)
+    tensor = indexer.as_padded_tensor_dict(indices, lengths)["token_characters"]
+    assert tensor.shape == (2, 64)
+    short = CachedTokenCharactersIndexer(min_padding_length=3, max_characters_per_token=5)
+    assert short.tokens_to_indices([Token(long_word)], vocab)["token_characters"] == [
+        [2, 3, 2, 3, 2]
+    ]
+
+
+def test_max_characters_per_token_below_1_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="max_characters_per_token must be at least 1"):
+        CachedTokenCharactersIndexer(max_characters_per_token=0)

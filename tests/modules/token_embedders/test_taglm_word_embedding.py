@@ -81,7 +81,7 @@ def tensors(vocab, path):
     return batch.as_tensor_dict()["tokens"]["tokens"]
 
 
-@pytest.mark.parametrize("fine_tuning", ["residual", "vectors"])
+@pytest.mark.parametrize("fine_tuning", ["residual", "vectors", "frozen"])
 def test_unseen_words_use_pretrained_or_unknown_vectors(files, fine_tuning):
     vocab, embedder = build(files, fine_tuning)
     embedder.eval()
@@ -101,8 +101,25 @@ def test_unseen_words_use_pretrained_or_unknown_vectors(files, fine_tuning):
     assert word_kinds(**dev).tolist() == [[KIND_UNKNOWN, KIND_TRAINING]]
 
 
+def test_frozen_vectors_stay_pretrained_and_only_words_without_one_are_trained(files):
+    vocab, embedder = build(files, "frozen")
+    train = tensors(vocab, files["train"])
+    optimizer = torch.optim.SGD(embedder.parameters(), lr=1.0)
+    for _ in range(2):
+        optimizer.zero_grad()
+        embedder(**train).pow(2).sum().backward()
+        optimizer.step()
+    paris, is_, big, zorblax = embedder(**train)[0].detach()
+    torch.testing.assert_close(paris, torch.full((4,), 0.1))
+    torch.testing.assert_close(big, torch.full((4,), 0.3))
+    # "zorblax" has no pretrained vector: its trainable row moved towards 0.
+    zorblax_row = vocab.get_token_index("zorblax")
+    assert embedder.weight.grad[zorblax_row].abs().sum() > 0
+    torch.testing.assert_close(zorblax, embedder.weight[zorblax_row].detach())
+
+
 def test_training_words_start_from_their_pretrained_vectors(files):
-    for fine_tuning in ("residual", "vectors"):
+    for fine_tuning in ("residual", "vectors", "frozen"):
         vocab, embedder = build(files, fine_tuning)
         train = tensors(vocab, files["train"])
         paris, is_, big, zorblax = embedder(**train)[0]
