@@ -1,4 +1,6 @@
+import json
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
@@ -19,7 +21,9 @@ class TokenThroughputCallback(ChecksConfigKeys, TrainerCallback):
     """
     Logs how many tokens training has seen and how many it processes per second (wall clock
     since training started, data loading included), every `log_interval_seconds` and after
-    every epoch. The count is the sum of the model's `output_key` output over the training
+    every epoch; after every epoch it also writes them to `throughput_epoch_N.json` in the
+    serialization directory (`{"epoch", "tokens_seen", "tokens_per_second"}`, beside
+    allennlp's `metrics_epoch_N.json`). The count is the sum of the model's `output_key` output over the training
     batches (`num_targets` for `taglm_language_model`: predicted tokens, `</S>` included). The
     total is kept in training checkpoints, so it continues after `allennlp train --recover`.
 
@@ -87,8 +91,20 @@ class TokenThroughputCallback(ChecksConfigKeys, TrainerCallback):
         is_primary: bool = True,
         **kwargs,
     ) -> None:
-        if is_primary:
-            self._log()
+        if not is_primary:
+            return
+        self._log()
+        if self.serialization_dir is not None:
+            path = os.path.join(self.serialization_dir, f"throughput_epoch_{epoch}.json")
+            with open(path, "w") as file:
+                json.dump(
+                    {
+                        "epoch": epoch,
+                        "tokens_seen": self.tokens_seen,
+                        "tokens_per_second": self.tokens_per_second(),
+                    },
+                    file,
+                )
 
     def tokens_per_second(self) -> float:
         """Tokens per second of wall clock since training (re)started."""

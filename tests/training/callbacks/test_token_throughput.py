@@ -1,3 +1,4 @@
+import json
 import logging
 
 import pytest
@@ -65,3 +66,22 @@ def test_missing_output_is_a_configuration_error():
     callback.on_start(trainer=None)
     with pytest.raises(ConfigurationError, match="no 'num_words'"):
         batch(callback, [3])
+
+
+def test_writes_the_totals_of_every_epoch(clock, tmp_path):
+    callback = TokenThroughputCallback(serialization_dir=str(tmp_path))
+    callback.on_start(trainer=None)
+    clock[0] += 4
+    batch(callback, [200])
+    callback.on_epoch(trainer=None, metrics={}, epoch=0)
+    clock[0] += 4
+    batch(callback, [600])
+    callback.on_epoch(trainer=None, metrics={}, epoch=1)
+    callback.on_epoch(trainer=None, metrics={}, epoch=2, is_primary=False)
+    assert json.loads((tmp_path / "throughput_epoch_0.json").read_text()) == {
+        "epoch": 0,
+        "tokens_seen": 200,
+        "tokens_per_second": 50.0,
+    }
+    assert json.loads((tmp_path / "throughput_epoch_1.json").read_text())["tokens_seen"] == 800
+    assert not (tmp_path / "throughput_epoch_2.json").exists()

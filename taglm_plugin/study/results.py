@@ -1,0 +1,148 @@
+"""
+A study's results, read from its run directories: `results.json` holds every finished run,
+`accuracy.json` the F1 scores in the format of docs/results/accuracy.json. F1 scores are in
+percent (rounded to 2 decimals), times in seconds.
+
+`results.json`:
+
+    {"taggers": {TASK: {CONFIG: {SEED: {
+         "dev_f1", "test_f1", "dev_f1_per_type": {TYPE: F1}, "test_f1_per_type",
+         "best_epoch", "epochs", "dev_f1_per_epoch": [F1 of epoch 0, ...],
+         "train_seconds", "evaluate_seconds" (wall times of the subprocesses),
+         "training_duration_seconds" (allennlp's)}}}},
+     "lms": {DIRECTION: {
+         "tokens_seen", "tokens_per_second" (taglm_token_throughput, last epoch), "epochs",
+         "train_seconds", "export_seconds", "best_perplexity" (held out),
+         "perplexity_over_time": [{"epoch", "seconds", "perplexity"}, ...]}},
+     "missing": {RUN: why it has no results}}
+
+`accuracy.json`: `{TASK: {CONFIG: {"seeds": [...], "dev_f1": [...], "test_f1": [...]}}}`.
+"""
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, List
+
+from taglm_plugin.study.plan import Job, Plan, marker
+
+RESULTS_FILE = "results.json"
+ACCURACY_FILE = "accuracy.json"
+_DURATION = re.compile(r"(?:(\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
+
+
+def duration_seconds(duration: str) -> float:
+    """Seconds of allennlp's `training_duration`, the `str` of a `timedelta`
+    (`[D day[s], ]H:MM:SS[.f]`)."""
+    match = _DURATION.match(duration)
+    if match is None:
+        raise ValueError(f"not a training_duration: {duration!r}")
+    days, hours, minutes, seconds = match.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def percent(value: float) -> float:
+    return round(100 * value, 2)
+
+
+def read_json(path: Path) -> Dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def per_epoch(directory: Path, prefix: str) -> List[Dict[str, Any]]:
+    """The `PREFIX_N.json` files of `directory` (allennlp's `metrics_epoch`), by epoch."""
+    paths = {int(path.stem[len(prefix) + 1 :]): path for path in directory.glob(f"{prefix}_*.json")}
+    return [read_json(paths[epoch]) for epoch in sorted(paths)]
+
+
+def wall_seconds(job: Job, step_name: str) -> float:
+    """The wall time of a finished step of `job`, from its marker."""
+    return read_json(marker(job.directory, step_name))["wall_seconds"]
+
+
+def f1_per_type(metrics: Dict[str, Any], prefix: str) -> Dict[str, float]:
+    return {
+        key[len(prefix) :]: percent(value)
+        for key, value in sorted(metrics.items())
+        if key.startswith(prefix) and key != prefix + "overall"
+    }
+
+
+def tagger_result(job: Job) -> Dict[str, Any]:
+    """The results of a finished tagger run (see the module's docstring)."""
+    metrics = read_json(job.directory / "metrics.json")
+    test = read_json(job.directory / "test_metrics.json")
+    return {
+        "dev_f1": percent(metrics["best_validation_f1-measure-overall"]),
+        "test_f1": percent(test["f1-measure-overall"]),
+        "dev_f1_per_type": f1_per_type(metrics, "best_validation_f1-measure-"),
+        "test_f1_per_type": f1_per_type(test, "f1-measure-"),
+        "best_epoch": metrics["best_epoch"],
+        "epochs": metrics["epoch"] + 1,
+        "dev_f1_per_epoch": [
+            percent(epoch["validation_f1-measure-overall"])
+            for epoch in per_epoch(job.directory, "metrics_epoch")
+        ],
+        "train_seconds": wall_seconds(job, "train"),
+        "evaluate_seconds": wall_seconds(job, "evaluate"),
+        "training_duration_seconds": duration_seconds(metrics["training_duration"]),
+    }
+
+
+def lm_result(job: Job) -> Dict[str, Any]:
+    """The results of a finished LM run (see the module's docstring)."""
+    metrics = read_json(job.directory / "metrics.json")
+    throughput = per_epoch(job.directory, "throughput_epoch")[-1]
+    return {
+        "tokens_seen": throughput["tokens_seen"],
+        "tokens_per_second": throughput["tokens_per_second"],
+        "epochs": metrics["epoch"] + 1,
+        "train_seconds": wall_seconds(job, "train"),
+        "export_seconds": wall_seconds(job, "export"),
+        "best_perplexity": metrics["best_validation_perplexity"],
+        "perplexity_over_time": [
+            {
+                "epoch": epoch["epoch"],
+                "seconds": duration_seconds(epoch["training_duration"]),
+                "perplexity": epoch["validation_perplexity"],
+            }
+            for epoch in per_epoch(job.directory, "metrics_epoch")
+        ],
+    }
+
+
+def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
+    """The results of the plan's finished runs; the others, with `failed`'s reasons, under
+    `missing`."""
+    results: Dict[str, Any] = {"taggers": {}, "lms": {}, "missing": {}}
+    for job in plan.jobs:
+        if not job.is_done:
+            results["missing"][job.name] = failed.get(job.name, "not finished")
+        elif job.task == "lm":
+            results["lms"][job.config] = lm_result(job)
+        else:
+            runs = results["taggers"].setdefault(job.task, {}).setdefault(job.config, {})
+            runs[str(job.seed)] = tagger_result(job)
+    return results
+
+
+def accuracy(results: Dict[str, Any]) -> Dict[str, Any]:
+    """`accuracy.json` of `results` (see the module's docstring)."""
+    summary: Dict[str, Any] = {}
+    for task, configs in results["taggers"].items():
+        for config, runs in configs.items():
+            seeds = sorted(runs, key=int)
+            summary.setdefault(task, {})[config] = {
+                "seeds": [int(seed) for seed in seeds],
+                "dev_f1": [runs[seed]["dev_f1"] for seed in seeds],
+                "test_f1": [runs[seed]["test_f1"] for seed in seeds],
+            }
+    return summary
+
+
+def write_results(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
+    """Writes `results.json` and `accuracy.json` into the study directory; returns the results."""
+    results = collect(plan, failed)
+    study_dir = plan.options.study_dir
+    (study_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
+    (study_dir / ACCURACY_FILE).write_text(json.dumps(accuracy(results), indent=1) + "\n")
+    return results

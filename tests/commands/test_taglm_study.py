@@ -1,0 +1,115 @@
+"""
+`allennlp taglm-study` end to end as a user runs it, on the tiny fixtures on the CPU: the
+`small` LMs (no time budget), the baseline and TagLM (`taglm_cached`) for NER and chunking with
+one seed and one epoch, two runs at once; then invoked again on the same directory, which runs
+nothing. Also its `--help` through allennlp's own parser.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from allennlp.commands import parse_args
+
+from ..conftest import FIXTURES, REPO_ROOT
+
+TAGGER_FIXTURES = FIXTURES / "tagger"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The held-out parts of the training data (CoNLL-2000's 1000 sentences, every 100th LM
+# document) shrunk to the fixtures' size.
+OVERRIDES = {
+    "lm": {"dataset_reader.held_out_every": 4, "validation_dataset_reader.held_out_every": 4},
+    "chunking": {
+        "dataset_reader.heldout_sentences": 2,
+        "validation_dataset_reader.heldout_sentences": 2,
+    },
+}
+TIMEOUT_SECONDS = 540
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Runs the study twice on one directory; returns it and each invocation's output."""
+    root = tmp_path_factory.mktemp("study")
+    conll2000 = root / "conll2000"
+    conll2000.mkdir()
+    for name in ("train.txt", "test.txt"):
+        shutil.copy(TAGGER_FIXTURES / "conll2000" / "train.txt", conll2000 / name)
+    (root / "overrides.json").write_text(json.dumps(OVERRIDES))
+    command = [
+        sys.executable, "-m", "allennlp", "taglm-study", str(root / "study"),
+        "--lm-text", str(TAGGER_FIXTURES / "lm_text.txt"), "--lm-size", "small",
+        "--lm-seconds", "0", "--seeds", "1", "--num-epochs", "1", "--parallel", "2",
+        "--cuda-device", "-1", "--conll2003-dir", str(TAGGER_FIXTURES / "conll2003"),
+        "--conll2000-dir", str(conll2000), "--glove", str(TAGGER_FIXTURES / "glove.50d.txt"),
+        "--overrides-file", str(root / "overrides.json"),
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    outputs = []
+    for _ in range(2):
+        process = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
+                                 text=True, timeout=TIMEOUT_SECONDS)  # fmt: skip
+        assert process.returncode == 0, process.stderr[-5000:]
+        outputs.append(process.stderr)
+    return root / "study", outputs
+
+
+def test_every_run_has_results(study):
+    directory, _ = study
+    results = json.loads((directory / "results.json").read_text())
+    assert results["missing"] == {}
+    assert sorted(results["lms"]) == ["backward", "forward"]
+    for lm in results["lms"].values():
+        assert lm["tokens_seen"] > 0 and lm["epochs"] == len(lm["perplexity_over_time"]) == 2
+    for task in ("ner", "chunking"):
+        assert sorted(results["taggers"][task]) == ["baseline", "taglm_cached"]
+        for runs in results["taggers"][task].values():
+            assert list(runs) == ["1"]
+            run = runs["1"]
+            assert run["epochs"] == 1 and len(run["dev_f1_per_epoch"]) == 1
+            assert 0 <= run["test_f1"] <= 100 and run["test_f1_per_type"]
+    accuracy = json.loads((directory / "accuracy.json").read_text())
+    assert accuracy["chunking"]["taglm_cached"]["seeds"] == [1]
+    ner_baseline = results["taggers"]["ner"]["baseline"]["1"]
+    assert accuracy["ner"]["baseline"]["test_f1"] == [ner_baseline["test_f1"]]
+
+
+def test_report_and_plots(study):
+    directory, _ = study
+    report = (directory / "report.md").read_text()
+    assert "## ner" in report and "## chunking" in report and "## Language models" in report
+    plots = ["dev_f1_ner.png", "test_f1_ner.png", "dev_f1_chunking.png", "test_f1_chunking.png",
+             "lm_perplexity.png"]  # fmt: skip
+    for plot in plots:
+        assert (directory / plot).read_bytes()[:8] == PNG_MAGIC, plot
+
+
+def test_a_second_invocation_keeps_the_finished_runs(study):
+    _, (first, second) = study
+    assert "6 runs, 0 of them finished before; 2 at once" in first
+    assert "Started lm/forward: train" in first
+    assert "Started ner/taglm_cached/seed1: evaluate" in first
+    assert "6 runs, 6 of them finished before" in second and "Started" not in second
+
+
+def test_help(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["allennlp", "taglm-study", "--help"])
+    with pytest.raises(SystemExit) as exit:
+        parse_args()
+    assert exit.value.code == 0
+    help = capsys.readouterr().out
+    for option in ("--lm-text", "--parallel", "--ablations", "--recover", "--overrides-file"):
+        assert option in help
+
+
+def test_bad_option_is_a_usage_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "argv", ["allennlp", "taglm-study", str(tmp_path / "s"),
+                                      "--tasks", "pos"])  # fmt: skip
+    _, args = parse_args()
+    with pytest.raises(SystemExit) as exit:
+        args.func(args)
+    assert exit.value.code == 2
+    assert "--tasks: unknown task 'pos'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -1,0 +1,135 @@
+"""
+`results.json`, `accuracy.json` and `report.md` with its plots, from run directories written
+here as allennlp, `allennlp evaluate`, `taglm_token_throughput` and the scheduler write them.
+"""
+import json
+import sys
+from pathlib import Path
+
+from taglm_plugin.study.plan import Job, Plan, Step, StudyOptions, marker
+from taglm_plugin.study.report import write_report
+from taglm_plugin.study.results import duration_seconds, write_results
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
+
+
+def tagger(study: Path, task: str, config: str, seed: int, dev_f1s, test_f1: float) -> Job:
+    directory = study / "runs" / task / config / f"seed{seed}"
+    for epoch, f1 in enumerate(dev_f1s):
+        write(directory / f"metrics_epoch_{epoch}.json", {"validation_f1-measure-overall": f1})
+    best = max(range(len(dev_f1s)), key=lambda epoch: dev_f1s[epoch])
+    write(directory / "metrics.json", {
+        "best_epoch": best, "epoch": len(dev_f1s) - 1, "training_duration": "0:01:02.500000",
+        "best_validation_f1-measure-overall": dev_f1s[best],
+        "best_validation_f1-measure-PER": 0.5, "best_validation_precision-PER": 0.4,
+    })  # fmt: skip
+    write(directory / "test_metrics.json", {
+        "f1-measure-overall": test_f1, "f1-measure-PER": 0.25, "f1-measure-LOC": 0.125,
+    })  # fmt: skip
+    write(marker(directory, "train"), {"wall_seconds": 90.0})
+    write(marker(directory, "evaluate"), {"wall_seconds": 10.0})
+    steps = [Step("train", []), Step("evaluate", [])]
+    return Job(task, config, seed, directory, {}, steps, config != "baseline")
+
+
+def lm(study: Path, direction: str) -> Job:
+    directory = study / "runs" / "lm" / direction
+    for epoch, perplexity in enumerate([400.0, 300.0, 250.0]):
+        write(directory / f"metrics_epoch_{epoch}.json", {
+            "epoch": epoch, "training_duration": f"0:00:{10 * (epoch + 1)}.000000",
+            "validation_perplexity": perplexity,
+        })  # fmt: skip
+        write(directory / f"throughput_epoch_{epoch}.json",
+              {"epoch": epoch, "tokens_seen": 1000 * (epoch + 1), "tokens_per_second": 99.5})
+    write(directory / "metrics.json", {"epoch": 2, "best_validation_perplexity": 250.0})
+    write(marker(directory, "train"), {"wall_seconds": 40.0})
+    write(marker(directory, "export"), {"wall_seconds": 5.0})
+    return Job("lm", direction, None, directory, {}, [Step("train", []), Step("export", [])])
+
+
+def study(tmp_path: Path) -> Plan:
+    root = tmp_path / "study"
+    taggers = [
+        tagger(root, "ner", "baseline", 1, [0.80, 0.90], 0.85),
+        tagger(root, "ner", "baseline", 2, [0.92, 0.91], 0.87),
+        tagger(root, "ner", "taglm_cached", 1, [0.93], 0.9),
+        tagger(root, "chunking", "baseline", 1, [0.95], 0.94),
+    ]
+    unfinished = Job("chunking", "taglm_cached", 1, root / "runs" / "chunking" / "taglm_cached" /
+                     "seed1", {}, [Step("train", [])], True)  # fmt: skip
+    return Plan(StudyOptions(root), [lm(root, "forward"), lm(root, "backward")],
+                taggers + [unfinished], parallel=2)  # fmt: skip
+
+
+def test_duration_seconds():
+    assert duration_seconds("0:01:02.500000") == 62.5
+    assert duration_seconds("2 days, 1:00:00") == 2 * 86400 + 3600
+    assert duration_seconds("0:00:07") == 7
+
+
+def test_results_and_accuracy_files(tmp_path):
+    plan = study(tmp_path)
+    results = write_results(plan, {"chunking/taglm_cached/seed1": "train exited with status 1"})
+    assert json.loads((plan.options.study_dir / "results.json").read_text()) == results
+    run = results["taggers"]["ner"]["baseline"]["2"]
+    assert run == {
+        "dev_f1": 92.0, "test_f1": 87.0,
+        "dev_f1_per_type": {"PER": 50.0}, "test_f1_per_type": {"LOC": 12.5, "PER": 25.0},
+        "best_epoch": 0, "epochs": 2, "dev_f1_per_epoch": [92.0, 91.0],
+        "train_seconds": 90.0, "evaluate_seconds": 10.0, "training_duration_seconds": 62.5,
+    }  # fmt: skip
+    assert results["lms"]["backward"] == {
+        "tokens_seen": 3000, "tokens_per_second": 99.5, "epochs": 3, "train_seconds": 40.0,
+        "export_seconds": 5.0, "best_perplexity": 250.0,
+        "perplexity_over_time": [
+            {"epoch": 0, "seconds": 10.0, "perplexity": 400.0},
+            {"epoch": 1, "seconds": 20.0, "perplexity": 300.0},
+            {"epoch": 2, "seconds": 30.0, "perplexity": 250.0},
+        ],
+    }  # fmt: skip
+    assert results["missing"] == {"chunking/taglm_cached/seed1": "train exited with status 1"}
+    # docs/results/accuracy.json's format and units (F1 in percent).
+    accuracy = json.loads((plan.options.study_dir / "accuracy.json").read_text())
+    assert accuracy == {
+        "ner": {
+            "baseline": {"seeds": [1, 2], "dev_f1": [90.0, 92.0], "test_f1": [85.0, 87.0]},
+            "taglm_cached": {"seeds": [1], "dev_f1": [93.0], "test_f1": [90.0]},
+        },
+        "chunking": {"baseline": {"seeds": [1], "dev_f1": [95.0], "test_f1": [94.0]}},
+    }
+    documented = json.loads((Path(__file__).parents[2] / "docs/results/accuracy.json").read_text())
+    assert all(1 < f1 <= 100 for f1 in documented["ner"]["baseline"]["dev_f1"])
+
+
+def test_report_tables_and_plots(tmp_path):
+    plan = study(tmp_path)
+    directory = plan.options.study_dir
+    write_report(write_results(plan, {}), directory)
+    report = (directory / "report.md").read_text()
+    # NER baseline: dev 90 and 92, test 85 and 87 (sample std 1.41); test PER 25, LOC 12.5.
+    row = "| baseline | 2 | 91.00 ± 1.41 | 86.00 ± 1.41 | 0.5 ± 0.7 | 2.0 ± 0.0 | 1.5 ± 0.0 |"
+    assert row in report
+    assert "| config | LOC | PER |" in report
+    assert "| baseline | 12.50 ± 0.00 | 25.00 ± 0.00 |" in report
+    assert "| taglm_cached | 1 | 93.00 | 90.00 |" in report
+    assert "| forward | 3,000 | 100 | 40 | 3 | 250.0 |" in report
+    assert "* chunking/taglm_cached/seed1: not finished" in report
+    plots = ["dev_f1_ner.png", "test_f1_ner.png", "dev_f1_chunking.png", "test_f1_chunking.png",
+             "lm_perplexity.png"]  # fmt: skip
+    for plot in plots:
+        assert f"]({plot})" in report
+        assert (directory / plot).read_bytes()[:8] == PNG_MAGIC, plot
+
+
+def test_report_without_matplotlib(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
+    plan = study(tmp_path)
+    write_report(write_results(plan, {}), plan.options.study_dir)
+    report = (plan.options.study_dir / "report.md").read_text()
+    assert "**Plots not drawn**" in report and "| baseline | 2 |" in report
+    assert not list(plan.options.study_dir.glob("*.png"))

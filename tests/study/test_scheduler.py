@@ -1,0 +1,89 @@
+"""
+`taglm_plugin.study.scheduler.Scheduler` with small Python commands as the runs' steps.
+"""
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from taglm_plugin.study.plan import Job, Step, marker
+from taglm_plugin.study.scheduler import Scheduler
+
+# A step that records how many steps run with it: it creates its file in RUNNING, counts the
+# files there, waits, and removes its file.
+COUNT_RUNNING = """
+import os, sys, time
+running, name = sys.argv[1], sys.argv[2]
+open(os.path.join(running, name), "w").close()
+print("running at once:", len(os.listdir(running)))
+time.sleep(0.5)
+os.remove(os.path.join(running, name))
+"""
+
+
+def python(code: str, *arguments: str) -> List[str]:
+    return [sys.executable, "-c", code, *arguments]
+
+
+def job(root: Path, task: str, config: str, *steps: Step, needs_lms: bool = False) -> Job:
+    seed: Optional[int] = None if task == "lm" else 1
+    directory = root / task / config
+    return Job(task, config, seed, directory, dict(os.environ), list(steps), needs_lms)
+
+
+def test_runs_at_most_parallel_steps_at_once(tmp_path):
+    running = tmp_path / "running"
+    running.mkdir()
+    jobs = [
+        job(tmp_path, "ner", f"c{index}", *[
+            Step(name, python(COUNT_RUNNING, str(running), f"{index}{name}"))
+            for name in ("train", "evaluate")
+        ])  # fmt: skip
+        for index in range(5)
+    ]
+    assert Scheduler(jobs, parallel=2, poll_seconds=0.05).run() == {}
+    counts = []
+    for each in jobs:
+        assert each.is_done
+        for step in each.steps:
+            assert json.loads(marker(each.directory, step.name).read_text())["wall_seconds"] > 0.4
+            counts.append(int(each.log(step).read_text().split("running at once: ")[1].split()[0]))
+    assert max(counts) <= 2
+
+
+def test_taggers_that_need_the_lms_wait_for_them(tmp_path):
+    lm = job(tmp_path, "lm", "forward", Step("train", python("import time; time.sleep(0.5)")))
+    lm_done = marker(lm.directory, "train")
+    check = f"import os, sys; sys.exit(0 if os.path.exists({str(lm_done)!r}) else 1)"
+    taglm = job(tmp_path, "ner", "taglm", Step("train", python(check)), needs_lms=True)
+    baseline = job(tmp_path, "ner", "baseline", Step("train", python("")))
+    assert Scheduler([lm, taglm, baseline], parallel=3, poll_seconds=0.05).run() == {}
+    assert taglm.is_done and baseline.is_done
+
+
+def test_a_failed_lm_fails_the_taggers_that_need_it_only(tmp_path):
+    lm = job(tmp_path, "lm", "backward", Step("train", python("import sys; sys.exit(3)")))
+    taglm = job(tmp_path, "ner", "taglm", Step("train", python("")), needs_lms=True)
+    baseline = job(tmp_path, "ner", "baseline", Step("train", python("")))
+    slow = job(tmp_path, "ner", "slow", Step("train", python("import time; time.sleep(30)"),
+                                             timeout_seconds=0.5))  # fmt: skip
+    failed = Scheduler([lm, taglm, baseline, slow], parallel=1, poll_seconds=0.05).run()
+    assert failed == {
+        "lm/backward": f"train exited with status 3; see {lm.log(lm.steps[0])}",
+        "ner/taglm/seed1": "not run: an LM failed",
+        "ner/slow/seed1": f"train killed after 0 s; see {slow.log(slow.steps[0])}",
+    }
+    assert baseline.is_done and not taglm.directory.exists()
+
+
+def test_finished_steps_are_not_run_again(tmp_path):
+    fail = python("import sys; sys.exit(1)")
+    finished = job(tmp_path, "ner", "baseline", Step("train", fail), Step("evaluate", fail))
+    half = job(tmp_path, "chunking", "baseline", Step("train", fail), Step("evaluate", python("")))
+    for each in (finished, half):
+        each.directory.mkdir(parents=True)
+        marker(each.directory, "train").write_text("{}")
+    marker(finished.directory, "evaluate").write_text("{}")
+    assert Scheduler([finished, half], parallel=2, poll_seconds=0.05).run() == {}
+    assert half.is_done and not finished.log(finished.steps[0]).exists()
