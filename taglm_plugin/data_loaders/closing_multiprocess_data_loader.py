@@ -6,6 +6,8 @@ from typing import Iterator
 from allennlp.data.data_loaders.data_loader import DataLoader, TensorDict
 from allennlp.data.data_loaders.multiprocess_data_loader import MultiProcessDataLoader
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 # The unfinished passes over the data (generators of `_iter_batches`), each with its workers.
 _OPEN_PASSES: "weakref.WeakSet[Iterator[TensorDict]]" = weakref.WeakSet()
 
@@ -23,7 +25,7 @@ def _close_open_passes() -> None:
 
 
 @DataLoader.register("taglm_multiprocess")
-class ClosingMultiProcessDataLoader(MultiProcessDataLoader):
+class ClosingMultiProcessDataLoader(ChecksConfigKeys, MultiProcessDataLoader):
     """
     allennlp's `multiprocess` data loader (same parameters and batches) whose workers are
     stopped at the exit of the process: with `num_workers > 0`, allennlp's loader could hang
