@@ -1,0 +1,96 @@
+"""
+Distributed training (two CPU workers over gloo, as in test_distributed_training.py) with the
+parts that decide or keep state per worker:
+
+* the `taglm_step_down` schedule with `taglm_stop_after_schedule`: every worker steps down,
+  restores the best weights and stops after the same epoch, as one process does;
+"""
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from .distributed_plugins import RECORDS_PATTERN
+from .test_distributed_training import (
+    DISTRIBUTED,
+    TAGGER_CONFIG,
+    TAGGER_OVERRIDES,
+    TAGGER_TRAIN,
+    conll_sentences,
+    one_process_order,
+    train,
+)
+from .training_runs import comparable_metrics
+
+PLUGINS = ("--include-package", "tests.reliability.distributed_plugins")
+
+# Epoch 0 is the best so far, epoch 1 is worse (patience 1): the learning rate drops tenfold
+# after epoch 1, which gets epoch 0's weights back; stage 1 is epoch 2 (the best epoch in the
+# end), after which the schedule is finished and training stops, well before num_epochs.
+SCRIPTED_SCORES = [1.0, 0.5, 2.0] + [0.0] * 5
+SCHEDULED_OVERRIDES = {
+    **TAGGER_OVERRIDES,
+    "model.type": "test_scripted_score_tagger",
+    "model.scripted_scores": SCRIPTED_SCORES,
+    # Dropout on: the resumed run must draw the uninterrupted run's masks.
+    "model.dropout": 0.25,
+    "model.encoder.dropout": 0.25,
+    "trainer.num_epochs": 8,
+    "trainer.validation_metric": "+scripted_score",
+    "trainer.learning_rate_scheduler": {
+        "type": "taglm_step_down",
+        "patience": 1,
+        "epochs_per_stage": 1,
+        "num_stages": 1,
+    },
+    "trainer.callbacks": [
+        "taglm_torch_rng_checkpoint",
+        "taglm_stop_after_schedule",
+        "test_record_epochs",
+    ],
+}
+
+
+def records(run: Path, rank: int) -> List[Dict]:
+    lines = (run / RECORDS_PATTERN.format(rank)).read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def scheduled(tmp_path_factory) -> Path:
+    """The 2-worker run of the schedule, uninterrupted."""
+    directory = tmp_path_factory.mktemp("scheduled") / "distributed"
+    train(directory, {**SCHEDULED_OVERRIDES, **DISTRIBUTED}, *PLUGINS, config=TAGGER_CONFIG)
+    return directory
+
+
+def test_every_worker_follows_the_schedule_of_one_process(scheduled, tmp_path):
+    worker_records = [records(scheduled, rank) for rank in range(2)]
+    assert worker_records[0] == worker_records[1]  # DDP keeps the weights equal too
+    assert [record["epoch"] for record in worker_records[0]] == [0, 1, 2]
+    assert [record["lr"] for record in worker_records[0]] == pytest.approx([0.2, 0.02, 0.02])
+    # Both workers restored epoch 0's weights when the learning rate dropped.
+    assert worker_records[0][1]["weight_sum"] == worker_records[0][0]["weight_sum"]
+    for rank in range(2):
+        log = (scheduled / f"out_worker{rank}.log").read_text()
+        assert "learning rate stage 1" in log
+        assert "The learning rate schedule is finished: stopping after epoch 2" in log
+    metrics = comparable_metrics(scheduled)
+    assert (metrics["epoch"], metrics["best_epoch"]) == (2, 2)
+    assert not (scheduled / "metrics_epoch_3.json").exists()
+
+    # One process on the same batches (the dropout masks differ: not the weights).
+    train_file = tmp_path / "train.txt"
+    train_file.write_text("\n\n".join(one_process_order(conll_sentences(TAGGER_TRAIN), 2, 2)))
+    one_process = tmp_path / "one_process"
+    overrides = {
+        **SCHEDULED_OVERRIDES,
+        "train_data_path": str(train_file),
+        "vocabulary": {"type": "from_files", "directory": str(scheduled / "vocabulary")},
+        "trainer.num_gradient_accumulation_steps": 2,
+    }
+    train(one_process, overrides, *PLUGINS, config=TAGGER_CONFIG)
+    expected = [{key: r[key] for key in ("epoch", "lr")} for r in records(one_process, 0)]
+    assert [{key: r[key] for key in ("epoch", "lr")} for r in worker_records[0]] == expected
+    assert comparable_metrics(one_process)["epoch"] == 2
