@@ -4,8 +4,13 @@ parts that decide or keep state per worker:
 
 * the `taglm_step_down` schedule with `taglm_stop_after_schedule`: every worker steps down,
   restores the best weights and stops after the same epoch, as one process does;
+* `taglm_torch_rng_checkpoint`: a run with dropout killed mid-epoch and resumed with
+  `--recover` draws the dropout masks of the uninterrupted run on every worker (each worker's
+  generator has its own state: the workers' batches differ in size);
 """
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Dict, List
 
@@ -17,11 +22,13 @@ from .test_distributed_training import (
     TAGGER_CONFIG,
     TAGGER_OVERRIDES,
     TAGGER_TRAIN,
+    assert_same_metrics,
+    assert_same_weights,
     conll_sentences,
     one_process_order,
     train,
 )
-from .training_runs import comparable_metrics
+from .training_runs import comparable_metrics, start_training, wait_for_file
 
 PLUGINS = ("--include-package", "tests.reliability.distributed_plugins")
 
@@ -94,3 +101,24 @@ def test_every_worker_follows_the_schedule_of_one_process(scheduled, tmp_path):
     expected = [{key: r[key] for key in ("epoch", "lr")} for r in records(one_process, 0)]
     assert [{key: r[key] for key in ("epoch", "lr")} for r in worker_records[0]] == expected
     assert comparable_metrics(one_process)["epoch"] == 2
+
+
+def test_killed_and_recovered_workers_draw_the_uninterrupted_random_numbers(scheduled, tmp_path):
+    """Killed (the command and its workers) during epoch 1, resumed from the end of epoch 0."""
+    interrupted = tmp_path / "interrupted"
+    overrides = {**SCHEDULED_OVERRIDES, **DISTRIBUTED}
+    process = start_training(interrupted, "-o", json.dumps(overrides), *PLUGINS,
+                             config=TAGGER_CONFIG)  # fmt: skip
+    wait_for_file(interrupted / "best.th", process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (interrupted / "metrics_epoch_1.json").exists()
+    train(interrupted, overrides, "--recover", *PLUGINS, config=TAGGER_CONFIG)
+    for rank in range(2):
+        resumed, expected = records(interrupted, rank), records(scheduled, rank)
+        assert [record["epoch"] for record in resumed] == [0, 1, 2]
+        for record, expected_record in zip(resumed, expected):
+            assert record["lr"] == pytest.approx(expected_record["lr"])
+            assert record["weight_sum"] == pytest.approx(expected_record["weight_sum"], rel=1e-6)
+    assert_same_metrics(interrupted, scheduled)
+    assert_same_weights(interrupted, scheduled)
