@@ -7,6 +7,8 @@ parts that decide or keep state per worker:
 * `taglm_torch_rng_checkpoint`: a run with dropout killed mid-epoch and resumed with
   `--recover` draws the dropout masks of the uninterrupted run on every worker (each worker's
   generator has its own state: the workers' batches differ in size);
+* the LM-state cache of `frozen_bilm`: per worker in memory, one LMDB store for both, the
+  same training as without the cache.
 """
 import json
 import os
@@ -14,14 +16,20 @@ import signal
 from pathlib import Path
 from typing import Dict, List
 
+import lmdb
 import pytest
 
+from ..modules.pretrained_bilms.tiny_bilms import (
+    tiny_language_model_config,
+    write_tiny_language_model,
+)
 from .distributed_plugins import RECORDS_PATTERN
 from .test_distributed_training import (
     DISTRIBUTED,
     TAGGER_CONFIG,
     TAGGER_OVERRIDES,
     TAGGER_TRAIN,
+    assert_both_workers_trained_every_batch,
     assert_same_metrics,
     assert_same_weights,
     conll_sentences,
@@ -29,8 +37,11 @@ from .test_distributed_training import (
     train,
 )
 from .training_runs import comparable_metrics, start_training, wait_for_file
+from ..conftest import FIXTURES
 
 PLUGINS = ("--include-package", "tests.reliability.distributed_plugins")
+TAGGER_DEV = FIXTURES / "tagger" / "conll2003" / "eng.testa"
+TAGLM_CONFIG = FIXTURES / "tagger" / "taglm_tagger.jsonnet"
 
 # Epoch 0 is the best so far, epoch 1 is worse (patience 1): the learning rate drops tenfold
 # after epoch 1, which gets epoch 0's weights back; stage 1 is epoch 2 (the best epoch in the
@@ -122,3 +133,37 @@ def test_killed_and_recovered_workers_draw_the_uninterrupted_random_numbers(sche
             assert record["weight_sum"] == pytest.approx(expected_record["weight_sum"], rel=1e-6)
     assert_same_metrics(interrupted, scheduled)
     assert_same_weights(interrupted, scheduled)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm_environment(tmp_path_factory) -> Dict[str, str]:
+    """The environment variables taglm_tagger.jsonnet reads, for two tiny character LMs."""
+    directory = tmp_path_factory.mktemp("tiny_lms")
+    archives = {
+        direction: write_tiny_language_model(
+            directory / direction, tiny_language_model_config(direction), seed=seed
+        )[0]
+        for seed, direction in enumerate(("forward", "backward"))
+    }
+    return {
+        "FORWARD_LM": archives["forward"],
+        "BACKWARD_LM": archives["backward"],
+        "LM_STATE_DIM": "5",
+    }
+
+
+def test_distributed_taglm_trains_with_the_lm_state_cache_as_without(tiny_lm_environment, tmp_path):
+    overrides = {**TAGGER_OVERRIDES, **DISTRIBUTED}
+    store = tmp_path / "lm_states"
+    cached, uncached = tmp_path / "cached", tmp_path / "uncached"
+    cache = {"model.lm_embedder.cache": {"max_memory_mib": 1, "directory": str(store)}}
+    train(cached, {**overrides, **cache}, config=TAGLM_CONFIG, environment=tiny_lm_environment)
+    train(uncached, overrides, config=TAGLM_CONFIG, environment=tiny_lm_environment)
+    assert_both_workers_trained_every_batch(cached)
+    assert_same_metrics(cached, uncached)
+    assert_same_weights(cached, uncached)
+    # Both workers wrote their sentences' states into the one store (plus its two entries
+    # naming the LM and the key format).
+    sentences = set(conll_sentences(TAGGER_TRAIN)) | set(conll_sentences(TAGGER_DEV))
+    with lmdb.open(str(store), readonly=True, lock=False) as environment:
+        assert environment.stat()["entries"] == len(sentences) + 2
