@@ -20,10 +20,16 @@ from taglm_plugin.modules.pretrained_bilms.sequence_reversal import reverse_padd
 logger = logging.getLogger(__name__)
 
 _PROBE_TOKEN = "the"
+_NON_PADDED_NAMESPACES_FILE = "non_padded_namespaces.txt"
 
 
 def vocabulary_to_json(vocab: Vocabulary, padding_token: str, oov_token: str) -> Dict[str, Any]:
-    """`vocab` in allennlp's own file format (`save_to_files`), as `{file name: text}`."""
+    """
+    `vocab` in allennlp's own file format (`save_to_files`), as `{file name: text}`. allennlp
+    writes `non_padded_namespaces.txt` from a set, in an order that depends on the process's
+    string hashing (`PYTHONHASHSEED`); its lines are sorted here, so that every process (each
+    distributed worker, a `--recover`ed run) gets the same `bilm_spec` and LM fingerprint.
+    """
     with tempfile.TemporaryDirectory() as directory:
         vocab.save_to_files(directory)
         files = {}
@@ -31,6 +37,9 @@ def vocabulary_to_json(vocab: Vocabulary, padding_token: str, oov_token: str) ->
             if not name.startswith("."):
                 with open(os.path.join(directory, name), encoding="utf-8") as vocab_file:
                     files[name] = vocab_file.read()
+    namespaces = files.get(_NON_PADDED_NAMESPACES_FILE)
+    if namespaces is not None:
+        files[_NON_PADDED_NAMESPACES_FILE] = "".join(sorted(namespaces.splitlines(True)))
     return {"files": files, "padding_token": padding_token, "oov_token": oov_token}
 
 

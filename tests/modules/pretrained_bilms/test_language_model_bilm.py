@@ -1,5 +1,8 @@
 import copy
 import json
+import os
+import subprocess
+import sys
 from typing import Any, Dict, List, Tuple
 
 import pytest
@@ -138,6 +141,27 @@ def test_vocabulary_json_round_trip():
             namespace
         ) == vocab.get_index_to_token_vocabulary(namespace)
     assert not restored.is_padded("lm_targets") and restored.is_padded("lm_words")
+
+
+def test_vocabulary_json_is_the_same_in_every_process():
+    """allennlp writes non_padded_namespaces.txt from a set: its order follows PYTHONHASHSEED
+    (1 and 2 give the two orders of allennlp's default two namespaces)."""
+    script = (
+        "from allennlp.data import Vocabulary;"
+        "from taglm_plugin.modules.pretrained_bilms.language_model_bilm import vocabulary_to_json;"
+        "import json; print(json.dumps(vocabulary_to_json(Vocabulary({'w': {'a': 1}}), None, 'u')))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1
 
 
 def test_archive_holding_the_other_direction(character_lms):
