@@ -53,10 +53,11 @@ class WordKindShares(ChecksConfigKeys, Metric):
             counts.append(torch.zeros_like(counts[0]))
         else:
             counts.append((one_hot & (span_mask & mask).unsqueeze(-1)).sum(dim=(0, 1)))
-        self._counts += torch.stack(counts).cpu()
+        # Kept on the inputs' device: no copy to the host per batch.
+        self._counts = self._counts.to(kinds.device) + torch.stack(counts)
 
     def get_metric(self, reset: bool = False) -> Dict[str, float]:
-        counts = dist_reduce_sum(self._counts.clone())
+        counts = dist_reduce_sum(self._counts.clone()).cpu()
         metrics = {}
         for row, prefix in enumerate(("words", "span-words")):
             total = counts[row].sum().item()
