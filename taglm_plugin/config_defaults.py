@@ -24,6 +24,8 @@ DEFAULTS = {
     # Token cache of the LM text (taglm_lm_cache data loader); "" reads the text with allennlp's
     # multi-process loader every epoch instead.
     "LM_CACHE_DIR": "runs/lm/cache",
+    # Processes that tokenize the LM text into the token cache; 0 = one per CPU core.
+    "LM_TOKENIZING_PROCESSES": "0",
     # LM training precision: float32, bfloat16 (autocast in the model) or float16 (use_amp).
     "LM_PRECISION": "float32",
     # Operands of the LM's sampled-softmax logits products: float32 or bfloat16 (tensor cores).

@@ -4,6 +4,9 @@ from pathlib import Path
 # One intra-op thread: the test models are tiny, and on a small shared CPU torch's thread
 # pool makes them 10-100x slower. Subprocesses (CLI tests) inherit the variable.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The LM configs' token cache is built in this process (the tests' texts are tiny);
+# tests/data_loaders/test_lm_token_cache.py covers the tokenizing processes.
+os.environ.setdefault("LM_TOKENIZING_PROCESSES", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

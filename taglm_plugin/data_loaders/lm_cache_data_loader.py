@@ -84,6 +84,9 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
         The rows of `tokens` (distinct types + padding) are rounded up to a multiple of this
         (1: no extra rows). The model's output does not change; the character CNN runs on the
         extra rows.
+    tokenizing_processes : `int`, optional (default = `1`)
+        Processes that tokenize the text when the cache is built (0: one per CPU core); the
+        cache does not depend on it.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
         sorting_pool_batches: int = 20,
         batches_per_epoch: Optional[int] = None,
         pad_types_to_multiple: int = 1,
+        tokenizing_processes: int = 1,
     ) -> None:
         if not isinstance(reader, LmTextReader):
             raise ConfigurationError(
@@ -116,6 +120,11 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
         ):
             if value is not None and value < 1:
                 raise ConfigurationError(f"data_loader.{key} must be at least 1, got {value}")
+        if tokenizing_processes < 0:
+            raise ConfigurationError(
+                "data_loader.tokenizing_processes must be at least 0 (0: one per CPU core), "
+                f"got {tokenizing_processes}"
+            )
         self.reader = reader
         self._indexer_key, self._indexer = indexers[0]
         ((self._target_namespace, self._target_indexer),) = reader.target_indexers.items()
@@ -127,7 +136,9 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
         self._device: Optional[torch.device] = None
         self._vocab: Optional[Vocabulary] = None
 
-        self._cache = LmTokenCache.load_or_build(reader, data_path, cache_directory)
+        self._cache = LmTokenCache.load_or_build(
+            reader, data_path, cache_directory, tokenizing_processes
+        )
         lengths = self._cache.sentence_lengths()
         selected = reader.in_split(self._cache.sentence_documents)
         in_split = int(selected.sum())

@@ -5,25 +5,35 @@ per epoch.
 """
 import array
 import hashlib
+import itertools
 import json
 import logging
+import multiprocessing
 import os
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import numpy
 import spacy
 from allennlp.common.checks import ConfigurationError
 
-from taglm_plugin.dataset_readers.lm_text import LmTextReader, input_paths
+from taglm_plugin.data.conll_tokenizer import conll_like_english
+from taglm_plugin.dataset_readers.lm_text import (
+    LmTextReader,
+    TextDocument,
+    input_paths,
+    sentences_of,
+)
 
 logger = logging.getLogger(__name__)
 
 # Bump when the reader's document parsing or tokenization changes: old caches are then
 # ignored (their key differs).
 CACHE_FORMAT_VERSION = 1
+# Documents tokenized at a time, by one process (Wikipedia: ~150k tokens).
+DOCUMENTS_PER_CHUNK = 64
 
 
 @dataclass
@@ -60,21 +70,56 @@ class LmTokenCache:
         return [self.types[token] for token in tokens]
 
     @classmethod
-    def build(cls, reader: LmTextReader, file_path: str) -> "LmTokenCache":
-        """Reads and tokenizes `file_path` with `reader` (its per-token Python work, once)."""
+    def build(
+        cls,
+        reader: LmTextReader,
+        file_path: str,
+        processes: int = 1,
+        documents_per_chunk: int = DOCUMENTS_PER_CHUNK,
+    ) -> "LmTokenCache":
+        """
+        Reads and tokenizes `file_path` with `reader` (its per-token Python work, once). The
+        documents are tokenized `documents_per_chunk` at a time, in `processes` processes when
+        more than one (0: one per CPU core); the result does not depend on either.
+        """
+        processes = processes or os.cpu_count() or 1
+        documents = reader.documents(file_path)
+        chunks = iter(lambda: list(itertools.islice(documents, documents_per_chunk)), [])
         type_index: Dict[str, int] = {}
-        token_types = array.array("i")
-        sentence_starts = array.array("q", [0])
-        sentence_documents = array.array("i")
-        for document, tokens in reader.document_sentences(file_path):
-            token_types.extend([type_index.setdefault(token, len(type_index)) for token in tokens])
-            sentence_starts.append(len(token_types))
-            sentence_documents.append(document)
+        token_types: List[numpy.ndarray] = []
+        sentence_lengths: List[numpy.ndarray] = []
+        sentence_documents: List[numpy.ndarray] = []
+
+        def add(chunk: _TokenizedChunk) -> None:
+            # The chunk's own type numbers, renumbered in the order of first occurrence overall.
+            renumbered = numpy.array(
+                [type_index.setdefault(token, len(type_index)) for token in chunk.types],
+                dtype=numpy.int32,
+            )
+            token_types.append(renumbered[chunk.token_types])
+            sentence_lengths.append(chunk.sentence_lengths)
+            sentence_documents.append(chunk.sentence_documents)
+
+        if processes == 1:
+            nlp = conll_like_english()
+            for chunk in chunks:
+                add(_tokenize(nlp, chunk))
+        else:
+            # fork where there is one (as torch's DataLoader workers on Linux): nothing is
+            # imported again, and the processes only run spaCy (no CUDA, no OpenMP).
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+            with context.Pool(processes, initializer=_start_tokenizing_process) as pool:
+                for tokenized in pool.imap(_tokenize_in_process, chunks):
+                    add(tokenized)
+        lengths = numpy.concatenate([numpy.zeros(1, dtype=numpy.int64), *sentence_lengths])
         return cls(
             types=list(type_index),
-            token_types=numpy.frombuffer(token_types, dtype=numpy.int32).copy(),
-            sentence_starts=numpy.frombuffer(sentence_starts, dtype=numpy.int64).copy(),
-            sentence_documents=numpy.frombuffer(sentence_documents, dtype=numpy.int32).copy(),
+            token_types=numpy.concatenate([numpy.zeros(0, dtype=numpy.int32), *token_types]),
+            sentence_starts=numpy.cumsum(lengths, dtype=numpy.int64),
+            sentence_documents=numpy.concatenate(
+                [numpy.zeros(0, dtype=numpy.int32), *sentence_documents]
+            ),
         )
 
     def save(self, path: str, key: str) -> None:
@@ -121,13 +166,13 @@ class LmTokenCache:
 
     @classmethod
     def load_or_build(
-        cls, reader: LmTextReader, file_path: str, cache_directory: str
+        cls, reader: LmTextReader, file_path: str, cache_directory: str, processes: int = 1
     ) -> "LmTokenCache":
         """
-        The cache of `file_path` in `cache_directory` (`lm_tokens-<key hash>.npz`), built and
-        saved first if it is not there. The key covers the input files (paths, sizes,
-        modification times), spaCy's version and `CACHE_FORMAT_VERSION`; a changed input gets
-        a new file.
+        The cache of `file_path` in `cache_directory` (`lm_tokens-<key hash>.npz`), built (by
+        `processes` processes, see `build`) and saved first if it is not there. The key covers
+        the input files (paths, sizes, modification times), spaCy's version and
+        `CACHE_FORMAT_VERSION`; a changed input gets a new file.
         """
         key = cache_key(file_path)
         path = os.path.join(
@@ -138,17 +183,63 @@ class LmTokenCache:
             return cls.load(path, key)
         logger.info("Tokenizing %s into the token cache %s (once)", file_path, path)
         start = time.monotonic()
-        cache = cls.build(reader, file_path)
+        cache = cls.build(reader, file_path, processes)
         cache.save(path, key)
         logger.info(
-            "Token cache of %s: %d sentences, %d tokens, %d types in %.1f s",
+            "Token cache of %s: %d sentences, %d tokens, %d types in %.1f s (%d processes)",
             file_path,
             cache.num_sentences,
             len(cache.token_types),
             len(cache.types),
             time.monotonic() - start,
+            processes or os.cpu_count() or 1,
         )
         return cache
+
+
+@dataclass
+class _TokenizedChunk:
+    """The sentences of some consecutive documents, with the chunk's own type numbers:
+    `types` in order of first occurrence in the chunk, `token_types` `(num_tokens,)` int32
+    indices into it, `sentence_lengths` and `sentence_documents` `(num_sentences,)`."""
+
+    types: List[str]
+    token_types: numpy.ndarray
+    sentence_lengths: numpy.ndarray
+    sentence_documents: numpy.ndarray
+
+
+def _tokenize(
+    nlp: spacy.language.Language, documents: List[Tuple[int, TextDocument]]
+) -> _TokenizedChunk:
+    type_index: Dict[str, int] = {}
+    token_types = array.array("i")
+    sentence_lengths = array.array("q")
+    sentence_documents = array.array("i")
+    for document, tokens in sentences_of(nlp, documents):
+        token_types.extend([type_index.setdefault(token, len(type_index)) for token in tokens])
+        sentence_lengths.append(len(tokens))
+        sentence_documents.append(document)
+    return _TokenizedChunk(
+        types=list(type_index),
+        token_types=numpy.frombuffer(token_types, dtype=numpy.int32).copy(),
+        sentence_lengths=numpy.frombuffer(sentence_lengths, dtype=numpy.int64).copy(),
+        sentence_documents=numpy.frombuffer(sentence_documents, dtype=numpy.int32).copy(),
+    )
+
+
+# The spaCy pipeline of a tokenizing process (`LmTokenCache.build` with processes > 1).
+_process_nlp: Optional[spacy.language.Language] = None
+
+
+def _start_tokenizing_process() -> None:
+    global _process_nlp
+    _process_nlp = conll_like_english()
+
+
+def _tokenize_in_process(documents: List[Tuple[int, TextDocument]]) -> _TokenizedChunk:
+    assert _process_nlp is not None
+    return _tokenize(_process_nlp, documents)
 
 
 def cache_key(file_path: str) -> str:

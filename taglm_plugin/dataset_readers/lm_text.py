@@ -7,6 +7,8 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, Dict, Iterable, Iterator, List, Optional, Tuple
 
+import spacy
+
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader
@@ -200,7 +202,12 @@ class LmTextReader(ChecksConfigKeys, DatasetReader):
         reading order and natural (left-to-right) token order, whatever `split`,
         `max_sentence_length` and `direction` (what `taglm_lm_cache` stores once).
         """
-        return self._sentences(enumerate(self._documents(file_path)))
+        return self._sentences(self.documents(file_path))
+
+    def documents(self, file_path: str) -> Iterator[Tuple[int, TextDocument]]:
+        """`(document index, document)` for every document of `file_path`, in reading order;
+        `sentences_of` tokenizes them."""
+        return enumerate(self._documents(file_path))
 
     def in_split(self, document_index):
         """
@@ -243,15 +250,7 @@ class LmTextReader(ChecksConfigKeys, DatasetReader):
     def _sentences(
         self, documents: Iterable[Tuple[int, TextDocument]]
     ) -> Iterator[Tuple[int, List[str]]]:
-        """`(document index, tokens)` of each sentence of `(document index, document)` pairs."""
-        paragraphs = (
-            (paragraph, index) for index, document in documents for paragraph in document.paragraphs
-        )
-        for parsed, index in self._nlp.pipe(paragraphs, batch_size=256, as_tuples=True):
-            for sentence in parsed.sents:
-                tokens = [token.text for token in sentence if not token.is_space]
-                if tokens:
-                    yield index, tokens
+        return sentences_of(self._nlp, documents)
 
     def _documents(self, file_path: str) -> Iterator[TextDocument]:
         for path in input_paths(file_path):
@@ -261,6 +260,21 @@ class LmTextReader(ChecksConfigKeys, DatasetReader):
             else:
                 with open(local_path, "rb") as handle:
                     yield from _file_documents(handle, display_path=path)
+
+
+def sentences_of(
+    nlp: spacy.language.Language, documents: Iterable[Tuple[int, TextDocument]]
+) -> Iterator[Tuple[int, List[str]]]:
+    """`(document index, tokens)` of each sentence of `(document index, document)` pairs,
+    split and tokenized by `nlp` (the reader's `conll_like_english` pipeline)."""
+    paragraphs = (
+        (paragraph, index) for index, document in documents for paragraph in document.paragraphs
+    )
+    for parsed, index in nlp.pipe(paragraphs, batch_size=256, as_tuples=True):
+        for sentence in parsed.sents:
+            tokens = [token.text for token in sentence if not token.is_space]
+            if tokens:
+                yield index, tokens
 
 
 def _archive_documents(path: str, display_path: str) -> Iterator[TextDocument]:

@@ -372,6 +372,8 @@ def lm_jobs(
             LM_PRECISION=options.lm_precision,
             LM_SOFTMAX_PRECISION=options.lm_softmax_precision,
             LM_CACHE_DIR=str(options.study_dir / "lm_cache" / direction),
+            # The two LMs tokenize their text at the same time: half the cores each.
+            LM_TOKENIZING_PROCESSES=str(max(1, (os.cpu_count() or 1) // len(LM_DIRECTIONS))),
         )
         config = Path(options.config_dir) / "lm" / f"{direction}.jsonnet"
         try:

@@ -177,6 +177,7 @@ def test_batches_go_to_the_target_device(tmp_path):
     [
         ({}, {"batch_size": 0}, "data_loader.batch_size must be at least 1"),
         ({}, {"pad_types_to_multiple": 0}, "data_loader.pad_types_to_multiple must be at least 1"),
+        ({}, {"tokenizing_processes": -1}, "data_loader.tokenizing_processes must be at least 0"),
         ({"token_indexers": {"words": {"type": "single_id"}}}, {},
          "dataset_reader.token_indexers to be one elmo_characters indexer"),
     ],

@@ -21,6 +21,18 @@ def test_holds_every_sentence_of_every_document_in_reading_order():
     assert len(set(cache.types)) == len(cache.types)
 
 
+@pytest.mark.parametrize("processes, documents_per_chunk", [(1, 1), (1, 3), (2, 1), (2, 2)])
+def test_chunks_and_processes_give_the_one_chunk_cache(processes, documents_per_chunk):
+    reader = LmTextReader()
+    whole = LmTokenCache.build(reader, WIKI_ARCHIVE, documents_per_chunk=10**6)
+    assert len({document for document, _ in reader.documents(WIKI_ARCHIVE)}) > 2
+    chunked = LmTokenCache.build(reader, WIKI_ARCHIVE, processes, documents_per_chunk)
+    assert chunked.types == whole.types
+    for name in ("token_types", "sentence_starts", "sentence_documents"):
+        numpy.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+        assert getattr(chunked, name).dtype == getattr(whole, name).dtype
+
+
 def test_save_and_load_keep_the_arrays_and_any_characters(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("Zoë met Ørsted in Kraków .\nThe café\tis open .\n", encoding="utf-8")

@@ -17,6 +17,8 @@
 //                           loader (num_workers), as `taglm_multiprocess`, which stops the
 //                           workers at exit (allennlp's could hang there after an epoch cut
 //                           short by `batches_per_epoch`)
+//   LM_TOKENIZING_PROCESSES processes that tokenize the text into the token cache (once);
+//                           0 = one per CPU core
 //   LM_PRECISION            'float32', 'bfloat16' (autocast in the model, float32 softmax) or
 //                           'float16' (allennlp's trainer.use_amp: autocast + GradScaler)
 //   LM_SOFTMAX_PRECISION    'float32' or 'bfloat16': operands of the sampled softmax's logits
@@ -93,6 +95,7 @@ local sizes = {
   time_budget_seconds:: std.parseJson(std.extVar('LM_TIME_BUDGET_SECONDS')),
   cuda_device:: std.parseInt(std.extVar('CUDA_DEVICE')),
   cache_directory:: std.extVar('LM_CACHE_DIR'),
+  tokenizing_processes:: std.parseInt(std.extVar('LM_TOKENIZING_PROCESSES')),
   precision:: std.extVar('LM_PRECISION'),
   softmax_precision:: std.extVar('LM_SOFTMAX_PRECISION'),
   held_out_every:: 100,
@@ -116,6 +119,7 @@ local sizes = {
       type: 'taglm_lm_cache',
       batch_size: preset.batch_size,
       cache_directory: $.cache_directory,
+      tokenizing_processes: $.tokenizing_processes,
       shuffle: shuffle,
       // Sentences sorted by length together, in batches (less padding).
       sorting_pool_batches: 20,
