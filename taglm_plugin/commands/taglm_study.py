@@ -14,7 +14,8 @@ from taglm_plugin.study.study import run_study
 
 DESCRIPTION = f"""
 Pretrains the forward and the backward LM side by side on the unlabeled text (the `budget`
-preset in bf16 for a time budget), exports their encoders, trains every config of every task
+preset in bf16 for a time budget) with the GPU to themselves, exports their encoders, then
+trains every config of every task
 with every seed (the baseline and TagLM for NER and chunking by default), several at once, as
 `python -m allennlp train` subprocesses, evaluates each model once on its task's test file,
 and writes results.json, accuracy.json and report.md (tables and PNG plots) into STUDY_DIR.

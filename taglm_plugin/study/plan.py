@@ -71,9 +71,11 @@ NER_ABLATIONS = (
     "taglm_no_task_rnn",
 )
 LM_DIRECTIONS = ("forward", "backward")
-# GPU memory one run is given when choosing or checking --parallel: a TagLM tagger with its
-# cached LM states (up to 4 GiB), its model and its CUDA context, with room to spare.
-GPU_MIB_PER_RUN = 8192
+# GPU memory one run is given when choosing or checking --parallel: the largest peak of a
+# tagger process (`nvidia-smi`, PyTorch's cache included) in the study of 2026-12-03 on an H200
+# was 10,116 MiB (docs/results/study_2026-12-03/gpumem.csv). An LM takes more (32 GiB there),
+# but the two LMs train before every tagger, with the GPU to themselves (`Scheduler`).
+GPU_MIB_PER_RUN = 10240
 # Intra-op threads of each run (OMP_NUM_THREADS unless set), and so CPU cores per run.
 THREADS_PER_RUN = 2
 # How long an LM's `allennlp train` may run past its time budget before it is killed (building

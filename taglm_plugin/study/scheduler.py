@@ -30,8 +30,9 @@ class _Running:
 class Scheduler:
     """
     Runs every unfinished job of `jobs` (a finished one, see `Job.is_done`, is kept as it is),
-    in their order, at most `parallel` at once; a job that `needs_lms` starts once every LM
-    job (`task` "lm") has finished. A step's output goes to its log (`Job.log`, appended to);
+    in their order, at most `parallel` at once. The LM jobs (`task` "lm") train first, with
+    the GPU to themselves (beside eight trainings each got 53k tokens/s, alone 128k:
+    docs/RESULTS.md); the taggers start once every LM job has ended. A step's output goes to its log (`Job.log`, appended to);
     a step that exits with status 0 gets its marker file (`plan.marker`: its wall time),
     and the job's next step starts in its place. A step that fails or runs past its
     `timeout_seconds` fails its job (and, for an LM, every job that needs the LMs); the other
@@ -121,14 +122,16 @@ class Scheduler:
         """Starts ready jobs while there is room (and fails those whose LMs failed)."""
         changed = False
         lms_failed = any(job.name in self.failed for job in self._lm_jobs)
-        lms_done = all(job.is_done for job in self._lm_jobs)
+        lms_ended = all(job.is_done or job.name in self.failed for job in self._lm_jobs)
         for job in list(self._pending):
             if job.needs_lms and lms_failed:
                 self._pending.remove(job)
                 self.failed[job.name] = "not run: an LM failed"
                 changed = True
         while len(self._running) < self._parallel:
-            ready = next((job for job in self._pending if lms_done or not job.needs_lms), None)
+            ready = next(
+                (job for job in self._pending if job.task == "lm" or lms_ended), None
+            )
             if ready is None:
                 break
             self._pending.remove(ready)

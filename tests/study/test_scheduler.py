@@ -52,13 +52,13 @@ def test_runs_at_most_parallel_steps_at_once(tmp_path):
     assert max(counts) <= 2
 
 
-def test_taggers_that_need_the_lms_wait_for_them(tmp_path):
+def test_every_tagger_waits_for_the_lms(tmp_path):
     lm = job(tmp_path, "lm", "forward", Step("train", python("import time; time.sleep(0.5)")))
     lm_done = marker(lm.directory, "train")
     check = f"import os, sys; sys.exit(0 if os.path.exists({str(lm_done)!r}) else 1)"
     taglm = job(tmp_path, "ner", "taglm", Step("train", python(check)), needs_lms=True)
-    baseline = job(tmp_path, "ner", "baseline", Step("train", python("")))
-    assert Scheduler([lm, taglm, baseline], parallel=3, poll_seconds=0.05).run() == {}
+    baseline = job(tmp_path, "ner", "baseline", Step("train", python(check)))
+    assert Scheduler([baseline, lm, taglm], parallel=3, poll_seconds=0.05).run() == {}
     assert taglm.is_done and baseline.is_done
 
 
