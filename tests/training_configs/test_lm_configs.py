@@ -58,6 +58,14 @@ def test_paper_size_is_a_char_cnn_and_lstm_2048_512(monkeypatch):
     )
 
 
+def test_budget_size_validates_every_2000_batches(monkeypatch, tmp_path):
+    # Several validations (perplexity over time) and time-budget checks within minutes.
+    monkeypatch.setenv("LM_CACHE_DIR", str(tmp_path))
+    config = lm_config(monkeypatch, "forward", "budget")
+    assert config["data_loader"]["batches_per_epoch"] == 2000
+    assert "batches_per_epoch" not in config["validation_data_loader"]
+
+
 def test_budget_size_exports_under_16_mib_in_half_precision(monkeypatch):
     config = lm_config(monkeypatch, "forward", "budget")
     vocab = Vocabulary()

@@ -64,10 +64,8 @@ local sizes = {
     token_dim: 256,
     hidden_size: 1024,
     projection_size: 256,
-    // Shorter epochs than `paper` so that a budget of a few minutes still gets several
-    // validations (each reads the held-out documents again, a few seconds).
-    // An epoch is one pass over LM_TRAIN_DATA (a few million tokens for a short GPU run).
-    batches_per_epoch: null,
+    // Epochs of 2000 batches as `paper` (~6M tokens, ~50 s on an H200): a budget of a few
+    // minutes gets a validation (a few seconds) and a time-budget check every epoch.
     num_epochs: 1000,  // LM_TIME_BUDGET_SECONDS ends it
   },
   // Trains in seconds on a CPU; for tests.
