@@ -19,8 +19,8 @@ import time
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from taglm_plugin.modules.pretrained_bilms.sequence_reversal import reverse_padded_sequences
-from taglm_plugin.modules.seq2seq_encoders.taglm_birnn import _alignments, _BiRnnLayer
+from taglm_plugin.bilm.sequence_reversal import reverse_padded_sequences
+from taglm_plugin.tagging.taglm_birnn import _alignments, _BiRnnLayer
 
 BATCH_SIZE, MAX_LENGTH, INPUT_SIZE, HIDDEN_SIZE = 64, 40, 80, 300
 

@@ -21,7 +21,7 @@ from allennlp.data.token_indexers import (
     TokenCharactersIndexer,
 )
 
-from taglm_plugin.data.data_collators.vectorized_data_collator import VectorizedDataCollator
+from taglm_plugin.speed.vectorized_data_collator import VectorizedDataCollator
 
 
 def instances(batch_size: int, tokens: int, rng: random.Random):

@@ -27,7 +27,7 @@ from typing import List, Tuple
 import torch
 from allennlp.data import Vocabulary
 
-import taglm_plugin.training.metrics.conlleval_f1 as conlleval_f1
+import taglm_plugin.tagging.conlleval_f1 as conlleval_f1
 
 BATCH_SIZE = 64
 MAX_LENGTH = 60

@@ -25,7 +25,7 @@ from allennlp.modules.conditional_random_field import (
     allowed_transitions,
 )
 
-from taglm_plugin.modules import FastConditionalRandomField
+from taglm_plugin.speed.conditional_random_field import FastConditionalRandomField
 
 BATCH_SIZE = 64
 SEQUENCE_LENGTHS = (40, 124)

@@ -49,7 +49,7 @@ from allennlp.models import Model
 from allennlp.training.optimizers import Optimizer
 
 import taglm_plugin  # noqa: F401  (registers the components, sets the configs' defaults)
-from taglm_plugin.data_loaders.lm_cache_data_loader import LmCacheDataLoader
+from taglm_plugin.lm.lm_cache_data_loader import LmCacheDataLoader
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRECISIONS = ("float32", "bfloat16", "float16")

@@ -5,20 +5,11 @@ only registered type names and extract archives safely (`taglm_plugin.common.reg
 `taglm_plugin.common.safe_loading`), and makes `allennlp predict` name the line of a bad input
 (`taglm_plugin.commands.predict_manager`); it also adds the `allennlp taglm-study`
 subcommand (`taglm_plugin.commands.taglm_study`)."""
-from taglm_plugin import config_defaults
+from taglm_plugin.common import config_defaults
 
 config_defaults.apply()
 
-from taglm_plugin import (  # noqa: E402,F401
-    data,
-    data_loaders,
-    dataset_readers,
-    evaluation,
-    models,
-    modules,
-    predictors,
-    training,
-)
+from taglm_plugin import bilm, lm, speed, tagging, training  # noqa: E402,F401
 from taglm_plugin.common import registered_types, safe_loading  # noqa: E402
 
 registered_types.apply()

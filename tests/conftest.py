@@ -28,12 +28,12 @@ def shared_data() -> Path:
 
 class EagerCudaGraph:
     """
-    A stand-in for `taglm_plugin.modules.cuda_graphs.CudaGraph` on the CPU: the same input
+    A stand-in for `taglm_plugin.speed.cuda_graphs.CudaGraph` on the CPU: the same input
     copying (zero-filled padding), the function run eagerly on the graph's own inputs.
     """
 
     def __init__(self, function, examples, pool):
-        from taglm_plugin.modules.cuda_graphs import _GraphInputs
+        from taglm_plugin.speed.cuda_graphs import _GraphInputs
 
         self._function = function
         self._inputs = _GraphInputs(examples)
@@ -56,7 +56,7 @@ class EagerTrainingCudaGraph(EagerCudaGraph):
         return self._loss.detach(), outputs
 
     def backward(self):
-        from taglm_plugin.modules.cuda_graphs import _gradients
+        from taglm_plugin.speed.cuda_graphs import _gradients
 
         return _gradients(self._loss, self._targets, retain_graph=False)
 
@@ -64,7 +64,7 @@ class EagerTrainingCudaGraph(EagerCudaGraph):
 @pytest.fixture
 def eager_cuda_graphs(monkeypatch):
     """CUDA graph captures replaced by eager stand-ins, so the graph paths run on the CPU."""
-    from taglm_plugin.modules import cuda_graphs
+    from taglm_plugin.speed import cuda_graphs
 
     monkeypatch.setattr(cuda_graphs, "CudaGraph", EagerCudaGraph)
     monkeypatch.setattr(cuda_graphs, "TrainingCudaGraph", EagerTrainingCudaGraph)

@@ -13,7 +13,7 @@ import taglm_plugin  # noqa: F401  (registers the components)
 from taglm_plugin.commands.export_lm import export_encoder_archive
 from taglm_plugin.common.safe_loading import load_archive
 
-from .conftest import FIXTURES
+from tests.conftest import FIXTURES
 
 ARCHIVES = FIXTURES / "archives"
 EXPECTED = json.loads((ARCHIVES / "expected.json").read_text())

@@ -32,7 +32,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import archive_model
 
 from taglm_plugin.common.safe_loading import load_archive
-from taglm_plugin.models.language_model import LanguageModel
+from taglm_plugin.lm.language_model import LanguageModel
 
 logger = logging.getLogger(__name__)
 

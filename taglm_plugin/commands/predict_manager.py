@@ -21,8 +21,8 @@ from allennlp.commands import predict
 from allennlp.common.file_utils import cached_path, open_compressed
 from allennlp.predictors.predictor import JsonDict, Predictor
 
-from taglm_plugin.data.file_errors import DataFileError
-from taglm_plugin.predictors.taglm_tagger import BadInputError
+from taglm_plugin.common.file_errors import DataFileError
+from taglm_plugin.tagging.taglm_tagger_predictor import BadInputError
 
 
 class LineNumberedPredictManager(predict._PredictManager):

@@ -29,7 +29,7 @@ import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 
-from taglm_plugin.data.pretrained_vectors import PACKAGED_GLOVE
+from taglm_plugin.tagging.pretrained_vectors import PACKAGED_GLOVE
 
 
 class StudyOptionError(ConfigurationError):
@@ -85,7 +85,7 @@ LM_KILL_MARGIN_SECONDS = 600
 
 def _environment(variable: str):
     """A default read from the environment when the options are made (the plugin's import
-    sets every variable of `taglm_plugin.config_defaults` that is not set)."""
+    sets every variable of `taglm_plugin.common.config_defaults` that is not set)."""
     return field(default_factory=lambda: os.environ[variable])
 
 

@@ -2,7 +2,7 @@ from allennlp.common import Params
 
 import taglm_plugin  # noqa: F401  (the configs' extVar defaults)
 
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 
 def evaluate(path: str) -> dict:

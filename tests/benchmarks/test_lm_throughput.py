@@ -2,7 +2,7 @@ import json
 import subprocess
 import sys
 
-from ..conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, REPO_ROOT
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")
 

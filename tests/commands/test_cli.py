@@ -17,10 +17,10 @@ from typing import Dict, List
 
 import pytest
 
-from taglm_plugin.data.tag_schemes import tags_to_spans
+from taglm_plugin.tagging.tag_schemes import tags_to_spans
 
-from ..conftest import FIXTURES, REPO_ROOT
-from ..modules.pretrained_bilms.tiny_bilms import (
+from tests.conftest import FIXTURES, REPO_ROOT
+from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )

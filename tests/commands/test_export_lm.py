@@ -8,9 +8,9 @@ from allennlp.models import Model
 from allennlp.models.archival import archive_model, load_archive
 
 from taglm_plugin.commands.export_lm import export_encoder_archive, main
-from taglm_plugin.models.language_model import LanguageModel
+from taglm_plugin.lm.language_model import LanguageModel
 
-from ..conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, REPO_ROOT
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from ..conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, REPO_ROOT
 
 TIMEOUT_SECONDS = 300
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 from allennlp.commands import parse_args
 
-from ..conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, REPO_ROOT
 
 TAGGER_FIXTURES = FIXTURES / "tagger"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

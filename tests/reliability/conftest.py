@@ -8,7 +8,7 @@ from allennlp.models import Model
 
 import taglm_plugin  # noqa: F401  (registers the components, sets the extraction filter)
 
-from ..conftest import FIXTURES
+from tests.conftest import FIXTURES
 
 TINY_TAGGER_CONFIG = FIXTURES / "reliability" / "tiny_tagger.jsonnet"
 TINY_TAGGER_TRAIN = FIXTURES / "reliability" / "train.txt"

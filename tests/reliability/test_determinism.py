@@ -1,6 +1,6 @@
 import torch
 
-from .training_runs import comparable_metrics, finish, start_training
+from tests.reliability.training_runs import comparable_metrics, finish, start_training
 
 
 def test_the_same_config_and_seed_train_the_same_model_twice(tmp_path):

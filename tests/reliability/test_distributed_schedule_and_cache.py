@@ -19,12 +19,12 @@ from typing import Dict, List
 import lmdb
 import pytest
 
-from ..modules.pretrained_bilms.tiny_bilms import (
+from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
-from .distributed_plugins import RECORDS_PATTERN
-from .test_distributed_training import (
+from tests.reliability.distributed_plugins import RECORDS_PATTERN
+from tests.reliability.test_distributed_training import (
     DISTRIBUTED,
     TAGGER_CONFIG,
     TAGGER_OVERRIDES,
@@ -36,8 +36,8 @@ from .test_distributed_training import (
     one_process_order,
     train,
 )
-from .training_runs import comparable_metrics, start_training, wait_for_file
-from ..conftest import FIXTURES
+from tests.reliability.training_runs import comparable_metrics, start_training, wait_for_file
+from tests.conftest import FIXTURES
 
 PLUGINS = ("--include-package", "tests.reliability.distributed_plugins")
 TAGGER_DEV = FIXTURES / "tagger" / "conll2003" / "eng.testa"

@@ -25,8 +25,8 @@ from typing import Any, Dict, List
 import pytest
 import torch
 
-from ..conftest import FIXTURES
-from .training_runs import comparable_metrics, finish, start_training, wait_for_file
+from tests.conftest import FIXTURES
+from tests.reliability.training_runs import comparable_metrics, finish, start_training, wait_for_file
 
 TAGGER_CONFIG = FIXTURES / "tagger" / "baseline_tagger.jsonnet"
 TAGGER_TRAIN = FIXTURES / "tagger" / "conll2003" / "eng.train"

@@ -25,8 +25,8 @@ import signal
 import pytest
 import torch
 
-from .kill_points import KILLED_EXIT_CODE
-from .training_runs import (
+from tests.reliability.kill_points import KILLED_EXIT_CODE
+from tests.reliability.training_runs import (
     archived_weights,
     comparable_metrics,
     finish,

@@ -14,12 +14,12 @@ from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 from allennlp.predictors import Predictor
 
-from ..conftest import REPO_ROOT
-from ..modules.pretrained_bilms.tiny_bilms import (
+from tests.conftest import REPO_ROOT
+from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
-from .conftest import TINY_TAGGER_TRAIN
+from tests.reliability.conftest import TINY_TAGGER_TRAIN
 
 NUM_TOKENS = 1500
 # State size of each layer of the tiny LMs (tiny_language_model_config).

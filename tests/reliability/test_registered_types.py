@@ -26,13 +26,13 @@ from taglm_plugin.common.registered_types import UnregisteredTypeError
 from taglm_plugin.common.safe_loading import load_archive
 from taglm_plugin.commands.export_lm import export_encoder_archive
 
-from ..conftest import REPO_ROOT
-from ..modules.pretrained_bilms.tiny_bilms import (
+from tests.conftest import REPO_ROOT
+from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
-from .conftest import TINY_TAGGER_TRAIN
-from .test_safe_loading import write_archive
+from tests.reliability.conftest import TINY_TAGGER_TRAIN
+from tests.reliability.test_safe_loading import write_archive
 
 EVIL_KEY = "dataset_reader.token_indexers.evil.type"
 

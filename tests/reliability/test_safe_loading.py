@@ -21,9 +21,9 @@ from allennlp.training.checkpointer import Checkpointer
 
 from taglm_plugin.commands.export_lm import export_encoder_archive
 from taglm_plugin.common.safe_loading import ArchiveError, load_archive
-from taglm_plugin.modules.token_embedders.frozen_bilm import FrozenBiLmEmbedder
+from taglm_plugin.bilm.frozen_bilm import FrozenBiLmEmbedder
 
-from ..modules.pretrained_bilms.tiny_bilms import (
+from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )

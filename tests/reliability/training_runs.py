@@ -11,8 +11,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..conftest import FIXTURES, REPO_ROOT
-from .kill_points import KILL_POINT_VARIABLE
+from tests.conftest import FIXTURES, REPO_ROOT
+from tests.reliability.kill_points import KILL_POINT_VARIABLE
 
 CONFIG = FIXTURES / "reliability" / "tiny_tagger.jsonnet"
 

@@ -20,7 +20,7 @@ from taglm_plugin.study.plan import (
 )
 from taglm_plugin.study.study import run_study
 
-from ..conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, REPO_ROOT
 
 TAGGER_FIXTURES = FIXTURES / "tagger"
 

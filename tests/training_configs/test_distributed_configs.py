@@ -5,9 +5,9 @@ from allennlp.common import Params
 
 # Importing the plugin sets the configs' environment defaults (CUDA_DEVICES, ...).
 import taglm_plugin  # noqa: F401
-from taglm_plugin.config_defaults import DEFAULTS
+from taglm_plugin.common.config_defaults import DEFAULTS
 
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 CONFIGS = sorted((REPO_ROOT / "training_configs").glob("*/*.jsonnet"))
 

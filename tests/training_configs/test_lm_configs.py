@@ -9,9 +9,9 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 # Importing the plugin registers its components and sets the configs' environment defaults.
-from taglm_plugin.models.language_model import LanguageModel
+from taglm_plugin.lm.language_model import LanguageModel
 
-from ..conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, REPO_ROOT
 
 LM_CONFIGS = REPO_ROOT / "training_configs" / "lm"
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")

@@ -5,7 +5,7 @@ import pytest
 from allennlp.common import Params
 
 from taglm_plugin import config_defaults
-from ..conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 SEED_LIBSONNET = REPO_ROOT / "training_configs" / "common" / "seed.libsonnet"
 SEED_KEYS = ("random_seed", "numpy_seed", "pytorch_seed")

@@ -19,10 +19,10 @@ from allennlp.models.archival import load_archive
 
 # Importing the plugin registers its components and sets the configs' environment defaults.
 from taglm_plugin.commands.export_lm import export_encoder_archive
-from taglm_plugin.models.language_model import LanguageModel
-from taglm_plugin.models.taglm_tagger import TagLmTagger
+from taglm_plugin.lm.language_model import LanguageModel
+from taglm_plugin.tagging.taglm_tagger import TagLmTagger
 
-from ..conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, REPO_ROOT
 
 CONFIG_ROOT = REPO_ROOT / "training_configs"
 LM_CONFIGS = sorted((CONFIG_ROOT / "lm").glob("*.jsonnet"))

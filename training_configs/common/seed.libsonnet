@@ -6,7 +6,7 @@
 //
 // allennlp passes every environment variable to Jsonnet as an external variable, and
 // Jsonnet's std.extVar has no default: without SEED in the environment, the plugin's
-// taglm_plugin/config_defaults.py (applied when allennlp imports the plugin) supplies it.
+// taglm_plugin/common/config_defaults.py (applied when allennlp imports the plugin) supplies it.
 //
 // Use: `(import '../common/seed.libsonnet') + { ...the config... }`, or add it to the
 // top-level object; it sets the top-level keys `random_seed`, `numpy_seed`, `pytorch_seed`.

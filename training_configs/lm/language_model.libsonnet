@@ -6,7 +6,7 @@
 //   (`StackedProjectionLstm`) -> softmax over the `lm_targets` words (sampled in training,
 //   full for the validation perplexity)
 //
-// Environment variables (defaults in taglm_plugin/config_defaults.py):
+// Environment variables (defaults in taglm_plugin/common/config_defaults.py):
 //   LM_SIZE                 'paper', 'budget' or 'small' (the presets below)
 //   LM_TRAIN_DATA           text file(s) or glob, e.g. a WikiExtractor .tar.gz; every
 //                           `held_out_every`-th document is held out for validation

@@ -1,1 +1,0 @@
-from taglm_plugin.data import data_collators, token_indexers, vocabularies  # noqa: F401

@@ -1,1 +1,0 @@
-from taglm_plugin.data.data_collators.vectorized_data_collator import VectorizedDataCollator

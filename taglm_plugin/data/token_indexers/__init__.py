@@ -1,2 +1,0 @@
-from taglm_plugin.data.token_indexers.normalized_single_id import NormalizedSingleIdTokenIndexer
-from taglm_plugin.data.token_indexers.cached_characters import CachedTokenCharactersIndexer

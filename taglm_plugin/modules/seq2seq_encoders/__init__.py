@@ -1,1 +1,0 @@
-from taglm_plugin.modules.seq2seq_encoders.taglm_birnn import TagLmBiRnnEncoder

@@ -1,3 +1,0 @@
-from taglm_plugin.modules.token_embedders.glove_embedding import GloveEmbedding
-from taglm_plugin.modules.token_embedders.frozen_bilm import FrozenBiLmEmbedder
-from taglm_plugin.modules.token_embedders.taglm_word_embedding import TaglmWordEmbedding

@@ -1,1 +1,0 @@
-from taglm_plugin.predictors.taglm_tagger import TagLmTaggerPredictor  # noqa: F401

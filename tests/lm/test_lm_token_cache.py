@@ -1,0 +1,62 @@
+import numpy
+import pytest
+
+from taglm_plugin.lm.lm_token_cache import LmTokenCache, cache_key
+from taglm_plugin.lm.lm_text import LmTextReader
+
+from tests.conftest import FIXTURES
+
+WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")
+
+
+def test_holds_every_sentence_of_every_document_in_reading_order():
+    reader = LmTextReader()
+    cache = LmTokenCache.build(reader, WIKI_ARCHIVE)
+    expected = list(reader.document_sentences(WIKI_ARCHIVE))
+    assert [cache.sentence(index) for index in range(cache.num_sentences)] == [
+        tokens for _, tokens in expected
+    ]
+    assert cache.sentence_documents.tolist() == [document for document, _ in expected]
+    assert cache.sentence_lengths().tolist() == [len(tokens) for _, tokens in expected]
+    assert len(set(cache.types)) == len(cache.types)
+
+
+@pytest.mark.parametrize("processes, documents_per_chunk", [(1, 1), (1, 3), (2, 1), (2, 2)])
+def test_chunks_and_processes_give_the_one_chunk_cache(processes, documents_per_chunk):
+    reader = LmTextReader()
+    whole = LmTokenCache.build(reader, WIKI_ARCHIVE, documents_per_chunk=10**6)
+    assert len({document for document, _ in reader.documents(WIKI_ARCHIVE)}) > 2
+    chunked = LmTokenCache.build(reader, WIKI_ARCHIVE, processes, documents_per_chunk)
+    assert chunked.types == whole.types
+    for name in ("token_types", "sentence_starts", "sentence_documents"):
+        numpy.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+        assert getattr(chunked, name).dtype == getattr(whole, name).dtype
+
+
+def test_save_and_load_keep_the_arrays_and_any_characters(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("Zoë met Ørsted in Kraków .\nThe café\tis open .\n", encoding="utf-8")
+    cache = LmTokenCache.build(LmTextReader(), str(text))
+    path = str(tmp_path / "cache.npz")
+    cache.save(path, key="k")
+    loaded = LmTokenCache.load(path, key="k")
+    assert loaded.types == cache.types and "Kraków" in loaded.types
+    for name in ("token_types", "sentence_starts", "sentence_documents"):
+        numpy.testing.assert_array_equal(getattr(loaded, name), getattr(cache, name))
+    with pytest.raises(ValueError, match="cache.npz is the token cache of another input"):
+        LmTokenCache.load(path, key="other")
+
+
+def test_load_or_build_writes_one_file_and_reads_it_back(tmp_path):
+    first = LmTokenCache.load_or_build(LmTextReader(), WIKI_ARCHIVE, str(tmp_path))
+    (name,) = [path.name for path in tmp_path.iterdir()]
+    assert name.startswith("lm_tokens-") and name.endswith(".npz")
+    second = LmTokenCache.load_or_build(LmTextReader(), WIKI_ARCHIVE, str(tmp_path))
+    assert second.types == first.types
+
+
+def test_key_covers_every_file_of_a_glob(tmp_path):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text("Text .\n")
+    key = cache_key(str(tmp_path / "*.txt"))
+    assert "a.txt" in key and "b.txt" in key
