@@ -14,6 +14,8 @@ from allennlp.models import Model
 from allennlp.nn.util import get_text_field_mask
 
 from taglm_plugin.common.safe_loading import ArchiveError, load_archive
+from taglm_plugin.lm.encoder_export import export_encoder_archive
+from taglm_plugin.lm.language_model import LanguageModel
 from taglm_plugin.bilm.pretrained_bilm import PretrainedBiLm
 from taglm_plugin.bilm.sequence_reversal import reverse_padded_sequences
 
@@ -150,13 +152,10 @@ class LanguageModelBiLm(PretrainedBiLm):
     def from_archives(cls, archive_files: Dict[str, str]) -> "LanguageModelBiLm":
         """
         Loads the LMs from allennlp model archives of `taglm_language_model`s, keyed by
-        direction, with `safe_loading.load_archive` (checked archives, registered types only). A full archive's softmax is dropped first (`export_lm`'s
-        `export_encoder_archive`), so that a tagger's archive does not carry it.
+        direction, with `safe_loading.load_archive` (checked archives, registered types only).
+        A full archive's softmax is dropped first (`export_encoder_archive`), so that a
+        tagger's archive does not carry it.
         """
-        # Imported here: taglm_plugin.models imports taglm_plugin.modules, which imports this.
-        from taglm_plugin.commands.export_lm import export_encoder_archive
-        from taglm_plugin.lm.language_model import LanguageModel
-
         language_models = {}
         specs = {}
         for direction, archive_file in archive_files.items():

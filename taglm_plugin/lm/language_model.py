@@ -50,7 +50,7 @@ class LanguageModel(ChecksConfigKeys, Model):
     full softmax in evaluation), `"full"` (allennlp's
     `SoftmaxLoss`), `"adaptive"` (`torch.nn.AdaptiveLogSoftmaxWithLoss` with
     `adaptive_cutoffs`), or `None`: no output layer, for an LM that only gives its states
-    (what `taglm_plugin.commands.export_lm` writes). Validation perplexity is exact for all
+    (what `taglm_plugin.lm.encoder_export` writes). Validation perplexity is exact for all
     three; the training perplexity of `"sampled"` is that of the sampled loss.
 
     Inputs: the keys of `tokens` are those of `text_field_embedder`. The configs in

@@ -7,7 +7,8 @@ from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 from allennlp.models.archival import archive_model, load_archive
 
-from taglm_plugin.commands.export_lm import export_encoder_archive, main
+from taglm_plugin.commands.export_lm import main
+from taglm_plugin.lm.encoder_export import export_encoder_archive
 from taglm_plugin.lm.language_model import LanguageModel
 
 from tests.conftest import FIXTURES, REPO_ROOT

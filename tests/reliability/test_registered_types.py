@@ -24,7 +24,7 @@ from allennlp.modules import TokenEmbedder
 from taglm_plugin.common import registered_types
 from taglm_plugin.common.registered_types import UnregisteredTypeError
 from taglm_plugin.common.safe_loading import load_archive
-from taglm_plugin.commands.export_lm import export_encoder_archive
+from taglm_plugin.lm.encoder_export import export_encoder_archive
 
 from tests.conftest import REPO_ROOT
 from tests.bilm.tiny_bilms import (

@@ -18,7 +18,7 @@ from allennlp.common import Params
 from allennlp.models.archival import load_archive
 
 # Importing the plugin registers its components and sets the configs' environment defaults.
-from taglm_plugin.commands.export_lm import export_encoder_archive
+from taglm_plugin.lm.encoder_export import export_encoder_archive
 from taglm_plugin.lm.language_model import LanguageModel
 from taglm_plugin.tagging.taglm_tagger import TagLmTagger
 
