@@ -1,6 +1,7 @@
 """
 The package's dependency rule (docs/ARCHITECTURE.md): its subsystems are layers, and a module
-imports only from its own layer or lower ones; modules import each other without cycles.
+imports only from its own layer or lower ones; modules import each other without cycles; the
+tagger uses the speed package through one hook.
 """
 import ast
 from pathlib import Path
@@ -14,6 +15,8 @@ PACKAGE = REPO_ROOT / "taglm_plugin"
 # Lowest first. The package's own `__init__` and `process_setup` sit above them all.
 LAYERS = ["common", "training", "speed", "lm", "bilm", "tagging", "study", "commands"]
 TOP = len(LAYERS)
+# The modules outside `speed` that may import from it, and what.
+SPEED_HOOKS = {"taglm_plugin.tagging.taglm_tagger": {"taglm_plugin.speed.tagger_fast_paths"}}
 
 
 def module_name(path: Path) -> str:
@@ -95,6 +98,15 @@ def test_modules_import_each_other_without_cycles(graph):
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_only_the_tagger_hook_imports_the_speed_package(graph):
+    users = {
+        module: {target for target in targets if target.startswith("taglm_plugin.speed")}
+        for module, targets in graph.items()
+        if module.split(".")[1:2] != ["speed"] and layer(module) < TOP
+    }
+    assert {module: targets for module, targets in users.items() if targets} == SPEED_HOOKS
 
 
 def test_the_checks_see_an_upward_import(tmp_path):

@@ -212,8 +212,7 @@ class FastConditionalRandomField(ConditionalRandomField):
         # The tree's steps are the tokens and the end, padded to a power of two.
         graph_length = self._cuda_graph_length(inputs, inputs.size(1) + 1)
         if graph_length is None or not all(p.requires_grad for p in parameters):
-            parallel = inputs.device.type != "cpu"
-            return self._log_likelihoods(inputs, tags, mask, parallel, parameters).sum()
+            return self.log_likelihood_without_graph(inputs, tags, mask)
         mask = _bool_mask(inputs, mask)
         # The graph's inputs are padded to its length: it is given the call's last position.
         last_position = torch.full((), inputs.size(1) - 1, device=inputs.device)
@@ -234,6 +233,14 @@ class FastConditionalRandomField(ConditionalRandomField):
             *parameters,
         )
         return log_likelihood
+
+    def log_likelihood_without_graph(
+        self, inputs: torch.Tensor, tags: torch.Tensor, mask: torch.BoolTensor = None
+    ) -> torch.Tensor:
+        """`forward` computed without a CUDA graph of its own, as a graph that calls it captures."""
+        parallel = inputs.device.type != "cpu"
+        parameters = self._potential_parameters()
+        return self._log_likelihoods(inputs, tags, mask, parallel, parameters).sum()
 
     def _potential_parameters(self) -> List[torch.nn.Parameter]:
         """The parameters the log-likelihood depends on."""

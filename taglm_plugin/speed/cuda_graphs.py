@@ -10,26 +10,20 @@ and replayed, they cost one launch from the host instead of one per kernel.
   pool.
 """
 from collections import OrderedDict
-from contextlib import contextmanager
-from typing import Any, Callable, Hashable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Hashable, List, Optional, Sequence, Tuple, Union
 
 import torch
 
 
-# How many `CudaGraph`s are being prepared (warm-up run and capture) right now.
-_graphs_in_preparation = 0
-
-
 def cuda_graphs_usable(tensor: torch.Tensor) -> bool:
     """
-    Whether a computation on `tensor` may run as a CUDA graph of its own: it is on a GPU, no
-    graph is being captured or prepared (a computation inside another's graph runs eagerly
-    there), and autocast is off (autocast caches casts of parameters, which a graph would
-    capture).
+    Whether a computation on `tensor` may run as a CUDA graph: it is on a GPU, no graph is
+    being captured, and autocast is off (autocast caches casts of parameters, which a graph
+    would capture). A graph's function must not call a graphed computation: graphs do not
+    nest (the tagger's graph calls the CRF's `log_likelihood_without_graph`).
     """
     return (
         tensor.is_cuda
-        and _graphs_in_preparation == 0
         and not torch.cuda.is_current_stream_capturing()
         and not torch.is_autocast_enabled()
     )
@@ -53,16 +47,6 @@ class GraphPool:
         if self._shared and self._handle is None:
             self._handle = torch.cuda.graph_pool_handle()
         return self._handle
-
-
-@contextmanager
-def _preparing_graph() -> Iterator[None]:
-    global _graphs_in_preparation
-    _graphs_in_preparation += 1
-    try:
-        yield
-    finally:
-        _graphs_in_preparation -= 1
 
 
 def _warm_up(function: Callable[[], object]) -> None:
@@ -114,11 +98,10 @@ class CudaGraph:
     ) -> None:
         self._inputs = _GraphInputs(examples)
         self._pool = pool
-        with _preparing_graph():
-            _warm_up(lambda: function(*self._inputs.tensors))
-            self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph, pool=pool.handle):
-                self._outputs = function(*self._inputs.tensors)
+        _warm_up(lambda: function(*self._inputs.tensors))
+        self._graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._graph, pool=pool.handle):
+            self._outputs = function(*self._inputs.tensors)
 
     def __call__(self, *inputs: torch.Tensor) -> Any:
         self._inputs.copy(inputs)
@@ -172,16 +155,15 @@ class TrainingCudaGraph:
             loss, _, targets = forward()
             _gradients(loss, targets, retain_graph=False)
 
-        with _preparing_graph():
-            _warm_up(warm_up)
-            self._forward_graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._forward_graph, pool=pool.handle):
-                # The loss keeps its autograd graph, and so the saved tensors, alive.
-                self._loss, outputs, targets = forward()
-            self._outputs = (self._loss.detach(), outputs)
-            self._backward_graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._backward_graph, pool=pool.handle):
-                self._gradients = _gradients(self._loss, targets, retain_graph=True)
+        _warm_up(warm_up)
+        self._forward_graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._forward_graph, pool=pool.handle):
+            # The loss keeps its autograd graph, and so the saved tensors, alive.
+            self._loss, outputs, targets = forward()
+        self._outputs = (self._loss.detach(), outputs)
+        self._backward_graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._backward_graph, pool=pool.handle):
+            self._gradients = _gradients(self._loss, targets, retain_graph=True)
 
     @property
     def num_inputs(self) -> int:

@@ -147,7 +147,7 @@ class VectorizedDataCollator(ChecksConfigKeys, DataCollator):
       list).
 
     Other fields and other indexers are batched as allennlp does it. On CoNLL-2003 this
-    collation is about 10x faster than the default (tests/speed/test_vectorized_data_collator.py), which
+    collation is about 10x faster than the default (benchmarks/collation_speed.py), which
     otherwise takes most of the host's time in a GPU training epoch. Used by the tagger
     configs' data loaders (`collate_fn`) and by `TagLmTagger.forward_on_instances`.
 

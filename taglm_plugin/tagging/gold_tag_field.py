@@ -3,8 +3,10 @@ Gold tags read from a file, which may hold tags the model never saw in training.
 """
 import logging
 from dataclasses import dataclass
-from typing import List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
+import torch
+from allennlp.common.checks import ConfigurationError
 from allennlp.data.fields import SequenceField, SequenceLabelField
 from allennlp.data.vocabulary import Vocabulary
 
@@ -78,3 +80,25 @@ class GoldTagField(SequenceLabelField):
                 self._label_namespace,
                 written,
             )
+
+
+def unseen_gold_tags(
+    tags: torch.LongTensor, metadata: Optional[List[Dict[str, Any]]], replacement: int
+) -> Tuple[torch.LongTensor, Optional[List[Dict[int, str]]]]:
+    """
+    `tags` `(batch_size, num_tokens)` with the gold tags outside the vocabulary
+    (`UNSEEN_TAG_ID`) replaced by the id `replacement`, and those tags by name, `{position:
+    tag}` per sentence, from `metadata` (`None` when there are none).
+    """
+    unseen = tags == UNSEEN_TAG_ID
+    if not unseen.any():
+        return tags, None
+    if metadata is None or any("tags" not in sentence for sentence in metadata):
+        raise ConfigurationError(
+            "the batch has gold tags outside the model's tag vocabulary, but its metadata "
+            "does not name them (\"tags\"): read the data with the taglm_conll reader"
+        )
+    names: List[Dict[int, str]] = [{} for _ in metadata]
+    for sentence, position in unseen.nonzero().tolist():
+        names[sentence][position] = metadata[sentence]["tags"][position]
+    return tags.masked_fill(unseen, replacement), names

@@ -18,7 +18,7 @@ from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
 from taglm_plugin.speed.vectorized_data_collator import VectorizedDataCollator
 from taglm_plugin.tagging.tag_schemes import TagSequenceError, tags_to_spans
-from taglm_plugin.tagging import taglm_tagger
+from taglm_plugin.speed import tagger_fast_paths
 from taglm_plugin.tagging.taglm_tagger import TagLmTagger
 from taglm_plugin.tagging.taglm_tagger_predictor import TagLmTaggerPredictor
 from taglm_plugin.speed.conditional_random_field import FastConditionalRandomField
@@ -352,7 +352,7 @@ def graph_and_eager_results(config_file, device: str, steps: int = 3):
     eager.load_state_dict(graphed.state_dict())
     batch = move_to_device(batch, torch.device(device))
     length = get_text_field_mask(batch["tokens"]).size(1)
-    assert length % graphed._cuda_graph_length_multiple != 0
+    assert length % graphed._fast_paths.length_multiple != 0
     results = []
     for model in (graphed, eager):
         model.to(device).train()
@@ -374,17 +374,18 @@ def graph_and_eager_results(config_file, device: str, steps: int = 3):
                 model_results.append((output["loss"], output["logits"], output["tags"], []))
         results.append(model_results)
     for model, expected in ((graphed, 1), (eager, 0)):
-        assert len(model._training_graphs) == len(model._evaluation_graphs) == expected
+        graphs = model._fast_paths
+        assert len(graphs.training_graphs) == len(graphs.evaluation_graphs) == expected
     return results
 
 
-def assert_same_results(graphed, eager):
+def assert_same_results(graphed, eager, logits_atol: float = 1e-5):
     assert len(graphed) == len(eager)
     for (loss, logits, tags, gradients), (e_loss, e_logits, e_tags, e_gradients) in zip(
         graphed, eager
     ):
         torch.testing.assert_close(loss, e_loss, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(logits, e_logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(logits, e_logits, rtol=1e-5, atol=logits_atol)
         assert tags == e_tags
         assert len(gradients) == len(e_gradients)
         for gradient, e_gradient in zip(gradients, e_gradients):
@@ -398,14 +399,16 @@ def test_training_graph_path_on_the_cpu_gives_the_eager_results(
     """The graphs' padding, parameter wiring and gradients (the embedder's through the graph's
     input gradient) in training, and their evaluation results, with an eager stand-in for the
     CUDA graph."""
-    monkeypatch.setattr(taglm_tagger, "cuda_graphs_usable", lambda tensor: True)
+    monkeypatch.setattr(tagger_fast_paths, "cuda_graphs_usable", lambda tensor: True)
     assert_same_results(*graph_and_eager_results(config_file, "cpu"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
 @pytest.mark.parametrize("config_file", [BASELINE_CONFIG, TAGLM_CONFIG])
 def test_cuda_graphs_give_the_eager_results(taglm_environment, config_file):
-    assert_same_results(*graph_and_eager_results(config_file, "cuda"))
+    # The GPU's kernels sum in another order inside a graph than eagerly (float reassociation):
+    # after three updated training steps a logit was seen 1.3e-5 off.
+    assert_same_results(*graph_and_eager_results(config_file, "cuda"), logits_atol=1e-4)
 
 
 # One-token PER names only (BIOUL: U-PER, never B-PER or L-PER), and no MISC.
@@ -540,14 +543,14 @@ def test_the_predictor_logs_the_kinds_of_word_vectors_used(files, caplog):  # no
 def test_cuda_graphs_are_switched_off_in_distributed_training(
     taglm_environment, eager_cuda_graphs, monkeypatch, caplog
 ):
-    monkeypatch.setattr(taglm_tagger, "cuda_graphs_usable", lambda tensor: True)
-    monkeypatch.setattr(taglm_tagger, "is_distributed", lambda: True)
+    monkeypatch.setattr(tagger_fast_paths, "cuda_graphs_usable", lambda tensor: True)
+    monkeypatch.setattr(tagger_fast_paths, "is_distributed", lambda: True)
     model, _, batch = build(BASELINE_CONFIG)
     model.train()
-    with caplog.at_level(logging.WARNING, logger=taglm_tagger.__name__):
+    with caplog.at_level(logging.WARNING, logger=tagger_fast_paths.__name__):
         model(**batch)["loss"].backward()
-    assert not model.cuda_graphs and len(model._training_graphs) == 0
-    assert "cuda_graphs switched off" in caplog.text
+    assert len(model._fast_paths.training_graphs) == 0
+    assert "the tagger's CUDA graphs are switched off" in caplog.text
 
 
 def batch_rows(batch, rows: torch.Tensor):
@@ -569,7 +572,7 @@ def test_ignoring_the_loss_on_o_tags_is_crf_taggers_loss_and_0_for_an_all_o_sent
     (it fails on the all-O one), whatever the CRF and with the CUDA-graph path possible.
     """
     if graph_path:
-        monkeypatch.setattr(taglm_tagger, "cuda_graphs_usable", lambda tensor: True)
+        monkeypatch.setattr(tagger_fast_paths, "cuda_graphs_usable", lambda tensor: True)
     model, vocab, batch = build(BASELINE_CONFIG, ignore_loss_on_o_tags=True, fast_crf=fast_crf)
     params = read_config(BASELINE_CONFIG, **{"model.type": "crf_tagger"}).pop("model")
     params["ignore_loss_on_o_tags"] = True
@@ -597,3 +600,32 @@ def test_ignoring_the_loss_on_o_tags_is_crf_taggers_loss_and_0_for_an_all_o_sent
     output["loss"].backward()
     assert output["loss"].item() == 0.0
     assert all(not p.grad.any() for p in model.parameters() if p.grad is not None)
+
+
+def test_the_cuda_graphs_switch_reaches_the_crf():
+    model, _, _ = build(BASELINE_CONFIG, cuda_graphs=False)
+    assert isinstance(model.crf, FastConditionalRandomField)
+    assert not model.cuda_graphs and not model.crf.cuda_graphs
+    model.cuda_graphs = True
+    assert model.crf.cuda_graphs
+    assert build(BASELINE_CONFIG)[0].crf.cuda_graphs
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_ignore_loss_on_o_tags_per_call_overrides_the_config(eager_cuda_graphs, configured):
+    model, _, batch = build(BASELINE_CONFIG, ignore_loss_on_o_tags=configured)
+    other, _, _ = build(BASELINE_CONFIG, ignore_loss_on_o_tags=not configured)
+    scramble_tag_scores(model)
+    other.load_state_dict(model.state_dict())
+    model.eval()
+    other.eval()
+    with torch.no_grad():
+        per_call = model(**batch, ignore_loss_on_o_tags=not configured)["loss"]
+        assert per_call == other(**batch)["loss"]
+        assert per_call != model(**batch)["loss"]
+
+
+def test_forward_refuses_arguments_it_does_not_take():
+    model, _, batch = build(BASELINE_CONFIG)
+    with pytest.raises(TypeError, match="pos_tags"):
+        model(**batch, pos_tags=batch["tags"])
