@@ -14,12 +14,13 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch, DatasetReader, TextFieldTensors, Vocabulary
 from allennlp.data.token_indexers import ELMoTokenCharactersIndexer
 from allennlp.models import Model
-from allennlp.models.archival import archive_model, load_archive
+from allennlp.models.archival import archive_model
 from allennlp.modules import TokenEmbedder
 from allennlp.modules.elmo import batch_to_ids
 
 from taglm_plugin.bilm.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.bilm.frozen_bilm import FrozenBiLmEmbedder
+from taglm_plugin.common.safe_loading import load_archive
 
 from tests.bilm.tiny_bilms import (
     TINY_ELMO_OPTIONS,

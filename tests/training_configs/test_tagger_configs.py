@@ -15,9 +15,9 @@ import pytest
 import torch
 from allennlp.commands.train import train_model
 from allennlp.common import Params
-from allennlp.models.archival import load_archive
 
 # Importing the plugin registers its components and sets the configs' environment defaults.
+from taglm_plugin.common.safe_loading import load_archive
 from taglm_plugin.lm.encoder_export import export_encoder_archive
 from taglm_plugin.lm.language_model import LanguageModel
 from taglm_plugin.tagging.taglm_tagger import TagLmTagger
