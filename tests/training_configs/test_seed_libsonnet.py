@@ -4,7 +4,7 @@ from unittest import mock
 import pytest
 from allennlp.common import Params
 
-from taglm_plugin import config_defaults
+from taglm_plugin.common import config_defaults
 from tests.conftest import REPO_ROOT
 
 SEED_LIBSONNET = REPO_ROOT / "training_configs" / "common" / "seed.libsonnet"
