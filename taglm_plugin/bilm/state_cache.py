@@ -21,9 +21,9 @@ _KEY_FORMAT_KEY = b"sentence_key_format"
 """The store's entry naming the format of its sentence keys, `KEY_FORMAT`."""
 
 KEY_FORMAT = b"2: length and two 64-bit multilinear hashes per LM tensor"
-"""The format of the sentence keys (`sentence_keys`). A change of the keys must
-change it: a store of keys in another format is refused (its keys would never be found). Stores
-without a format entry hold format 1 (16-byte BLAKE2b digests)."""
+"""The format of the sentence keys (`sentence_keys`), stored in a store's format entry. A
+change of the keys must change it: a store without this entry or of another format is refused
+(its keys would never be found)."""
 
 _HASH_STREAM_STRIDE = 1 << 40
 """The distance between the indices of two hash streams' multipliers (`_hash_multipliers`): a
@@ -283,8 +283,8 @@ class LmStateCache:
         if key_format != KEY_FORMAT:
             raise ConfigurationError(
                 f"cache.directory = {self._directory} holds LM states under sentence keys of "
-                f"another format ({(key_format or b'1: BLAKE2b digests').decode()}; this "
-                f"version's: {KEY_FORMAT.decode()}), which would never be found; delete that "
+                f"another format ({key_format.decode() if key_format else 'not named'}; "
+                f"this version's: {KEY_FORMAT.decode()}), which would never be found; delete that "
                 "directory or name another"
             )
         if stored is not None and stored.decode() != lm_fingerprint:

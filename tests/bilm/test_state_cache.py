@@ -145,8 +145,8 @@ def test_disk_store_of_another_lm_is_refused(archives, tmp_path, other):
         other_lm(**batch([0]))
 
 
-def test_disk_store_of_an_older_key_format_is_refused(archives, tmp_path):
-    # What the cache wrote before KEY_FORMAT: a fingerprint and 16-byte BLAKE2b keys.
+def test_disk_store_without_the_key_format_is_refused(archives, tmp_path):
+    # A store of a fingerprint and 16-byte keys, without the format entry.
     store = tmp_path / "states"
     with lmdb.open(str(store)) as environment, environment.begin(write=True) as transaction:
         transaction.put(b"lm_fingerprint", b"0" * 64)
@@ -155,7 +155,7 @@ def test_disk_store_of_an_older_key_format_is_refused(archives, tmp_path):
     with pytest.raises(
         ConfigurationError,
         match=f"cache.directory = {store} holds LM states under sentence keys of another "
-        r"format \(1: BLAKE2b digests; ",
+        r"format \(not named; ",
     ):
         cached(**batch([0]))
 
