@@ -1,6 +1,7 @@
 import logging
 import os
 import random
+import warnings
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
@@ -13,8 +14,10 @@ from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
-from taglm_plugin.tagging.gold_tag_field import GoldTagField, TagSource
 from taglm_plugin.common.file_errors import DataFileError
+from taglm_plugin.tagging.cached_characters import CachedTokenCharactersIndexer
+from taglm_plugin.tagging.gold_tag_field import GoldTagField, TagSource
+from taglm_plugin.tagging.normalized_single_id import NormalizedSingleIdTokenIndexer
 from taglm_plugin.tagging.tag_schemes import (
     INPUT_SCHEMES,
     OUTPUT_SCHEMES,
@@ -22,8 +25,6 @@ from taglm_plugin.tagging.tag_schemes import (
     canonical_scheme,
     convert_tags,
 )
-from taglm_plugin.tagging.cached_characters import CachedTokenCharactersIndexer
-from taglm_plugin.tagging.normalized_single_id import NormalizedSingleIdTokenIndexer
 
 logger = logging.getLogger(__name__)
 
@@ -87,16 +88,20 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
     docstart_token : `str`, optional (default = `"-DOCSTART-"`)
         A line whose first column equals this is a document separator.
     split : `str`, optional (default = `"all"`)
-        For data sets without a dev file (CoNLL-2000): `"heldout"` reads only a fixed random
-        sample of `heldout_sentences` sentences (drawn with `heldout_seed`) of `split_file`,
+        For data sets without a dev file (CoNLL-2000): `"held_out"` reads only a fixed random
+        sample of `held_out_sentences` sentences (drawn with `held_out_seed`) of `split_file`,
         `"train"` reads all the others, `"all"` reads every sentence. Use `"train"` in
-        `dataset_reader` and `"heldout"` in `validation_dataset_reader`, both on the training
+        `dataset_reader` and `"held_out"` in `validation_dataset_reader`, both on the training
         file.
-    heldout_sentences : `int`, optional (default = `0`)
-    heldout_seed : `int`, optional (default = `0`)
+    held_out_sentences : `int`, optional (default = `0`)
+    held_out_seed : `int`, optional (default = `0`)
     split_file : `str`, optional
         The file `split` applies to (required with a `split`); every other file is read
         whole, so `allennlp evaluate` of a model trained this way scores the whole test file.
+    heldout_sentences, heldout_seed : `int`, optional
+        Deprecated names of `held_out_sentences` and `held_out_seed` (and `"heldout"` of the
+        split `"held_out"`), which configs and model archives written before may use: they
+        work as the new names, with a `FutureWarning`.
     """
 
     def __init__(
@@ -111,9 +116,11 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
         label_namespace: str = "labels",
         docstart_token: str = "-DOCSTART-",
         split: str = "all",
-        heldout_sentences: int = 0,
-        heldout_seed: int = 0,
+        held_out_sentences: int = 0,
+        held_out_seed: int = 0,
         split_file: Optional[str] = None,
+        heldout_sentences: Optional[int] = None,
+        heldout_seed: Optional[int] = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,13 +142,20 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
                 raise ConfigurationError(
                     f"dataset_reader.{key} = {column} is outside the {num_columns} columns"
                 )
-        if split not in ("all", "train", "heldout"):
+        if split == "heldout":
+            _warn_deprecated("split = 'heldout'", "split = 'held_out'")
+            split = "held_out"
+        held_out_sentences = _renamed_key(
+            "heldout_sentences", heldout_sentences, "held_out_sentences", held_out_sentences
+        )
+        held_out_seed = _renamed_key("heldout_seed", heldout_seed, "held_out_seed", held_out_seed)
+        if split not in ("all", "train", "held_out"):
             raise ConfigurationError(
-                f"dataset_reader.split = {split!r}; expected 'all', 'train' or 'heldout'"
+                f"dataset_reader.split = {split!r}; expected 'all', 'train' or 'held_out'"
             )
-        if split != "all" and heldout_sentences < 1:
+        if split != "all" and held_out_sentences < 1:
             raise ConfigurationError(
-                f"dataset_reader.split = {split!r} needs dataset_reader.heldout_sentences >= 1"
+                f"dataset_reader.split = {split!r} needs dataset_reader.held_out_sentences >= 1"
             )
         if split != "all" and not split_file:
             raise ConfigurationError(
@@ -150,8 +164,8 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
             )
         self._split = split
         self._split_file = split_file
-        self._heldout_sentences = heldout_sentences
-        self._heldout_seed = heldout_seed
+        self._held_out_sentences = held_out_sentences
+        self._held_out_seed = held_out_seed
         self._token_column = token_column
         self._tag_column = tag_column
         self._num_columns = num_columns
@@ -185,18 +199,20 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
     ) -> List[ColumnSentence]:
         if split == "all":
             return sentences
-        if self._heldout_sentences >= len(sentences):
+        if self._held_out_sentences >= len(sentences):
             raise ConllFormatError(
                 name,
                 None,
-                f"heldout_sentences = {self._heldout_sentences} but the file has only "
+                f"held_out_sentences = {self._held_out_sentences} but the file has only "
                 f"{len(sentences)} sentences",
             )
-        heldout = set(
-            random.Random(self._heldout_seed).sample(range(len(sentences)), self._heldout_sentences)
+        held_out = set(
+            random.Random(self._held_out_seed).sample(
+                range(len(sentences)), self._held_out_sentences
+            )
         )
-        keep = split == "heldout"
-        return [s for i, s in enumerate(sentences) if (i in heldout) == keep]
+        keep = split == "held_out"
+        return [s for i, s in enumerate(sentences) if (i in held_out) == keep]
 
     def read_sentences(self, path: str, display_path: Optional[str] = None) -> List[ColumnSentence]:
         """Parses and validates the whole file; raises `ConllFormatError` on the first problem."""
@@ -294,3 +310,17 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
 
     def apply_token_indexers(self, instance: Instance) -> None:
         instance.fields["tokens"]._token_indexers = self._token_indexers  # type: ignore
+
+
+def _warn_deprecated(old: str, new: str) -> None:
+    warnings.warn(f"dataset_reader.{old} is deprecated: use {new}", FutureWarning, stacklevel=3)
+
+
+def _renamed_key(old: str, old_value: Optional[int], new: str, new_value: int) -> int:
+    """The value of the key `new`, or of its deprecated name `old` where that is given."""
+    if old_value is None:
+        return new_value
+    if new_value != 0:
+        raise ConfigurationError(f"dataset_reader: give {new} only ({old} is its deprecated name)")
+    _warn_deprecated(old, new)
+    return old_value

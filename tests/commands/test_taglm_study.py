@@ -22,8 +22,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 OVERRIDES = {
     "lm": {"dataset_reader.held_out_every": 4, "validation_dataset_reader.held_out_every": 4},
     "chunking": {
-        "dataset_reader.heldout_sentences": 2,
-        "validation_dataset_reader.heldout_sentences": 2,
+        "dataset_reader.held_out_sentences": 2,
+        "validation_dataset_reader.held_out_sentences": 2,
     },
 }
 TIMEOUT_SECONDS = 540

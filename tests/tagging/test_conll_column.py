@@ -179,7 +179,7 @@ def test_real_files_counts_and_spans(shared_data, relative, reader_params, sente
             )
 
 
-def test_heldout_split_partitions_the_split_file_and_no_other(tmp_path):
+def test_held_out_split_partitions_the_split_file_and_no_other(tmp_path):
     path = tmp_path / "ten.txt"
     path.write_text("".join(f"w{i} NN B-NP\n\n" for i in range(10)))
     test_file = tmp_path / "test.txt"
@@ -190,23 +190,43 @@ def test_heldout_split_partitions_the_split_file_and_no_other(tmp_path):
         reader = ConllColumnReader(
             tag_scheme="BIO",
             split=split,
-            heldout_sentences=3,
-            heldout_seed=7,
+            held_out_sentences=3,
+            held_out_seed=7,
             split_file=None if split == "all" else str(path),
         )
         return [i["metadata"]["words"][0] for i in read(reader, str(file))]
 
-    heldout, train = words("heldout"), words("train")
-    assert len(heldout) == 3 and len(train) == 7
-    assert sorted(heldout + train) == sorted(words("all"))
-    assert words("heldout") == heldout  # deterministic
-    assert words("heldout", tmp_path / "link.txt") == heldout  # the same file
+    held_out, train = words("held_out"), words("train")
+    assert len(held_out) == 3 and len(train) == 7
+    assert sorted(held_out + train) == sorted(words("all"))
+    assert words("held_out") == held_out  # deterministic
+    assert words("held_out", tmp_path / "link.txt") == held_out  # the same file
     # Another file (a test file given to `allennlp evaluate`) is read whole.
-    assert words("heldout", test_file) == words("train", test_file) == words("all")
+    assert words("held_out", test_file) == words("train", test_file) == words("all")
 
 
-def test_split_needs_heldout_sentences_and_a_split_file():
-    with pytest.raises(ConfigurationError, match="heldout_sentences"):
+def test_the_deprecated_heldout_names_read_the_same_split_with_a_warning(tmp_path):
+    path = tmp_path / "ten.txt"
+    path.write_text("".join(f"w{i} NN B-NP\n\n" for i in range(10)))
+
+    def words(**split):
+        reader = ConllColumnReader(tag_scheme="BIO", split_file=str(path), **split)
+        return [i["metadata"]["words"][0] for i in read(reader, str(path))]
+
+    expected = words(split="held_out", held_out_sentences=3, held_out_seed=7)
+    with pytest.warns(FutureWarning) as warned:
+        assert words(split="heldout", heldout_sentences=3, heldout_seed=7) == expected
+    assert [str(warning.message) for warning in warned] == [
+        "dataset_reader.split = 'heldout' is deprecated: use split = 'held_out'",
+        "dataset_reader.heldout_sentences is deprecated: use held_out_sentences",
+        "dataset_reader.heldout_seed is deprecated: use held_out_seed",
+    ]
+    with pytest.raises(ConfigurationError, match="give held_out_sentences only"):
+        ConllColumnReader(held_out_sentences=3, heldout_sentences=3)
+
+
+def test_split_needs_held_out_sentences_and_a_split_file():
+    with pytest.raises(ConfigurationError, match="held_out_sentences"):
         ConllColumnReader(split="train", split_file="train.txt")
     with pytest.raises(ConfigurationError, match="dataset_reader.split_file"):
-        ConllColumnReader(split="heldout", heldout_sentences=3)
+        ConllColumnReader(split="held_out", held_out_sentences=3)

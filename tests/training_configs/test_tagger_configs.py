@@ -45,8 +45,8 @@ ENVIRONMENT = {
 ONE_BATCH = {"trainer.num_epochs": 1, "data_loader.batches_per_epoch": 1}
 HELD_OUT = {
     "chunking": {
-        "dataset_reader.heldout_sentences": 2,
-        "validation_dataset_reader.heldout_sentences": 2,
+        "dataset_reader.held_out_sentences": 2,
+        "validation_dataset_reader.held_out_sentences": 2,
     },
     "lm": {"dataset_reader.held_out_every": 4, "validation_dataset_reader.held_out_every": 4},
 }
@@ -148,9 +148,9 @@ def test_tagger_config_trains_one_batch(language_models, config, tmp_path):
         def count(reader, path) -> int:
             return sum(1 for _ in reader.read(str(path)))
 
-        heldout = count(archive.validation_dataset_reader, train_file)
-        assert heldout == 2
-        whole = heldout + count(archive.dataset_reader, train_file)
+        held_out = count(archive.validation_dataset_reader, train_file)
+        assert held_out == 2
+        whole = held_out + count(archive.dataset_reader, train_file)
         assert count(archive.validation_dataset_reader, test_file) == whole
         assert count(archive.dataset_reader, test_file) == whole
     if model.lm_embedder is not None:

@@ -7,8 +7,8 @@ local split_reader(split) = {
   tag_column: 2,
   tag_scheme: 'BIO',
   split: split,
-  heldout_sentences: 1000,
-  heldout_seed: 0,
+  held_out_sentences: 1000,
+  held_out_seed: 0,
   // Only the training file is split: `allennlp evaluate` reads test.txt whole.
   split_file: data_dir + '/train.txt',
 };
@@ -19,5 +19,5 @@ local split_reader(split) = {
   reader:: split_reader('train'),
   // Sizes the sources we could check give for the paper's chunking tagger: LSTM of 200 units.
   hidden_sizes:: [200, 200],
-  validation_dataset_reader: self.dataset_reader + { split: 'heldout' },
+  validation_dataset_reader: self.dataset_reader + { split: 'held_out' },
 }
