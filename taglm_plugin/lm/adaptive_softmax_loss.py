@@ -2,7 +2,7 @@ from typing import List
 
 import torch
 
-from taglm_plugin.lm.log_uniform_sampled_softmax_loss import IGNORED_TARGET
+from taglm_plugin.lm.conventions import IGNORED_TARGET
 
 
 class AdaptiveSoftmaxLoss(torch.nn.Module):

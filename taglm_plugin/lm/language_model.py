@@ -12,8 +12,8 @@ from allennlp.nn.util import get_text_field_mask
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.lm.adaptive_softmax_loss import AdaptiveSoftmaxLoss
+from taglm_plugin.lm.conventions import IGNORED_TARGET
 from taglm_plugin.lm.log_uniform_sampled_softmax_loss import (
-    IGNORED_TARGET,
     LOGITS_PRECISIONS,
     LogUniformSampledSoftmaxLoss,
 )

@@ -6,16 +6,13 @@ import torch
 from allennlp.modules.sampled_softmax_loss import SampledSoftmaxLoss
 from allennlp.nn import util
 
+from taglm_plugin.lm.conventions import IGNORED_TARGET
+
 # How far (in standard deviations) below the expected number of distinct words the draws of
 # one batch may fall before they give fewer than `num_samples` distinct words; the chance of
 # that is below exp(-STD_MARGIN**2 / 2) (a Bernstein bound for the negatively associated
 # "word drawn" indicators), i.e. never in practice.
 STD_MARGIN = 12.0
-
-# A target that is not a word (padding): its row is left out of the loss. The default
-# `ignore_index` of `torch.nn.functional.nll_loss`, so allennlp's full softmax (`SoftmaxLoss`,
-# `SampledSoftmaxLoss` in evaluation) leaves it out too.
-IGNORED_TARGET = -100
 
 # `logits_precision` of `LogUniformSampledSoftmaxLoss`: the dtype of the sampled logits'
 # matrix products' operands.

@@ -4,8 +4,8 @@ import torch
 from allennlp.modules.sampled_softmax_loss import SampledSoftmaxLoss, _choice
 
 from taglm_plugin.lm import log_uniform_sampled_softmax_loss as module
+from taglm_plugin.lm.conventions import IGNORED_TARGET
 from taglm_plugin.lm.log_uniform_sampled_softmax_loss import (
-    IGNORED_TARGET,
     LogUniformSampledSoftmaxLoss,
     log_uniform_choice,
 )
