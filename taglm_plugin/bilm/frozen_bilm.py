@@ -14,10 +14,12 @@ from taglm_plugin.bilm.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.bilm.language_model_bilm import LanguageModelBiLm
 from taglm_plugin.bilm.pretrained_bilm import PretrainedBiLm
 from taglm_plugin.bilm.state_cache import LmStateCache, state_dict_fingerprint
+from taglm_plugin.lm.conventions import DIRECTIONS
 
 logger = logging.getLogger(__name__)
 
-DIRECTIONS = {"both": ("forward", "backward"), "forward": ("forward",), "backward": ("backward",)}
+# The LM directions of each value of `directions`.
+DIRECTION_CHOICES = {"both": DIRECTIONS, **{direction: (direction,) for direction in DIRECTIONS}}
 
 _BILM_FORMATS: Dict[str, Type[PretrainedBiLm]] = {
     ElmoFileBiLm.format_name: ElmoFileBiLm,
@@ -36,7 +38,8 @@ def read_pretrained_bilm(pretrained_file: Dict[str, str], directions: str) -> Pr
         return ElmoFileBiLm.from_files(
             pretrained_file["options_file"], pretrained_file["weight_file"]
         )
-    archive_keys = {direction: f"{direction}_archive" for direction in DIRECTIONS[directions]}
+    directions_read = DIRECTION_CHOICES[directions]
+    archive_keys = {direction: f"{direction}_archive" for direction in directions_read}
     if keys and keys <= {"forward_archive", "backward_archive"}:
         missing = [key for key in archive_keys.values() if key not in keys]
         if missing:
@@ -146,13 +149,13 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
         cache: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__()
-        if directions not in DIRECTIONS:
+        if directions not in DIRECTION_CHOICES:
             raise ConfigurationError(
-                f"directions must be one of {sorted(DIRECTIONS)}, not {directions!r}"
+                f"directions must be one of {sorted(DIRECTION_CHOICES)}, not {directions!r}"
             )
         self._expected_dim = expected_dim
         self._layer = layer
-        self._directions = DIRECTIONS[directions]
+        self._directions = DIRECTION_CHOICES[directions]
         self._vocab = vocab
         self._state_cache: Optional[LmStateCache] = None
         if cache is not None:

@@ -12,7 +12,7 @@ from allennlp.nn.util import get_text_field_mask
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.lm.adaptive_softmax_loss import AdaptiveSoftmaxLoss
-from taglm_plugin.lm.conventions import IGNORED_TARGET
+from taglm_plugin.lm.conventions import DIRECTIONS, IGNORED_TARGET
 from taglm_plugin.lm.log_uniform_sampled_softmax_loss import (
     LOGITS_PRECISIONS,
     LogUniformSampledSoftmaxLoss,
@@ -20,7 +20,6 @@ from taglm_plugin.lm.log_uniform_sampled_softmax_loss import (
 from taglm_plugin.lm.stacked_projection_lstm import StackedProjectionLstm
 from taglm_plugin.lm.token_perplexity import TokenPerplexity
 
-DIRECTIONS = ("forward", "backward")
 SOFTMAXES = ("full", "sampled", "adaptive")
 MIXED_PRECISION_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 

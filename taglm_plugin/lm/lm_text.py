@@ -24,13 +24,13 @@ from allennlp.data.tokenizers import Token
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.common.conll_tokenizer import conll_like_english
 from taglm_plugin.common.file_errors import DataFileError
+from taglm_plugin.lm.conventions import DIRECTIONS
 
 logger = logging.getLogger(__name__)
 
 # The next-token target of the last word of every sentence.
 END_OF_SENTENCE = "</S>"
 
-DIRECTIONS = ("forward", "backward")
 SPLITS = ("all", "train", "held_out")
 
 _DOC_START = re.compile(r"<doc(\s[^>]*)?>")

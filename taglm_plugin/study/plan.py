@@ -29,6 +29,7 @@ import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 
+from taglm_plugin.lm.conventions import DIRECTIONS
 from taglm_plugin.tagging.pretrained_vectors import PACKAGED_GLOVE
 
 
@@ -70,7 +71,6 @@ NER_ABLATIONS = (
     "taglm_char_rnn",
     "taglm_no_task_rnn",
 )
-LM_DIRECTIONS = ("forward", "backward")
 # GPU memory one run is given when choosing or checking --parallel: the largest peak of a
 # tagger process (`nvidia-smi`, PyTorch's cache included) in the study of 2026-12-03 on an H200
 # was 10,116 MiB (docs/results/study_2026-12-03/gpumem.csv). An LM takes more (32 GiB there),
@@ -364,7 +364,7 @@ def lm_jobs(
 ) -> Tuple[List[Job], int]:
     """The two LM runs (train, then export the encoder) and the size of their states."""
     jobs, state_dims = [], set()
-    for direction in LM_DIRECTIONS:
+    for direction in DIRECTIONS:
         directory = options.study_dir / "runs" / "lm" / direction
         lm_env = dict(
             env,
@@ -375,7 +375,7 @@ def lm_jobs(
             LM_SOFTMAX_PRECISION=options.lm_softmax_precision,
             LM_CACHE_DIR=str(options.study_dir / "lm_cache" / direction),
             # The two LMs tokenize their text at the same time: half the cores each.
-            LM_TOKENIZING_PROCESSES=str(max(1, (os.cpu_count() or 1) // len(LM_DIRECTIONS))),
+            LM_TOKENIZING_PROCESSES=str(max(1, (os.cpu_count() or 1) // len(DIRECTIONS))),
         )
         config = Path(options.config_dir) / "lm" / f"{direction}.jsonnet"
         try:
