@@ -8,6 +8,7 @@ configs read it with `GLOVE=path/to/subset.txt.gz`.
 """
 import argparse
 import gzip
+
 from taglm_plugin.tagging.normalized_single_id import NormalizedSingleIdTokenIndexer
 from taglm_plugin.tagging.pretrained_vectors import load_packaged_glove
 

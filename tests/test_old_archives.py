@@ -10,9 +10,8 @@ from allennlp.data import Batch
 from allennlp.predictors import Predictor
 
 import taglm_plugin  # noqa: F401  (registers the components)
-from taglm_plugin.lm.encoder_export import export_encoder_archive
 from taglm_plugin.common.safe_loading import load_archive
-
+from taglm_plugin.lm.encoder_export import export_encoder_archive
 from tests.conftest import FIXTURES
 
 ARCHIVES = FIXTURES / "archives"

@@ -9,11 +9,11 @@ from allennlp.data import TokenIndexer, Vocabulary
 from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 from allennlp.nn.util import get_text_field_mask
 
-from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.bilm.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.bilm.language_model_bilm import LanguageModelBiLm
 from taglm_plugin.bilm.pretrained_bilm import PretrainedBiLm
 from taglm_plugin.bilm.state_cache import LmStateCache, state_dict_fingerprint
+from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.lm.conventions import DIRECTIONS
 
 logger = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from allennlp.data import Token, TokenIndexer, Vocabulary
 from allennlp.models import Model
 from allennlp.nn.util import get_text_field_mask
 
+from taglm_plugin.bilm.pretrained_bilm import PretrainedBiLm
+from taglm_plugin.bilm.sequence_reversal import reverse_padded_sequences
 from taglm_plugin.common.safe_loading import ArchiveError, load_archive
 from taglm_plugin.lm.encoder_export import export_encoder_archive
 from taglm_plugin.lm.language_model import LanguageModel
-from taglm_plugin.bilm.pretrained_bilm import PretrainedBiLm
-from taglm_plugin.bilm.sequence_reversal import reverse_padded_sequences
 
 logger = logging.getLogger(__name__)
 

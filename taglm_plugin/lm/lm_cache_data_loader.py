@@ -14,8 +14,8 @@ from allennlp.data.token_indexers import ELMoTokenCharactersIndexer
 from allennlp.nn.util import move_to_device
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
-from taglm_plugin.lm.lm_token_cache import LmTokenCache
 from taglm_plugin.lm.lm_text import END_OF_SENTENCE, LmTextReader
+from taglm_plugin.lm.lm_token_cache import LmTokenCache
 
 logger = logging.getLogger(__name__)
 

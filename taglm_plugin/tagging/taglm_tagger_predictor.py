@@ -10,9 +10,9 @@ from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
-from taglm_plugin.tagging.tag_schemes import INPUT_SCHEMES, tags_to_spans
-from taglm_plugin.tagging.conll_column import ConllColumnReader
 from taglm_plugin.common.conll_tokenizer import conll_like_english
+from taglm_plugin.tagging.conll_column import ConllColumnReader
+from taglm_plugin.tagging.tag_schemes import INPUT_SCHEMES, tags_to_spans
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,6 @@
 from allennlp.common import Params
 
 import taglm_plugin  # noqa: F401  (the configs' extVar defaults)
-
 from tests.conftest import REPO_ROOT
 
 

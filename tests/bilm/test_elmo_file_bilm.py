@@ -11,7 +11,6 @@ from taglm_plugin.bilm.elmo_file_bilm import (
     check_elmo_options,
     elmo_weight_layout,
 )
-
 from tests.bilm.tiny_bilms import TINY_ELMO_OPTIONS, write_tiny_elmo
 
 SENTENCES = [["The", "cat", "sat", "."], ["Dogs", "bark"]]

@@ -21,7 +21,6 @@ from allennlp.modules.elmo import batch_to_ids
 from taglm_plugin.bilm.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.bilm.frozen_bilm import FrozenBiLmEmbedder
 from taglm_plugin.common.safe_loading import load_archive
-
 from tests.bilm.tiny_bilms import (
     TINY_ELMO_OPTIONS,
     TINY_LM_VOCABULARY,

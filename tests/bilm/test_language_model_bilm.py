@@ -18,7 +18,6 @@ from taglm_plugin.bilm.language_model_bilm import (
     vocabulary_from_json,
     vocabulary_to_json,
 )
-
 from tests.bilm.tiny_bilms import (
     TINY_LM_VOCABULARY,
     tiny_language_model_config,

@@ -18,12 +18,11 @@ from typing import Dict, List
 import pytest
 
 from taglm_plugin.tagging.tag_schemes import tags_to_spans
-
-from tests.conftest import FIXTURES, REPO_ROOT
 from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
+from tests.conftest import FIXTURES, REPO_ROOT
 
 TAGGER_FIXTURES = FIXTURES / "tagger"
 CONFIGS = {

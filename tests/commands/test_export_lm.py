@@ -10,7 +10,6 @@ from allennlp.models.archival import archive_model, load_archive
 from taglm_plugin.commands.export_lm import main
 from taglm_plugin.lm.encoder_export import export_encoder_archive
 from taglm_plugin.lm.language_model import LanguageModel
-
 from tests.conftest import FIXTURES, REPO_ROOT
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")

@@ -16,7 +16,6 @@ from allennlp.modules import TokenEmbedder
 
 import taglm_plugin  # noqa: F401 (registers the components)
 from taglm_plugin.common.config_keys import ChecksConfigKeys
-
 from tests.conftest import FIXTURES
 
 BASELINE_CONFIG = FIXTURES / "tagger" / "baseline_tagger.jsonnet"

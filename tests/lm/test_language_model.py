@@ -11,10 +11,9 @@ from allennlp.data import Batch, Instance, Vocabulary
 from allennlp.models import Model
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from taglm_plugin.lm.language_model import LanguageModel
 from taglm_plugin.lm.lm_cache_data_loader import LmCacheDataLoader
 from taglm_plugin.lm.lm_text import LmTextReader
-from taglm_plugin.lm.language_model import LanguageModel
-
 from tests.conftest import FIXTURES
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")

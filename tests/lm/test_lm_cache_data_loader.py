@@ -12,7 +12,6 @@ from allennlp.data import Batch, DataLoader, DatasetReader, Vocabulary
 
 from taglm_plugin.lm.lm_cache_data_loader import LmCacheDataLoader
 from taglm_plugin.lm.lm_text import LmTextReader
-
 from tests.conftest import FIXTURES
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")

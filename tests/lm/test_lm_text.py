@@ -9,7 +9,6 @@ from allennlp.data import DatasetReader, Vocabulary
 from allennlp.data.data_loaders import MultiProcessDataLoader
 
 from taglm_plugin.lm.lm_text import LmTextFormatError, LmTextReader
-
 from tests.conftest import FIXTURES
 
 LM_FIXTURES = FIXTURES / "lm"

@@ -1,9 +1,8 @@
 import numpy
 import pytest
 
-from taglm_plugin.lm.lm_token_cache import LmTokenCache, cache_key
 from taglm_plugin.lm.lm_text import LmTextReader
-
+from taglm_plugin.lm.lm_token_cache import LmTokenCache, cache_key
 from tests.conftest import FIXTURES
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")

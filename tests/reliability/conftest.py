@@ -7,7 +7,6 @@ from allennlp.data import DatasetReader, Vocabulary
 from allennlp.models import Model
 
 import taglm_plugin  # noqa: F401  (registers the components, sets the extraction filter)
-
 from tests.conftest import FIXTURES
 
 TINY_TAGGER_CONFIG = FIXTURES / "reliability" / "tiny_tagger.jsonnet"

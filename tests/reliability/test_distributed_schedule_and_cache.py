@@ -23,6 +23,7 @@ from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
+from tests.conftest import FIXTURES
 from tests.reliability.distributed_plugins import RECORDS_PATTERN
 from tests.reliability.test_distributed_training import (
     DISTRIBUTED,
@@ -37,7 +38,6 @@ from tests.reliability.test_distributed_training import (
     train,
 )
 from tests.reliability.training_runs import comparable_metrics, start_training, wait_for_file
-from tests.conftest import FIXTURES
 
 PLUGINS = ("--include-package", "tests.reliability.distributed_plugins")
 TAGGER_DEV = FIXTURES / "tagger" / "conll2003" / "eng.testa"

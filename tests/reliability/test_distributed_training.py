@@ -26,7 +26,12 @@ import pytest
 import torch
 
 from tests.conftest import FIXTURES
-from tests.reliability.training_runs import comparable_metrics, finish, start_training, wait_for_file
+from tests.reliability.training_runs import (
+    comparable_metrics,
+    finish,
+    start_training,
+    wait_for_file,
+)
 
 TAGGER_CONFIG = FIXTURES / "tagger" / "baseline_tagger.jsonnet"
 TAGGER_TRAIN = FIXTURES / "tagger" / "conll2003" / "eng.train"

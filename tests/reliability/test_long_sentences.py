@@ -14,11 +14,11 @@ from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 from allennlp.predictors import Predictor
 
-from tests.conftest import REPO_ROOT
 from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
+from tests.conftest import REPO_ROOT
 from tests.reliability.conftest import TINY_TAGGER_TRAIN
 
 NUM_TOKENS = 1500

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taglm_plugin.tagging.tag_schemes import convert_tags
 from taglm_plugin.tagging.conll_column import ConllColumnReader, ConllFormatError
+from taglm_plugin.tagging.tag_schemes import convert_tags
 
 FUZZ_SETTINGS = settings(
     max_examples=150,

@@ -25,12 +25,11 @@ from taglm_plugin.common import registered_types
 from taglm_plugin.common.registered_types import UnregisteredTypeError
 from taglm_plugin.common.safe_loading import load_archive
 from taglm_plugin.lm.encoder_export import export_encoder_archive
-
-from tests.conftest import REPO_ROOT
 from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
+from tests.conftest import REPO_ROOT
 from tests.reliability.conftest import TINY_TAGGER_TRAIN
 from tests.reliability.test_safe_loading import write_archive
 

@@ -19,10 +19,9 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.models import archival
 from allennlp.training.checkpointer import Checkpointer
 
-from taglm_plugin.lm.encoder_export import export_encoder_archive
-from taglm_plugin.common.safe_loading import ArchiveError, load_archive
 from taglm_plugin.bilm.frozen_bilm import FrozenBiLmEmbedder
-
+from taglm_plugin.common.safe_loading import ArchiveError, load_archive
+from taglm_plugin.lm.encoder_export import export_encoder_archive
 from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,

@@ -14,7 +14,6 @@ import torch
 from allennlp.modules.conditional_random_field import ConditionalRandomField
 
 from taglm_plugin.speed.conditional_random_field import FastConditionalRandomField
-
 from tests.speed.test_conditional_random_field import assert_same_decodings
 
 LOGITS = torch.tensor(

@@ -7,8 +7,8 @@ from allennlp.modules.conditional_random_field import (
     allowed_transitions,
 )
 
-from taglm_plugin.speed.conditional_random_field import FastConditionalRandomField
 from taglm_plugin.speed import conditional_random_field as crf_module
+from taglm_plugin.speed.conditional_random_field import FastConditionalRandomField
 from taglm_plugin.speed.cuda_graphs import LossWithPrecomputedGradients
 
 # BIOUL tags for CoNLL-2003's four entity types: 17 tags.

@@ -16,7 +16,6 @@ from taglm_plugin.speed.vectorized_data_collator import (
     BatchMetadata,
     VectorizedDataCollator,
 )
-
 from tests.conftest import FIXTURES
 
 CONLL = str(FIXTURES / "tagger" / "conll2003" / "eng.train")

@@ -19,7 +19,6 @@ from taglm_plugin.study.plan import (
     marker,
 )
 from taglm_plugin.study.study import run_study
-
 from tests.conftest import FIXTURES, REPO_ROOT
 
 TAGGER_FIXTURES = FIXTURES / "tagger"

@@ -6,8 +6,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Token, Vocabulary
 from allennlp.data.token_indexers import TokenCharactersIndexer
 
-from taglm_plugin.tagging.cached_characters import CachedTokenCharactersIndexer
 from taglm_plugin.tagging import cached_characters
+from taglm_plugin.tagging.cached_characters import CachedTokenCharactersIndexer
 
 WORDS = ["The", "cat", "sat", "on", "the", "mat", "The", "cat"]
 

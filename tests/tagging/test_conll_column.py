@@ -3,9 +3,8 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader
 
-from taglm_plugin.tagging.tag_schemes import tags_to_spans
 from taglm_plugin.tagging.conll_column import ConllColumnReader, ConllFormatError
-
+from taglm_plugin.tagging.tag_schemes import tags_to_spans
 from tests.conftest import FIXTURES
 
 NER = str(FIXTURES / "conll" / "ner_iob1.txt")

@@ -18,11 +18,13 @@ from allennlp.common.testing.distributed_test import init_process
 from allennlp.data import Vocabulary
 from allennlp.training.metrics import Metric
 
-from taglm_plugin.tagging.conlleval_f1 import ConllevalCounts, ConllevalF1Measure, conlleval_report
 from taglm_plugin.tagging.conlleval_f1 import (
     BIOUL_LETTERS_AS_BIO,
+    ConllevalCounts,
+    ConllevalF1Measure,
     _ends_chunk,
     _starts_chunk,
+    conlleval_report,
     split_conlleval_tag,
 )
 

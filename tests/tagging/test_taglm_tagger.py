@@ -11,27 +11,26 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.models import Model
-from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
 from allennlp.modules.conditional_random_field import ConditionalRandomField
+from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
 from allennlp.nn.util import get_text_field_mask, move_to_device
 from allennlp_models.tagging.models.crf_tagger import CrfTagger
 
+from taglm_plugin.speed import tagger_fast_paths
+from taglm_plugin.speed.conditional_random_field import FastConditionalRandomField
 from taglm_plugin.speed.vectorized_data_collator import VectorizedDataCollator
 from taglm_plugin.tagging.tag_schemes import TagSequenceError, tags_to_spans
-from taglm_plugin.speed import tagger_fast_paths
 from taglm_plugin.tagging.taglm_tagger import TagLmTagger
 from taglm_plugin.tagging.taglm_tagger_predictor import TagLmTaggerPredictor
-from taglm_plugin.speed.conditional_random_field import FastConditionalRandomField
-
-from tests.conftest import FIXTURES
-from tests.tagging.test_taglm_word_embedding import files  # noqa: F401 (fixture)
-from tests.tagging.test_taglm_word_embedding import build as build_word_embedding
-from tests.tagging.test_taglm_word_embedding import reader as word_reader
-from tests.tagging.test_conlleval_f1 import ConllevalReference, expected_metric
 from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
+from tests.conftest import FIXTURES
+from tests.tagging.test_conlleval_f1 import ConllevalReference, expected_metric
+from tests.tagging.test_taglm_word_embedding import build as build_word_embedding
+from tests.tagging.test_taglm_word_embedding import files  # noqa: F401 (fixture)
+from tests.tagging.test_taglm_word_embedding import reader as word_reader
 
 TAGGER_FIXTURES = FIXTURES / "tagger"
 BASELINE_CONFIG = TAGGER_FIXTURES / "baseline_tagger.jsonnet"

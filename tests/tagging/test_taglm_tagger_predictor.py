@@ -16,7 +16,6 @@ from taglm_plugin.tagging.taglm_tagger_predictor import (
     entity_spans,
     token_offsets,
 )
-
 from tests.conftest import FIXTURES
 
 CONFIG = FIXTURES / "predictors" / "tiny_taglm_tagger.jsonnet"

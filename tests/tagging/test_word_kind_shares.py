@@ -2,12 +2,10 @@ import pytest
 import torch
 from allennlp.training.metrics import Metric
 
-from taglm_plugin.tagging.taglm_word_embedding import (
-    KIND_PADDING as PAD,
-    KIND_PRETRAINED as PRE,
-    KIND_TRAINING as TRAIN,
-    KIND_UNKNOWN as UNK,
-)
+from taglm_plugin.tagging.taglm_word_embedding import KIND_PADDING as PAD
+from taglm_plugin.tagging.taglm_word_embedding import KIND_PRETRAINED as PRE
+from taglm_plugin.tagging.taglm_word_embedding import KIND_TRAINING as TRAIN
+from taglm_plugin.tagging.taglm_word_embedding import KIND_UNKNOWN as UNK
 from taglm_plugin.tagging.word_kind_shares import WordKindShares
 
 

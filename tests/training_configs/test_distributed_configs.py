@@ -6,7 +6,6 @@ from allennlp.common import Params
 # Importing the plugin sets the configs' environment defaults (CUDA_DEVICES, ...).
 import taglm_plugin  # noqa: F401
 from taglm_plugin.common.config_defaults import DEFAULTS
-
 from tests.conftest import REPO_ROOT
 
 CONFIGS = sorted((REPO_ROOT / "training_configs").glob("*/*.jsonnet"))

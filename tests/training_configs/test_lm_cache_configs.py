@@ -3,7 +3,6 @@ from allennlp.common import Params
 
 # Importing the plugin sets the configs' environment defaults (FORWARD_LM, LM_STATE_DIM, ...).
 import taglm_plugin  # noqa: F401
-
 from tests.conftest import REPO_ROOT
 
 CONFIG_ROOT = REPO_ROOT / "training_configs"

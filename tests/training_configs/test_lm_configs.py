@@ -10,7 +10,6 @@ from allennlp.models import Model
 
 # Importing the plugin registers its components and sets the configs' environment defaults.
 from taglm_plugin.lm.language_model import LanguageModel
-
 from tests.conftest import FIXTURES, REPO_ROOT
 
 LM_CONFIGS = REPO_ROOT / "training_configs" / "lm"

@@ -21,7 +21,6 @@ from taglm_plugin.common.safe_loading import load_archive
 from taglm_plugin.lm.encoder_export import export_encoder_archive
 from taglm_plugin.lm.language_model import LanguageModel
 from taglm_plugin.tagging.taglm_tagger import TagLmTagger
-
 from tests.conftest import FIXTURES, REPO_ROOT
 
 CONFIG_ROOT = REPO_ROOT / "training_configs"

@@ -2,7 +2,12 @@ import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
 
-from tests.training.callbacks.scripted_training import SCORES, RecordLearningRateAndWeight, epochs_with_metrics_files, train
+from tests.training.callbacks.scripted_training import (
+    SCORES,
+    RecordLearningRateAndWeight,
+    epochs_with_metrics_files,
+    train,
+)
 
 
 def test_training_follows_the_schedule_restores_the_best_weights_and_stops(tmp_path):

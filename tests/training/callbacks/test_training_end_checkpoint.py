@@ -4,7 +4,12 @@ it, as `allennlp train --recover` does) trains no epoch and returns the metrics 
 """
 import pytest
 
-from tests.training.callbacks.scripted_training import SCORES, RecordLearningRateAndWeight, epochs_with_metrics_files, train
+from tests.training.callbacks.scripted_training import (
+    SCORES,
+    RecordLearningRateAndWeight,
+    epochs_with_metrics_files,
+    train,
+)
 
 CALLBACKS = [
     "taglm_stop_after_schedule",
