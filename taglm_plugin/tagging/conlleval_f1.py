@@ -16,9 +16,9 @@ The tags are read with conlleval's rules after one change: allennlp's BIOUL lett
 off by a change of type) nor for `E-` followed by `B-`, so BIOES read as it stands would merge
 adjacent chunks of one type (`S-PER S-PER` and `B-PER E-PER B-PER E-PER` are each one chunk to
 it). `U-` -> `B-`, `L-` -> `I-` writes BIOUL tags as the BIO tags that
-taglm_plugin.tagging.tag_schemes gives for a valid sequence, so the figures are those conlleval prints for the BIO file of the
-same predictions (token accuracy included, which compares the BIO tags). Tags with the letters
-`S-` and `E-` are read exactly as conlleval reads them.
+taglm_plugin.tagging.tag_schemes gives for a valid sequence, so the figures are those conlleval
+prints for the BIO file of the same predictions (token accuracy included, which compares the
+BIO tags). Tags with the letters `S-` and `E-` are read exactly as conlleval reads them.
 """
 import itertools
 import os

@@ -410,6 +410,19 @@ def test_cuda_graphs_give_the_eager_results(taglm_environment, config_file):
     assert_same_results(*graph_and_eager_results(config_file, "cuda"), logits_atol=1e-4)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_cuda_graphs_off_captures_no_graph_on_the_gpu():
+    model, _, batch = build(BASELINE_CONFIG, cuda_graphs=False)
+    model.cuda().train()
+    batch = move_to_device(batch, torch.device("cuda"))
+    model(**batch)["loss"].backward()
+    model.eval()
+    with torch.no_grad():
+        model(**batch)
+    assert len(model._fast_paths.training_graphs) == len(model._fast_paths.evaluation_graphs) == 0
+    assert len(model.crf._log_likelihood_graphs) == len(model.crf._decoding_graphs) == 0
+
+
 # One-token PER names only (BIOUL: U-PER, never B-PER or L-PER), and no MISC.
 UNSEEN_TRAIN = """Marta NNP I-NP I-PER
 joined VBD I-VP O
