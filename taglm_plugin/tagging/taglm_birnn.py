@@ -1,8 +1,9 @@
 from typing import List, Optional, Tuple
 
 import torch
-from allennlp.common.checks import ConfigurationError
+from allennlp.common.checks import ConfigurationError, check_dimensions_match
 from allennlp.modules.seq2seq_encoders.seq2seq_encoder import Seq2SeqEncoder
+from allennlp.modules.token_embedders import TokenEmbedder
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 
@@ -218,3 +219,25 @@ class TagLmBiRnnEncoder(ChecksConfigKeys, Seq2SeqEncoder):
         if self._lm_injection_layer == len(self._layers):
             encoded = torch.cat([encoded, lm_embeddings], dim=-1)
         return encoded * mask.unsqueeze(-1)
+
+
+def check_lm_input(encoder: Seq2SeqEncoder, lm_embedder: Optional[TokenEmbedder]) -> None:
+    """
+    That a tagger's `encoder` takes the LM embeddings of its `lm_embedder`: an encoder with
+    `lm_dim` (`taglm_birnn`) needs an embedder of that output size, and an embedder needs such
+    an encoder.
+    """
+    lm_dim = getattr(encoder, "lm_dim", None)
+    if lm_embedder is None and lm_dim:
+        raise ConfigurationError(
+            f"model.encoder.lm_dim is {lm_dim}, but model.lm_embedder is not set: configure "
+            "the LM embedder, or remove lm_dim and lm_injection_layer from the encoder"
+        )
+    if lm_embedder is not None:
+        if lm_dim is None:
+            raise ConfigurationError(
+                "model.lm_embedder needs an encoder that accepts LM embeddings "
+                f"(model.encoder.type 'taglm_birnn'), not {type(encoder).__name__}"
+            )
+        dims = (lm_embedder.get_output_dim(), lm_dim)
+        check_dimensions_match(*dims, "model.lm_embedder output dim", "model.encoder.lm_dim")

@@ -1,7 +1,7 @@
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from allennlp.common.checks import ConfigurationError, check_dimensions_match
+from allennlp.common.checks import ConfigurationError
 from allennlp.data import Instance, TextFieldTensors, Vocabulary
 from allennlp.models.model import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder, TokenEmbedder
@@ -12,6 +12,7 @@ from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.speed.tagger_fast_paths import TaggerFastPaths
 from taglm_plugin.tagging.conlleval_f1 import ConllevalF1Measure
 from taglm_plugin.tagging.gold_tag_field import unseen_gold_tags
+from taglm_plugin.tagging.taglm_birnn import check_lm_input
 from taglm_plugin.tagging.taglm_word_embedding import TaglmWordEmbedding, word_kinds
 from taglm_plugin.tagging.word_kind_shares import WordKindShares
 
@@ -65,7 +66,7 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
             label_encoding=label_encoding,
             **kwargs,
         )
-        _check_lm_dims(encoder, lm_embedder)
+        check_lm_input(encoder, lm_embedder)
         self.lm_embedder = lm_embedder
         self._lm_tokens_key = lm_tokens_key
         self._fast_paths = TaggerFastPaths(
@@ -246,20 +247,3 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
 
     default_predictor = "taglm_tagger"
 
-
-def _check_lm_dims(encoder: Seq2SeqEncoder, lm_embedder: Optional[TokenEmbedder]) -> None:
-    """An encoder with `lm_dim` takes the embeddings of an `lm_embedder` of that size."""
-    lm_dim = getattr(encoder, "lm_dim", None)
-    if lm_embedder is None and lm_dim:
-        raise ConfigurationError(
-            f"model.encoder.lm_dim is {lm_dim}, but model.lm_embedder is not set: configure "
-            "the LM embedder, or remove lm_dim and lm_injection_layer from the encoder"
-        )
-    if lm_embedder is not None:
-        if lm_dim is None:
-            raise ConfigurationError(
-                "model.lm_embedder needs an encoder that accepts LM embeddings "
-                f"(model.encoder.type 'taglm_birnn'), not {type(encoder).__name__}"
-            )
-        dims = (lm_embedder.get_output_dim(), lm_dim)
-        check_dimensions_match(*dims, "model.lm_embedder output dim", "model.encoder.lm_dim")
