@@ -624,7 +624,11 @@ def test_the_cuda_graphs_switch_reaches_the_crf():
 
 
 @pytest.mark.parametrize("configured", [False, True])
-def test_ignore_loss_on_o_tags_per_call_overrides_the_config(eager_cuda_graphs, configured):
+def test_ignore_loss_on_o_tags_per_call_overrides_the_config(
+    eager_cuda_graphs, monkeypatch, configured
+):
+    # With the graph path possible, which computes the whole loss.
+    monkeypatch.setattr(tagger_fast_paths, "cuda_graphs_usable", lambda tensor: True)
     model, _, batch = build(BASELINE_CONFIG, ignore_loss_on_o_tags=configured)
     other, _, _ = build(BASELINE_CONFIG, ignore_loss_on_o_tags=not configured)
     scramble_tag_scores(model)
