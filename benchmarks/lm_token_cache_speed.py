@@ -15,8 +15,8 @@ import time
 
 import numpy
 
-from taglm_plugin.lm.lm_token_cache import LmTokenCache
 from taglm_plugin.lm.lm_text import LmTextReader
+from taglm_plugin.lm.lm_token_cache import LmTokenCache
 
 
 def timed_build(text: str, processes: int) -> tuple:

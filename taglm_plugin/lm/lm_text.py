@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import BinaryIO, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import spacy
-
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader
