@@ -4,6 +4,7 @@ that LM training (`taglm_lm_cache` data loader) does no tokenization or per-toke
 per epoch.
 """
 import array
+import collections
 import hashlib
 import itertools
 import json
@@ -13,7 +14,8 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from multiprocessing.pool import AsyncResult
+from typing import Deque, Dict, List, Optional, Tuple
 
 import numpy
 import spacy
@@ -110,8 +112,16 @@ class LmTokenCache:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
             with context.Pool(processes, initializer=_start_tokenizing_process) as pool:
-                for tokenized in pool.imap(_tokenize_in_process, chunks):
-                    add(tokenized)
+                # The documents are read here, so that a malformed file raises its error
+                # (naming the file and line) in this process; at most two chunks per process
+                # wait to be tokenized.
+                waiting: Deque[AsyncResult] = collections.deque()
+                for chunk in chunks:
+                    waiting.append(pool.apply_async(_tokenize_in_process, (chunk,)))
+                    if len(waiting) >= 2 * processes:
+                        add(waiting.popleft().get())
+                while waiting:
+                    add(waiting.popleft().get())
         lengths = numpy.concatenate([numpy.zeros(1, dtype=numpy.int64), *sentence_lengths])
         return cls(
             types=list(type_index),

@@ -1,7 +1,7 @@
 import numpy
 import pytest
 
-from taglm_plugin.lm.lm_text import LmTextReader
+from taglm_plugin.lm.lm_text import LmTextFormatError, LmTextReader
 from taglm_plugin.lm.lm_token_cache import LmTokenCache, cache_key
 from tests.conftest import FIXTURES
 
@@ -30,6 +30,18 @@ def test_chunks_and_processes_give_the_one_chunk_cache(processes, documents_per_
     for name in ("token_types", "sentence_starts", "sentence_documents"):
         numpy.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
         assert getattr(chunked, name).dtype == getattr(whole, name).dtype
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_malformed_file_after_good_ones_names_its_line(tmp_path, processes):
+    good = "".join(
+        f'<doc id="{i}" url="u" title="T{i}">\nT{i}\nSome text here . Another one .\n</doc>\n'
+        for i in range(5)
+    )
+    (tmp_path / "a.txt").write_text(good)
+    (tmp_path / "b.txt").write_text(good + "stray text\n")
+    with pytest.raises(LmTextFormatError, match=r"b\.txt, line 21: text outside <doc>"):
+        LmTokenCache.build(LmTextReader(), str(tmp_path / "*.txt"), processes, 1)
 
 
 def test_save_and_load_keep_the_arrays_and_any_characters(tmp_path):
