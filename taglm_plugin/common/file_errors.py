@@ -10,3 +10,8 @@ class DataFileError(ValueError):
         super().__init__(f"{where}: {problem}")
         self.path = path
         self.line_number = line_number
+        self.problem = problem
+
+    def __reduce__(self):
+        # Pickled by its own arguments (to and from worker processes), not by the message.
+        return type(self), (self.path, self.line_number, self.problem)
