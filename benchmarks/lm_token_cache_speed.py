@@ -10,11 +10,11 @@ core.
 """
 import argparse
 import json
-import os
 import time
 
 import numpy
 
+from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.lm_text import LmTextReader
 from taglm_plugin.lm.lm_token_cache import LmTokenCache
 
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=0)
     parser.add_argument("--output")
     args = parser.parse_args()
-    processes = args.processes or os.cpu_count() or 1
+    processes = args.processes or cpu_cores()
 
     serial, serial_seconds = timed_build(args.text, 1)
     parallel, parallel_seconds = timed_build(args.text, processes)
@@ -41,7 +41,7 @@ def main() -> None:
     tokens = len(serial.token_types)
     result = {
         "text": args.text,
-        "cpu_count": os.cpu_count(),
+        "cpu_cores": cpu_cores(),
         "tokens": tokens,
         "sentences": serial.num_sentences,
         "one_process": {"seconds": serial_seconds, "tokens_per_second": tokens / serial_seconds},

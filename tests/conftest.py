@@ -5,7 +5,7 @@ from pathlib import Path
 # pool makes them 10-100x slower. Subprocesses (CLI tests) inherit the variable.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The LM configs' token cache is built in this process (the tests' texts are tiny);
-# tests/data_loaders/test_lm_token_cache.py covers the tokenizing processes.
+# tests/lm/test_lm_token_cache.py covers the tokenizing processes.
 os.environ.setdefault("LM_TOKENIZING_PROCESSES", "1")
 
 import pytest  # noqa: E402

@@ -6,22 +6,22 @@ per epoch.
 import array
 import collections
 import hashlib
-import itertools
 import json
 import logging
 import multiprocessing
 import os
 import tempfile
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy
 import spacy
 from allennlp.common.checks import ConfigurationError
 
 from taglm_plugin.common.conll_tokenizer import conll_like_english
+from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.lm_text import (
     LmTextReader,
     TextDocument,
@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 # Bump when the reader's document parsing or tokenization changes: old caches are then
 # ignored (their key differs).
 CACHE_FORMAT_VERSION = 1
-# Documents tokenized at a time, by one process (Wikipedia: ~150k tokens).
-DOCUMENTS_PER_CHUNK = 64
+# Characters of text tokenized at a time, by one process (~100k tokens).
+CHARACTERS_PER_CHUNK = 500_000
 
 
 @dataclass
@@ -77,16 +77,16 @@ class LmTokenCache:
         reader: LmTextReader,
         file_path: str,
         processes: int = 1,
-        documents_per_chunk: int = DOCUMENTS_PER_CHUNK,
+        characters_per_chunk: int = CHARACTERS_PER_CHUNK,
     ) -> "LmTokenCache":
         """
         Reads and tokenizes `file_path` with `reader` (its per-token Python work, once). The
-        documents are tokenized `documents_per_chunk` at a time, in `processes` processes when
-        more than one (0: one per CPU core); the result does not depend on either.
+        documents are tokenized in chunks of about `characters_per_chunk` characters (whole
+        documents), in `processes` processes when more than one (0: one per CPU core, see
+        `cpu_cores`); the result does not depend on either.
         """
-        processes = processes or os.cpu_count() or 1
-        documents = reader.documents(file_path)
-        chunks = iter(lambda: list(itertools.islice(documents, documents_per_chunk)), [])
+        processes = processes or cpu_cores()
+        chunks = _chunks(reader.documents(file_path), characters_per_chunk)
         type_index: Dict[str, int] = {}
         token_types: List[numpy.ndarray] = []
         sentence_lengths: List[numpy.ndarray] = []
@@ -108,20 +108,23 @@ class LmTokenCache:
                 add(_tokenize(nlp, chunk))
         else:
             # fork where there is one (as torch's DataLoader workers on Linux): nothing is
-            # imported again, and the processes only run spaCy (no CUDA, no OpenMP).
+            # imported again, and the processes only run spaCy (no CUDA, no OpenMP). A process
+            # that dies (e.g. out of memory) fails the build (`BrokenProcessPool`).
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            with context.Pool(processes, initializer=_start_tokenizing_process) as pool:
+            with ProcessPoolExecutor(
+                processes, mp_context=context, initializer=_start_tokenizing_process
+            ) as pool:
                 # The documents are read here, so that a malformed file raises its error
                 # (naming the file and line) in this process; at most two chunks per process
                 # wait to be tokenized.
-                waiting: Deque[AsyncResult] = collections.deque()
+                waiting: Deque[Future] = collections.deque()
                 for chunk in chunks:
-                    waiting.append(pool.apply_async(_tokenize_in_process, (chunk,)))
+                    waiting.append(pool.submit(_tokenize_in_process, chunk))
                     if len(waiting) >= 2 * processes:
-                        add(waiting.popleft().get())
+                        add(waiting.popleft().result())
                 while waiting:
-                    add(waiting.popleft().get())
+                    add(waiting.popleft().result())
         lengths = numpy.concatenate([numpy.zeros(1, dtype=numpy.int64), *sentence_lengths])
         return cls(
             types=list(type_index),
@@ -202,7 +205,7 @@ class LmTokenCache:
             len(cache.token_types),
             len(cache.types),
             time.monotonic() - start,
-            processes or os.cpu_count() or 1,
+            processes or cpu_cores(),
         )
         return cache
 
@@ -217,6 +220,23 @@ class _TokenizedChunk:
     token_types: numpy.ndarray
     sentence_lengths: numpy.ndarray
     sentence_documents: numpy.ndarray
+
+
+def _chunks(
+    documents: Iterable[Tuple[int, TextDocument]], characters_per_chunk: int
+) -> Iterator[List[Tuple[int, TextDocument]]]:
+    """Consecutive documents, cut into chunks of at least `characters_per_chunk` characters
+    (the last one shorter)."""
+    chunk: List[Tuple[int, TextDocument]] = []
+    characters = 0
+    for document in documents:
+        chunk.append(document)
+        characters += sum(len(paragraph) for paragraph in document[1].paragraphs)
+        if characters >= characters_per_chunk:
+            yield chunk
+            chunk, characters = [], 0
+    if chunk:
+        yield chunk
 
 
 def _tokenize(

@@ -29,6 +29,7 @@ import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 
+from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.conventions import DIRECTIONS
 from taglm_plugin.tagging.pretrained_vectors import PACKAGED_GLOVE
 
@@ -208,7 +209,7 @@ def choose_parallel(options: StudyOptions) -> int:
     cores (`THREADS_PER_RUN` each) and the GPU's free memory (`GPU_MIB_PER_RUN` each) allow."""
     if options.parallel is not None and options.parallel < 1:
         raise StudyOptionError("--parallel", f"must be at least 1, not {options.parallel}")
-    by_cpu = max(1, (os.cpu_count() or 1) // THREADS_PER_RUN)
+    by_cpu = max(1, cpu_cores() // THREADS_PER_RUN)
     if options.cuda_device < 0:
         return options.parallel or by_cpu
     free = gpu_free_mib(options.cuda_device)
@@ -359,6 +360,13 @@ def train_step(config: Path, directory: Path, overrides: Dict[str, Any], **kwarg
     return Step("train", command, **kwargs)
 
 
+def lm_tokenizing_processes(env: Dict[str, str]) -> str:
+    """`LM_TOKENIZING_PROCESSES` of each LM: the environment's, but "0" (one per core) gives
+    each of the two LMs, which tokenize their text at the same time, half the cores."""
+    processes = env.get("LM_TOKENIZING_PROCESSES", "0")
+    return str(max(1, cpu_cores() // len(DIRECTIONS))) if processes == "0" else processes
+
+
 def lm_jobs(
     options: StudyOptions, text_glob: Path, overrides: Dict[str, Any], env: Dict[str, str]
 ) -> Tuple[List[Job], int]:
@@ -374,8 +382,7 @@ def lm_jobs(
             LM_PRECISION=options.lm_precision,
             LM_SOFTMAX_PRECISION=options.lm_softmax_precision,
             LM_CACHE_DIR=str(options.study_dir / "lm_cache" / direction),
-            # The two LMs tokenize their text at the same time: half the cores each.
-            LM_TOKENIZING_PROCESSES=str(max(1, (os.cpu_count() or 1) // len(DIRECTIONS))),
+            LM_TOKENIZING_PROCESSES=lm_tokenizing_processes(env),
         )
         config = Path(options.config_dir) / "lm" / f"{direction}.jsonnet"
         try:

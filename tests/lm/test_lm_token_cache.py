@@ -1,6 +1,10 @@
+import os
+from concurrent.futures.process import BrokenProcessPool
+
 import numpy
 import pytest
 
+from taglm_plugin.lm import lm_token_cache
 from taglm_plugin.lm.lm_text import LmTextFormatError, LmTextReader
 from taglm_plugin.lm.lm_token_cache import LmTokenCache, cache_key
 from tests.conftest import FIXTURES
@@ -20,16 +24,28 @@ def test_holds_every_sentence_of_every_document_in_reading_order():
     assert len(set(cache.types)) == len(cache.types)
 
 
-@pytest.mark.parametrize("processes, documents_per_chunk", [(1, 1), (1, 3), (2, 1), (2, 2)])
-def test_chunks_and_processes_give_the_one_chunk_cache(processes, documents_per_chunk):
+@pytest.mark.parametrize("processes, characters_per_chunk", [(1, 1), (1, 3000), (2, 1), (2, 3000)])
+def test_chunks_and_processes_give_the_one_chunk_cache(processes, characters_per_chunk):
     reader = LmTextReader()
-    whole = LmTokenCache.build(reader, WIKI_ARCHIVE, documents_per_chunk=10**6)
+    whole = LmTokenCache.build(reader, WIKI_ARCHIVE, characters_per_chunk=10**9)
     assert len({document for document, _ in reader.documents(WIKI_ARCHIVE)}) > 2
-    chunked = LmTokenCache.build(reader, WIKI_ARCHIVE, processes, documents_per_chunk)
+    chunked = LmTokenCache.build(reader, WIKI_ARCHIVE, processes, characters_per_chunk)
     assert chunked.types == whole.types
     for name in ("token_types", "sentence_starts", "sentence_documents"):
         numpy.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
         assert getattr(chunked, name).dtype == getattr(whole, name).dtype
+
+
+def _dies_on_the_third_document(documents):
+    if any(index == 2 for index, _ in documents):
+        os._exit(1)
+    return lm_token_cache._tokenize(lm_token_cache._process_nlp, documents)
+
+
+def test_a_tokenizing_process_that_dies_fails_the_build(monkeypatch):
+    monkeypatch.setattr(lm_token_cache, "_tokenize_in_process", _dies_on_the_third_document)
+    with pytest.raises(BrokenProcessPool):
+        LmTokenCache.build(LmTextReader(), WIKI_ARCHIVE, 2, characters_per_chunk=1)
 
 
 @pytest.mark.parametrize("processes", [1, 2])

@@ -171,6 +171,12 @@ def test_distributed_lm_ends_like_one_process_on_the_same_batches(tmp_path):
     overrides = {**LM_OVERRIDES, "trainer.num_gradient_accumulation_steps": 2}
     train(one_process, overrides, config=LM_CONFIG, environment=environment)
     assert_both_workers_trained_every_batch(distributed)
+    # The text is tokenized into the cache once, by the main process (allennlp builds the
+    # vocabulary there, from the loaders' instances); the workers read the cache.
+    logs = [(distributed / name).read_text() for name in ("out.log", "out_worker0.log",
+                                                          "out_worker1.log")]  # fmt: skip
+    assert [log.count("Tokenizing ") for log in logs] == [1, 0, 0]
+    assert all("Reading the token cache" in log for log in logs[1:])
     assert json.loads((distributed / "config.json").read_text())["distributed"] == {
         "cuda_devices": [-1, -1]
     }

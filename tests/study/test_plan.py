@@ -3,11 +3,11 @@ The study's checks (`taglm_plugin.study.plan.build_plan`): every bad option fail
 anything is trained, naming the option; the runs a study directory still needs.
 """
 import json
-import os
 import shutil
 
 import pytest
 
+from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.study import plan as plan_module
 from taglm_plugin.study.plan import (
     GPU_MIB_PER_RUN,
@@ -16,6 +16,7 @@ from taglm_plugin.study.plan import (
     StudyOptionError,
     StudyOptions,
     build_plan,
+    lm_tokenizing_processes,
     marker,
 )
 from taglm_plugin.study.study import run_study
@@ -71,7 +72,13 @@ def test_runs_of_the_default_study(options):
     assert [step.name for step in plan.lm_jobs[0].steps] == ["train", "export"]
     assert plan.lm_jobs[0].env["LM_PRECISION"] == "bfloat16"
     assert plan.lm_jobs[0].env["LM_CACHE_DIR"] != plan.lm_jobs[1].env["LM_CACHE_DIR"]
-    assert plan.parallel == max(1, os.cpu_count() // THREADS_PER_RUN)
+    assert plan.parallel == max(1, cpu_cores() // THREADS_PER_RUN)
+
+
+def test_the_lms_share_the_cores_unless_told_how_many_processes_tokenize():
+    assert lm_tokenizing_processes({}) == str(max(1, cpu_cores() // 2))
+    assert lm_tokenizing_processes({"LM_TOKENIZING_PROCESSES": "0"}) == lm_tokenizing_processes({})
+    assert lm_tokenizing_processes({"LM_TOKENIZING_PROCESSES": "3"}) == "3"
 
 
 def test_ablations_are_ner_configs(options):
@@ -143,7 +150,7 @@ def test_bad_lm_setting(options):
 def test_gpu_memory_for_the_parallel_runs(options, monkeypatch):
     monkeypatch.setattr(plan_module, "gpu_free_mib", lambda device: 3 * GPU_MIB_PER_RUN + 100)
     options.cuda_device = 0
-    assert build_plan(options).parallel == min(3, max(1, os.cpu_count() // THREADS_PER_RUN))
+    assert build_plan(options).parallel == min(3, max(1, cpu_cores() // THREADS_PER_RUN))
     options.parallel = 4
     fails_naming("--parallel", options, "4 runs at once need about .* enough for 3")
     options.parallel = 0

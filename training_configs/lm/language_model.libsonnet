@@ -56,7 +56,7 @@ local sizes = {
     num_workers: 8,
   },
   // For a run of a few GPU minutes whose encoder-only export (fp16, see
-  // taglm_plugin/commands/export_lm.py) must stay under 16 MiB: ~5.4M encoder parameters
+  // taglm_plugin/lm/encoder_export.py) must stay under 16 MiB: ~5.4M encoder parameters
   // (512 filters of widths 1-5, 1 highway layer, 2 x LSTM-1024-256).
   budget: self.paper {
     char_filters: [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256]],
