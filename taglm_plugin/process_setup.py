@@ -1,7 +1,9 @@
 """
 Everything that importing `taglm_plugin` changes in the process besides registering its
-components, in one place: `apply()`, which the package's `__init__` calls first. Each change
-is made once, and each is documented in the module that implements it:
+components, in one place: `apply()`, which the package's `__init__` calls on import (the
+modules that this one imports register their components before it runs; no change is needed
+earlier than a config is read, an archive extracted or an input predicted). Each change is
+made once, and each is documented in the module that implements it:
 
 * `os.environ`: the `std.extVar` variables that the configs in `training_configs/` read get
   their defaults where the environment does not set them (`common.config_defaults`).
