@@ -1,7 +1,9 @@
 """
 Building the LM token cache (`LmTokenCache.build`, what the `taglm_lm_cache` loader does once
 per text) with one tokenizing process and with `--processes`, side by side on the same text:
-seconds, tokens/s and the ratio; the two caches are checked equal.
+seconds, tokens/s and the ratio; the two caches are checked equal. Then the LM's vocabulary
+(the training split, 50k words) by allennlp's `from_instances` over the loader's instances and
+by `taglm_lm_token_cache` from the cache: seconds and the ratio; the two are checked equal.
 
     python benchmarks/lm_token_cache_speed.py TEXT [--processes 0] [--output results.json]
 
@@ -10,10 +12,14 @@ core.
 """
 import argparse
 import json
+import tempfile
 import time
 
 import numpy
+from allennlp.common import Params
+from allennlp.data import DataLoader, DatasetReader, Vocabulary
 
+import taglm_plugin  # noqa: F401  (registers the readers, loaders and vocabularies)
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.lm_text import LmTextReader
 from taglm_plugin.lm.lm_token_cache import LmTokenCache
@@ -23,6 +29,37 @@ def timed_build(text: str, processes: int) -> tuple:
     start = time.perf_counter()
     cache = LmTokenCache.build(LmTextReader(), text, processes)
     return cache, time.perf_counter() - start
+
+
+def vocabulary_speed(text: str, processes: int) -> dict:
+    reader_params = {"type": "taglm_lm_text", "held_out_every": 100, "split": "train",
+                     "max_sentence_length": 100}  # fmt: skip
+    sizes = {"max_vocab_size": {"lm_targets": 50000}}
+    with tempfile.TemporaryDirectory() as cache_directory:
+        loader = DataLoader.from_params(
+            Params({"type": "taglm_lm_cache", "batch_size": 128, "tokenizing_processes": processes,
+                    "cache_directory": cache_directory}),
+            reader=DatasetReader.from_params(Params(dict(reader_params))),
+            data_path=text,
+        )  # fmt: skip
+        start = time.perf_counter()
+        instances = Vocabulary.from_instances(loader.iter_instances(), **sizes)
+        instances_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        cached = Vocabulary.from_params(
+            Params({"type": "taglm_lm_token_cache", "data_path": text, **sizes,
+                    "dataset_reader": reader_params, "cache_directory": cache_directory})
+        )  # fmt: skip
+        cache_seconds = time.perf_counter() - start
+    assert cached.get_token_to_index_vocabulary("lm_targets") == (
+        instances.get_token_to_index_vocabulary("lm_targets")
+    )
+    return {
+        "from_instances_seconds": instances_seconds,
+        "taglm_lm_token_cache_seconds": cache_seconds,
+        "ratio": instances_seconds / cache_seconds,
+        "equal": True,
+    }
 
 
 def main() -> None:
@@ -52,6 +89,7 @@ def main() -> None:
         "ratio": serial_seconds / parallel_seconds,
         "equal": True,
     }
+    result["vocabulary"] = vocabulary_speed(args.text, processes)
     print(json.dumps(result, indent=1))
     if args.output:
         with open(args.output, "w") as output:

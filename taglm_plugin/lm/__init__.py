@@ -7,4 +7,5 @@ its perplexity metric and the export of its encoder-only archive.
 from taglm_plugin.lm import language_model  # noqa: F401
 from taglm_plugin.lm import lm_cache_data_loader  # noqa: F401
 from taglm_plugin.lm import lm_text  # noqa: F401
+from taglm_plugin.lm import lm_token_cache_vocabulary  # noqa: F401
 from taglm_plugin.lm import token_perplexity  # noqa: F401

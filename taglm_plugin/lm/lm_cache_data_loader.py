@@ -140,11 +140,7 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
             reader, data_path, cache_directory, tokenizing_processes
         )
         lengths = self._cache.sentence_lengths()
-        selected = reader.in_split(self._cache.sentence_documents)
-        in_split = int(selected.sum())
-        if reader.max_sentence_length is not None:
-            selected &= lengths <= reader.max_sentence_length
-        self._sentences = numpy.flatnonzero(selected)
+        self._sentences, in_split = self._cache.selected_sentences(reader)
         if in_split > len(self._sentences):
             logger.info(
                 "Skipped %d of %d sentences of %s longer than max_sentence_length = %d",

@@ -67,6 +67,15 @@ class LmTokenCache:
         """`(num_sentences,)` int64 numbers of tokens."""
         return numpy.diff(self.sentence_starts)
 
+    def selected_sentences(self, reader: LmTextReader) -> Tuple[numpy.ndarray, int]:
+        """The indices of the sentences in `reader`'s split and within its
+        `max_sentence_length`, in input order, and the number in its split."""
+        selected = reader.in_split(self.sentence_documents)
+        in_split = int(selected.sum())
+        if reader.max_sentence_length is not None:
+            selected &= self.sentence_lengths() <= reader.max_sentence_length
+        return numpy.flatnonzero(selected), in_split
+
     def sentence(self, index: int) -> List[str]:
         tokens = self.token_types[self.sentence_starts[index] : self.sentence_starts[index + 1]]
         return [self.types[token] for token in tokens]

@@ -25,6 +25,8 @@ def lm_config(monkeypatch, direction: str, size: str) -> dict:
 def without_direction(config: dict) -> dict:
     for key in ("dataset_reader", "validation_dataset_reader", "model"):
         config[key] = {k: v for k, v in config[key].items() if k != "direction"}
+    if "dataset_reader" in config["vocabulary"]:
+        config["vocabulary"]["dataset_reader"] = config["dataset_reader"]
     return config
 
 
@@ -113,12 +115,15 @@ def test_token_cache_or_allennlps_loader(monkeypatch, tmp_path):
     assert config["data_loader"]["cache_directory"] == str(tmp_path)
     assert config["data_loader"]["shuffle"] and not config["validation_data_loader"]["shuffle"]
     assert config["data_loader"]["pad_types_to_multiple"] == 256
+    assert config["vocabulary"]["type"] == "taglm_lm_token_cache"
+    assert config["vocabulary"]["dataset_reader"] == config["dataset_reader"]
     monkeypatch.setenv("LM_CACHE_DIR", "")
     config = lm_config(monkeypatch, "forward", "paper")
     loader_types = {config[key]["type"] for key in ("data_loader", "validation_data_loader")}
     assert loader_types == {"taglm_multiprocess"}
     assert config["data_loader"]["num_workers"] == 8
     assert config["data_loader"]["batches_per_epoch"] == 2000
+    assert config["vocabulary"]["type"] == "from_instances"
 
 
 @pytest.mark.parametrize("cache", [True, False])

@@ -146,7 +146,15 @@ local sizes = {
   train_data_path: $.train_data,
   validation_data_path: $.train_data,
   datasets_for_vocab_creation: ['train'],
-  vocabulary: { type: 'from_instances', max_vocab_size: { lm_targets: $.vocab_size } },
+  // With the token cache, the vocabulary is counted from it (the same as from_instances').
+  vocabulary: {
+    max_vocab_size: { lm_targets: $.vocab_size },
+  } + if $.cache_directory != '' then {
+    type: 'taglm_lm_token_cache',
+    data_path: $.train_data,
+    dataset_reader: $.dataset_reader,
+    cache_directory: $.cache_directory,
+  } else { type: 'from_instances' },
 
   model: {
     type: 'taglm_language_model',
