@@ -197,6 +197,16 @@ def test_parallel_log_likelihoods_stay_exact_for_large_and_offset_scores():
         )
 
 
+def assert_same_viterbi_tags(actual, expected, top_k):
+    """`viterbi_tags` results: one decoding per sentence, or `top_k` lists of them."""
+    if top_k is None:
+        assert_same_decodings(actual, expected)
+    else:
+        assert len(actual) == len(expected)
+        for actual_decodings, expected_decodings in zip(actual, expected):
+            assert_same_decodings(actual_decodings, expected_decodings)
+
+
 def assert_same_decodings(actual, expected):
     assert len(actual) == len(expected)
     for actual_decoding, expected_decoding in zip(actual, expected):
@@ -249,11 +259,7 @@ def test_viterbi_tags_match_allennlp_for_masks_that_are_not_left_aligned(
     expected = reference.viterbi_tags(logits, mask, top_k=top_k)
     actual = fast._viterbi_tags(logits, mask, top_k, parallel)
 
-    if top_k is None:
-        assert_same_decodings(actual, expected)
-    else:
-        for actual_decodings, expected_decodings in zip(actual, expected):
-            assert_same_decodings(actual_decodings, expected_decodings)
+    assert_same_viterbi_tags(actual, expected, top_k)
 
 
 @pytest.mark.parametrize("include_start_end_transitions", [True, False])
@@ -271,11 +277,7 @@ def test_viterbi_tags_of_a_sentence_without_tokens_match_allennlp(
     expected = reference.viterbi_tags(logits, mask, top_k=top_k)
     actual = fast._viterbi_tags(logits, mask, top_k, parallel)
 
-    if top_k is None:
-        assert_same_decodings(actual, expected)
-    else:
-        for actual_decodings, expected_decodings in zip(actual, expected):
-            assert_same_decodings(actual_decodings, expected_decodings)
+    assert_same_viterbi_tags(actual, expected, top_k)
 
 
 def test_viterbi_tags_returns_as_many_paths_as_allennlp_when_top_k_exceeds_them():
