@@ -205,6 +205,7 @@ class LmTokenCache:
             return cls.load(path, key)
         logger.info("Tokenizing %s into the token cache %s (once)", file_path, path)
         start = time.monotonic()
+        processes = processes or cpu_cores()
         cache = cls.build(reader, file_path, processes)
         cache.save(path, key)
         logger.info(
@@ -214,7 +215,7 @@ class LmTokenCache:
             len(cache.token_types),
             len(cache.types),
             time.monotonic() - start,
-            processes or cpu_cores(),
+            processes,
         )
         return cache
 
