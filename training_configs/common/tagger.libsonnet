@@ -55,6 +55,9 @@ local seed = import 'seed.libsonnet';
   cell:: 'lstm',  // 'gru' (the paper's NER choice) or 'lstm'
   hidden_sizes:: [300, 300],  // per direction, one entry per biRNN layer; [] = no task RNN
   rnn_dropout:: 0.25,  // on the input of every biRNN layer, not the recurrent connections
+  // On the token representation (before the task RNN) and on the task RNN's output (before
+  // the dense layer): CrfTagger's `dropout`; 0 for none.
+  dropout:: 0.0,
 
   // ---- Language model embedding (Sec. 2.2, 2.3) ----
   // null for the baseline; otherwise a `frozen_bilm` TokenEmbedder config (bilm.libsonnet).
@@ -96,6 +99,7 @@ local seed = import 'seed.libsonnet';
     constrain_crf_decoding: true,
     calculate_span_f1: true,
     include_start_end_transitions: true,
+    [if $.dropout > 0 then 'dropout']: $.dropout,
     text_field_embedder: {
       token_embedders: {
         tokens: {
