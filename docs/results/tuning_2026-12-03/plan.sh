@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Dev tuning of the baselines on one H200 (scripts/gpu_runs.sh says how to start it): every
 # variant of configs/ with seeds 1 and 2, trained for dev only; per task the variant with the
-# best mean dev F1 (select.py; `default` = the configs as they are) gets seeds 3-5, and its
+# best mean dev F1 (select.py; `default` = the configs as they were) gets seeds 3-5, and its
 # five models are evaluated once on the test file. Word vectors: the GloVe 6B 50d subset of
 # the CoNLL words (scripts/export_glove_subset.py), as in the study.
+# The variants pin every field they change from the defaults of the time (30 character
+# filters, no dropout), which this tuning changed afterwards.
 export OMP_NUM_THREADS=1 GLOVE=$W/glove_conll.txt.gz
 source scripts/gpu_runs.sh
 T=docs/results/tuning_2026-12-03

@@ -5,4 +5,4 @@ W=/tmp/w; end=$(( $(date +%s) + $1 ))
 until grep -qs finished $W/done.txt || [ "$(date +%s)" -ge $end ]; do sleep 5; done
 cd $W/repo && W=$W bash -c 'source scripts/gpu_runs.sh; summary; pack'
 cp $W/results.tar.xz "$OUT/"
-cat $W/done.txt; column -t $W/summary.tsv; tail -3 $W/driver.log; tail -2 $W/runs/monitor/gpu.log
+cat $W/done.txt; (column -t $W/summary.tsv 2>/dev/null || cat $W/summary.tsv); tail -3 $W/driver.log; tail -2 $W/runs/monitor/gpu.log

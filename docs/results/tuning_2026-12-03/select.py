@@ -1,8 +1,8 @@
 """
 Which baseline variant of a task the tuning run keeps: the one with the highest mean dev F1
 over seeds 1 and 2 (summary.tsv of scripts/gpu_runs.sh), or `default` when none beats the
-configs' defaults, whose dev F1 of seeds 1 and 2 come from the study of 2026-12-03
-(docs/results/accuracy.json, `baseline`). Test F1 is not read.
+configs' defaults of the time, whose dev F1 of seeds 1 and 2 come from the study of 2026-12-03
+(docs/results/study_2026-12-03/accuracy.json, `baseline`). Test F1 is not read.
 
     python select.py SUMMARY.tsv TASK  ->  prints the variant's name
 """
@@ -12,7 +12,7 @@ import statistics
 import sys
 from pathlib import Path
 
-ACCURACY = Path(__file__).resolve().parents[1] / "accuracy.json"
+ACCURACY = Path(__file__).resolve().parents[1] / "study_2026-12-03" / "accuracy.json"
 SEEDS = ("1", "2")
 
 
