@@ -23,6 +23,7 @@ from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
+from tests.conftest import count_calls
 
 SENTENCES = [["The", "cat", "sat", "on", "it", "."], ["Dogs", "bark"], ["Yes"]]
 ELMO = {"type": "elmo_characters"}
@@ -121,14 +122,7 @@ def test_every_archive_is_loaded_once(tmp_path, monkeypatch, softmax):
         direction: archive
         for direction, (archive, _) in write_pair(tmp_path, softmax=softmax).items()
     }
-    loaded = []
-    load = archival.load_archive
-
-    def counting_load(archive_file, *args, **kwargs):
-        loaded.append(archive_file)
-        return load(archive_file, *args, **kwargs)
-
-    monkeypatch.setattr(archival, "load_archive", counting_load)
+    loaded = count_calls(monkeypatch, archival, "load_archive")
     bilm = LanguageModelBiLm.from_archives(archives)
     assert len(loaded) == 2
     assert not [name for name in bilm.state_dict() if "_softmax_loss" in name]
