@@ -263,8 +263,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         )
         initial_state = initial_model.state_dict()
         result["parameters"] = sum(p.numel() for p in initial_model.parameters())
+        # Each precision's Run is freed before the next one's is built.
         result["throughput"] = {
-            precision: throughput(args, config, vocab, precision, initial_state, train_loader)
+            precision: throughput(
+                args,
+                *trained_run(
+                    args, config, vocab, precision, initial_state, train_loader, args.warmup_steps
+                ),
+            )
             for precision in precisions
         }
         if args.perplexity_steps:
@@ -301,22 +307,13 @@ def trained_run(
 
 
 def throughput(
-    args: argparse.Namespace,
-    config: Dict[str, Any],
-    vocab: Vocabulary,
-    precision: str,
-    initial_state: Dict[str, torch.Tensor],
-    train_loader: DataLoader,
+    args: argparse.Namespace, run: "Run", batches: Iterator[Dict[str, Any]]
 ) -> Dict[str, Any]:
     """
     Tokens per second, milliseconds and tokens per step and peak GPU memory of `--steps`
-    training steps of `precision` after `--warmup-steps` (and `--profile-steps`' table). The
-    `Run` is freed on return, before the next precision's is built.
+    training steps of `run` on `batches` (and `--profile-steps`' table).
     """
     device = torch.device(args.device)
-    run, batches = trained_run(
-        args, config, vocab, precision, initial_state, train_loader, args.warmup_steps
-    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     num_tokens, seconds = timed(
