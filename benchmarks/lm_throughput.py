@@ -263,29 +263,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         )
         initial_state = initial_model.state_dict()
         result["parameters"] = sum(p.numel() for p in initial_model.parameters())
-        result["throughput"] = {}
-        for precision in precisions:
-            run, batches = trained_run(
-                args, config, vocab, precision, initial_state, train_loader, args.warmup_steps
+        # Each precision's Run is freed before the next one's is built.
+        result["throughput"] = {
+            precision: throughput(
+                args,
+                *trained_run(
+                    args, config, vocab, precision, initial_state, train_loader, args.warmup_steps
+                ),
             )
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            num_tokens, seconds = timed(
-                lambda: sum(run.step(next(batches)) for _ in range(args.steps)), device
-            )
-            result["throughput"][precision] = {
-                "tokens_per_second": num_tokens / seconds,
-                "ms_per_step": 1000 * seconds / args.steps,
-                "tokens_per_step": num_tokens / args.steps,
-                "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30
-                if device.type == "cuda"
-                else None,
-            }
-            if args.profile_steps:
-                result["throughput"][precision]["profile"] = profile_steps(
-                    run, batches, args.profile_steps, device
-                )
-            del run
+            for precision in precisions
+        }
         if args.perplexity_steps:
             result["perplexity"] = perplexity_check(
                 args, config, vocab, precisions, initial_state, train_loader, validation_loader
@@ -319,6 +306,32 @@ def trained_run(
     return run, batches
 
 
+def throughput(
+    args: argparse.Namespace, run: "Run", batches: Iterator[Dict[str, Any]]
+) -> Dict[str, Any]:
+    """
+    Tokens per second, milliseconds and tokens per step and peak GPU memory of `--steps`
+    training steps of `run` on `batches` (and `--profile-steps`' table).
+    """
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    num_tokens, seconds = timed(
+        lambda: sum(run.step(next(batches)) for _ in range(args.steps)), device
+    )
+    result: Dict[str, Any] = {
+        "tokens_per_second": num_tokens / seconds,
+        "ms_per_step": 1000 * seconds / args.steps,
+        "tokens_per_step": num_tokens / args.steps,
+        "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30
+        if device.type == "cuda"
+        else None,
+    }
+    if args.profile_steps:
+        result["profile"] = profile_steps(run, batches, args.profile_steps, device)
+    return result
+
+
 def profile_steps(run: "Run", batches: Iterator[Dict[str, Any]], steps: int, device) -> str:
     """torch.profiler's table of `steps` training steps, the operators taking the most time."""
     with torch.profiler.profile() as profile:
@@ -343,7 +356,7 @@ def reader_loader_throughput(
         lambda: sum(count_targets(next(batches)) for _ in range(args.reader_loader_batches)),
         device,
     )
-    del batches  # stops the workers
+    batches.close()  # stops the workers (the loader's `finally` joins them)
     return num_tokens / seconds
 
 

@@ -3,7 +3,8 @@ Building the LM token cache (`LmTokenCache.build`, what the `taglm_lm_cache` loa
 per text) with one tokenizing process and with `--processes`, side by side on the same text:
 seconds, tokens/s and the ratio; the two caches are checked equal. Then the LM's vocabulary
 (the training split, 50k words) by allennlp's `from_instances` over the loader's instances and
-by `taglm_lm_token_cache` from the cache: seconds and the ratio; the two are checked equal.
+by `taglm_lm_token_cache` from the cache that the loader holds (as in `allennlp train`, not read
+again): seconds and the ratio; the two are checked equal.
 
     python benchmarks/lm_token_cache_speed.py TEXT [--processes 0] [--output results.json]
 

@@ -146,46 +146,61 @@ def largest_batch(
 
 
 def benchmark_config(config_file: str, args: argparse.Namespace, device: torch.device):
-    """Yields a result row per mode and length, each as soon as it is measured."""
+    """Yields a result row per mode and length, each as soon as it is measured; frees the
+    model's GPU memory when done."""
     reader, model, tokens = build(config_file)
     model.to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
     for mode in MODES:
-        guess, previous_length = 1, None
-        for length in sorted(args.lengths):
-            tensors = sentence_tensors(reader, model.vocab, tokens, length, mode == "train")
-
-            def train_step(batch_size: int) -> None:
-                model.train()
-                loss = model(**repeat_batch(tensors, batch_size, device))["loss"]
-                loss.backward()
-                optimizer.step()
-
-            def predict_step(batch_size: int) -> None:
-                model.eval()
-                with torch.no_grad():
-                    model(**repeat_batch(tensors, batch_size, device))
-
-            step = train_step if mode == "train" else predict_step
-            if previous_length is not None:
-                # Memory grows about linearly with batch x length.
-                guess = max(1, max_batch * previous_length // length)
-            max_batch, peak = largest_batch(
-                lambda size: peak_gib_or_none(lambda: step(size), model, device),
-                args.max_batch_size,
-                args.tolerance,
-                guess,
-            )
-            previous_length = length
-            model.get_metrics(reset=True)
-            yield {"config": config_file, "mode": mode, "length": length,
-                   "max_batch_size": max_batch, "tokens": max_batch * length,
-                   "peak_gib": peak}  # fmt: skip
-            if max_batch == 0:
-                break
+        yield from mode_rows(config_file, mode, reader, model, optimizer, tokens, args, device)
     del model, optimizer
     gc.collect()
     torch.cuda.empty_cache()
+
+
+def mode_rows(
+    config_file: str,
+    mode: str,
+    reader: DatasetReader,
+    model: Model,
+    optimizer: torch.optim.Optimizer,
+    tokens: List[str],
+    args: argparse.Namespace,
+    device: torch.device,
+):
+    """Yields the row of each length of `--lengths` (shortest first) in `mode`, until a length
+    at which batch size 1 does not fit."""
+    previous: Optional[Tuple[int, int]] = None  # the previous length and its largest batch
+    for length in sorted(args.lengths):
+        tensors = sentence_tensors(reader, model.vocab, tokens, length, mode == "train")
+
+        def train_step(batch_size: int) -> None:
+            model.train()
+            loss = model(**repeat_batch(tensors, batch_size, device))["loss"]
+            loss.backward()
+            optimizer.step()
+
+        def predict_step(batch_size: int) -> None:
+            model.eval()
+            with torch.no_grad():
+                model(**repeat_batch(tensors, batch_size, device))
+
+        step = train_step if mode == "train" else predict_step
+        # Memory grows about linearly with batch x length.
+        guess = 1 if previous is None else max(1, previous[1] * previous[0] // length)
+        max_batch, peak = largest_batch(
+            lambda size: peak_gib_or_none(lambda: step(size), model, device),
+            args.max_batch_size,
+            args.tolerance,
+            guess,
+        )
+        previous = (length, max_batch)
+        model.get_metrics(reset=True)
+        yield {"config": config_file, "mode": mode, "length": length,
+               "max_batch_size": max_batch, "tokens": max_batch * length,
+               "peak_gib": peak}  # fmt: skip
+        if max_batch == 0:
+            break
 
 
 def markdown_row(row: Dict[str, Any], max_batch_size: int) -> str:

@@ -26,6 +26,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def count_calls(monkeypatch, owner, name: str) -> list:
+    """The arguments of every later call of `owner.name` (a function or classmethod, which
+    still runs), as a list that grows with the calls."""
+    calls = []
+    function = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
 class EagerCudaGraph:
     """
     A stand-in for `taglm_plugin.speed.cuda_graphs.CudaGraph` on the CPU: the same input

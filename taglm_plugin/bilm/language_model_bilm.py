@@ -16,7 +16,7 @@ from allennlp.nn.util import get_text_field_mask
 from taglm_plugin.bilm.pretrained_bilm import PretrainedBiLm
 from taglm_plugin.bilm.sequence_reversal import reverse_padded_sequences
 from taglm_plugin.common.safe_loading import ArchiveError, load_archive
-from taglm_plugin.lm.encoder_export import export_encoder_archive
+from taglm_plugin.lm.encoder_export import encoder_config, encoder_state_dict
 from taglm_plugin.lm.language_model import LanguageModel
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,14 @@ def _namespaces_read_by(indexer: TokenIndexer) -> List[str]:
     counter: Dict[str, Dict[str, int]] = defaultdict(lambda: defaultdict(int))
     indexer.count_vocab_items(Token(_PROBE_TOKEN), counter)
     return sorted(counter)
+
+
+def _build_language_model(model_config: Dict[str, Any], vocab: Vocabulary) -> Model:
+    """The untrained LM of `model_config` (without the keys that would load weights or
+    initialize them: the weights come from a state dict, as when allennlp loads an archive)."""
+    params = Params(copy.deepcopy(model_config))
+    remove_keys_from_params(params)
+    return Model.from_params(vocab=vocab, params=params)
 
 
 def _one_token_batch(indexer: TokenIndexer, vocab: Vocabulary) -> Dict[str, torch.Tensor]:
@@ -152,8 +160,9 @@ class LanguageModelBiLm(PretrainedBiLm):
     def from_archives(cls, archive_files: Dict[str, str]) -> "LanguageModelBiLm":
         """
         Loads the LMs from allennlp model archives of `taglm_language_model`s, keyed by
-        direction, with `safe_loading.load_archive` (checked archives, registered types only).
-        A full archive's softmax is dropped first (`export_encoder_archive`), so that a
+        direction, with `safe_loading.load_archive` (checked archives, registered types only),
+        each once. A full archive's LM is rebuilt without its softmax (the model of
+        `encoder_export.encoder_config`, the weights of `encoder_state_dict`), so that a
         tagger's archive does not carry it.
         """
         language_models = {}
@@ -170,18 +179,17 @@ class LanguageModelBiLm(PretrainedBiLm):
                     f"{key} = {archive_file} holds a {archive.config['model'].get('type')!r} "
                     "model, not a taglm_language_model"
                 )
+            config = archive.config.as_dict(quiet=True)
             if any(name.startswith(LanguageModel.SOFTMAX_PREFIX) for name in model.state_dict()):
-                with tempfile.TemporaryDirectory() as directory:
-                    encoder_archive = os.path.join(directory, "encoder.tar.gz")
-                    export_encoder_archive(archive_file, encoder_archive)
-                    archive = load_archive(encoder_archive)
-                model = archive.model
+                config = encoder_config(config)
+                encoder = _build_language_model(config["model"], model.vocab)
+                encoder.load_state_dict(encoder_state_dict(model))
+                model = encoder
             if model.direction != direction:
                 raise ConfigurationError(
                     f"{key} = {archive_file} holds a {model.direction} LM "
                     f"(model.direction = {model.direction!r})"
                 )
-            config = archive.config.as_dict(quiet=True)
             token_indexers = config["dataset_reader"].get("token_indexers")
             if token_indexers is None:
                 raise ConfigurationError(
@@ -213,11 +221,8 @@ class LanguageModelBiLm(PretrainedBiLm):
     def from_spec(cls, spec: Dict[str, Any]) -> "LanguageModelBiLm":
         language_models = {}
         for direction, lm_spec in spec["language_models"].items():
-            params = Params(copy.deepcopy(lm_spec["model"]))
-            # The weights come from a state dict, as when allennlp loads an archive.
-            remove_keys_from_params(params)
-            language_models[direction] = Model.from_params(
-                vocab=vocabulary_from_json(lm_spec["vocabulary"]), params=params
+            language_models[direction] = _build_language_model(
+                lm_spec["model"], vocabulary_from_json(lm_spec["vocabulary"])
             )
         return cls(language_models, spec["language_models"])
 

@@ -36,7 +36,8 @@ def accepted_keys(cls: type, constructor: Callable) -> Optional[List[str]]:
     return sorted(
         name
         for name, parameter in parameters.items()
-        if name != "self" and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+        if name != "self"
+        and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
     )
 
 

@@ -18,10 +18,11 @@ ordinary allennlp model archive (`load_archive` reads it):
   parameters, so loading needs nothing special; the states then differ from the float32
   model's by float16 rounding).
 """
+import copy
 import logging
 import os
 import tempfile
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import torch
 from allennlp.common import Params
@@ -36,6 +37,25 @@ logger = logging.getLogger(__name__)
 _WEIGHTS = "weights.th"
 
 
+def encoder_config(config: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of the training `config` of a `taglm_language_model` whose model has no softmax:
+    `model.softmax = null`, no `num_samples`, `adaptive_cutoffs` or `softmax_precision`."""
+    config = copy.deepcopy(config)
+    for key in ("num_samples", "adaptive_cutoffs", "softmax_precision"):
+        config["model"].pop(key, None)
+    config["model"]["softmax"] = None
+    return config
+
+
+def encoder_state_dict(model: LanguageModel) -> Dict[str, torch.Tensor]:
+    """`model`'s state dict without the softmax's entries (`LanguageModel.SOFTMAX_PREFIX`)."""
+    return {
+        name: tensor
+        for name, tensor in model.state_dict().items()
+        if not name.startswith(LanguageModel.SOFTMAX_PREFIX)
+    }
+
+
 def export_encoder_archive(
     archive_path: str, output_path: str, half: bool = False, max_mib: Optional[float] = None
 ) -> int:
@@ -46,15 +66,8 @@ def export_encoder_archive(
         raise ConfigurationError(
             f"{archive_path} holds a {type(model).__name__}, not a taglm_language_model"
         )
-    config = archive.config.as_dict(quiet=True)
-    for key in ("num_samples", "adaptive_cutoffs", "softmax_precision"):
-        config["model"].pop(key, None)
-    config["model"]["softmax"] = None
-    state = {
-        name: tensor
-        for name, tensor in model.state_dict().items()
-        if not name.startswith(LanguageModel.SOFTMAX_PREFIX)
-    }
+    config = encoder_config(archive.config.as_dict(quiet=True))
+    state = encoder_state_dict(model)
     if half:
         state = {
             name: tensor.half() if tensor.is_floating_point() else tensor

@@ -57,9 +57,9 @@ class LanguageModel(ChecksConfigKeys, Model):
     vocabulary): `tokens = {"elmo": {"elmo_tokens": (batch_size, num_tokens, 50)}}` and
     `token_embedders: {"elmo": {"type": "character_encoding", ...}}`. `forward` also takes the
     batches of the `taglm_lm_cache` data loader: `tokens` then holds each distinct token type
-    of the batch once, `(1, num_type_rows, ...)` (padding rows included), and `token_types` `(batch_size, num_tokens)` says
-    which type every token is (0: padding); the types are embedded once and gathered (exact for
-    a per-token embedder such as the character CNN).
+    of the batch once, `(1, num_type_rows, ...)` (padding rows included), and `token_types`
+    `(batch_size, num_tokens)` says which type every token is (0: padding); the types are
+    embedded once and gathered (exact for a per-token embedder such as the character CNN).
 
     Mixed precision: `mixed_precision = "bfloat16"` (or `"float16"`) runs the token embedder and
     the LSTMs under `torch.autocast` of that dtype (bfloat16 needs no loss scaling; for float16

@@ -38,6 +38,7 @@ _DOC_END = "</doc>"
 # HTML-like tags that WikiExtractor leaves in the text (`<poem>`, `</dl>`, ...).
 _LEFTOVER_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
 
+
 class LmTextFormatError(DataFileError):
     """Unreadable language-model text; the message names the file (and archive member) and
     the line."""

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import tempfile
 import time
+import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Deque, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -36,6 +37,12 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT_VERSION = 1
 # Characters of text tokenized at a time, by one process (~100k tokens).
 CHARACTERS_PER_CHUNK = 500_000
+# The caches that `load_or_build` returned and something in this process still holds, by
+# (cache file, key): `allennlp train`'s training and validation loaders and the
+# `taglm_lm_token_cache` vocabulary share one, read or built once.
+_held_caches: "weakref.WeakValueDictionary[Tuple[str, str], LmTokenCache]" = (
+    weakref.WeakValueDictionary()
+)
 
 
 @dataclass
@@ -194,15 +201,30 @@ class LmTokenCache:
         The cache of `file_path` in `cache_directory` (`lm_tokens-<key hash>.npz`), built (by
         `processes` processes, see `build`) and saved first if it is not there. The key covers
         the input files (paths, sizes, modification times), spaCy's version and
-        `CACHE_FORMAT_VERSION`; a changed input gets a new file.
+        `CACHE_FORMAT_VERSION`; a changed input gets a new file. While a cache it returned is
+        held in this process, the same file and key give that cache again, without reading.
         """
         key = cache_key(file_path)
         path = os.path.join(
             cache_directory, f"lm_tokens-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
         )
+        held_key = (os.path.abspath(path), key)
+        held = _held_caches.get(held_key)
+        if held is not None:
+            return held
         if os.path.exists(path):
             logger.info("Reading the token cache %s of %s", path, file_path)
-            return cls.load(path, key)
+            cache = cls.load(path, key)
+        else:
+            cache = cls._build_and_save(reader, file_path, path, key, processes)
+        _held_caches[held_key] = cache
+        return cache
+
+    @classmethod
+    def _build_and_save(
+        cls, reader: LmTextReader, file_path: str, path: str, key: str, processes: int
+    ) -> "LmTokenCache":
+        """`build`s the cache of `file_path` and `save`s it to `path` under `key`, logged."""
         logger.info("Tokenizing %s into the token cache %s (once)", file_path, path)
         start = time.monotonic()
         processes = processes or cpu_cores()

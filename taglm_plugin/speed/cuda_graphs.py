@@ -8,25 +8,51 @@ and replayed, they cost one launch from the host instead of one per kernel.
 * `LossWithPrecomputedGradients`: a loss whose graph computes its gradients in the same pass.
 * `CudaGraphCache`: the graphs of one function by key (input shapes), optionally in one memory
   pool.
+
+Graphs do not nest: while a `CudaGraphCache` captures a graph (its warm-up run included),
+`cuda_graphs_usable` is False, so that graphed computations which the graph's function calls
+take their plain path, and a capture started anyway raises a `RuntimeError`.
 """
+import contextlib
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Hashable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
+
+# Whether a `CudaGraphCache` is capturing a graph (warming it up or capturing it) now.
+_capturing = False
 
 
 def cuda_graphs_usable(tensor: torch.Tensor) -> bool:
     """
     Whether a computation on `tensor` may run as a CUDA graph: it is on a GPU, no graph is
-    being captured, and autocast is off (autocast caches casts of parameters, which a graph
-    would capture). A graph's function must not call a graphed computation: graphs do not
-    nest (the tagger's graph calls the CRF's `log_likelihood_without_graph`).
+    being captured (by a `CudaGraphCache`, warm-up included, or on the current stream by other
+    code), and autocast is off (autocast caches casts of parameters, which a graph would
+    capture).
     """
     return (
         tensor.is_cuda
+        and not _capturing
         and not torch.cuda.is_current_stream_capturing()
         and not torch.is_autocast_enabled()
     )
+
+
+@contextlib.contextmanager
+def _capture() -> Iterator[None]:
+    """The scope of one graph's warm-up and capture; `RuntimeError` inside another's."""
+    global _capturing
+    if _capturing:
+        raise RuntimeError(
+            "a CUDA graph capture was started while another graph is being captured: a graphed "
+            "function must not call a graphed computation, or only where cuda_graphs_usable() "
+            "is True (which it is not during a capture), taking the plain path otherwise"
+        )
+    _capturing = True
+    try:
+        yield
+    finally:
+        _capturing = False
 
 
 class GraphPool:
@@ -271,7 +297,8 @@ class CudaGraphCache:
     def graph(self, key: Hashable, examples: Callable[[], Sequence[torch.Tensor]]) -> Any:
         """
         The graph for `key`, captured if new on the tensors `examples` makes (called only
-        then, so calls that replay allocate nothing).
+        then, so calls that replay allocate nothing); a `RuntimeError` if that capture would
+        start inside another's (see the module docstring).
         """
         graph = self._graphs.pop(key, None)
         if graph is None:
@@ -282,7 +309,8 @@ class CudaGraphCache:
             else:
                 pool = self._pool
             graph_type = TrainingCudaGraph if self._training else CudaGraph
-            graph = graph_type(self._function, examples(), pool)
+            with _capture():
+                graph = graph_type(self._function, examples(), pool)
             if len(self._graphs) >= self._max_graphs:
                 self._graphs.popitem(last=False)
         self._graphs[key] = graph

@@ -246,4 +246,3 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
         return metrics
 
     default_predictor = "taglm_tagger"
-

@@ -136,10 +136,10 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
     ) -> torch.Tensor:
         """
         The trainable table: the pretrained vector of each training word that has one
-        (`"vectors"`, `"frozen"`, which never reads it) or zero (`"residual"`); the others, the unknown word's row included, a
-        random vector drawn from a normal distribution with the mean and standard deviation
-        of the training words' pretrained vectors (as allennlp initializes words without a
-        pretrained vector).
+        (`"vectors"`, `"frozen"`, which never reads it) or zero (`"residual"`); the others, the
+        unknown word's row included, a random vector drawn from a normal distribution with the
+        mean and standard deviation of the training words' pretrained vectors (as allennlp
+        initializes words without a pretrained vector).
         """
         pretrained_index = vocab.get_token_to_index_vocabulary(pretrained_namespace)
         words = vocab.get_index_to_token_vocabulary(vocab_namespace)

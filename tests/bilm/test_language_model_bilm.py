@@ -11,7 +11,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch, Instance, Token, TokenIndexer, Vocabulary
 from allennlp.data.fields import TextField
-from allennlp.models import Model
+from allennlp.models import Model, archival
 
 from taglm_plugin.bilm.language_model_bilm import (
     LanguageModelBiLm,
@@ -23,6 +23,7 @@ from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
+from tests.conftest import count_calls
 
 SENTENCES = [["The", "cat", "sat", "on", "it", "."], ["Dogs", "bark"], ["Yes"]]
 ELMO = {"type": "elmo_characters"}
@@ -113,6 +114,18 @@ def test_softmax_of_a_full_lm_archive_is_left_out(tmp_path):
         bilm(tensors, -1)["forward"],
         language_model.eval().contextual_states({"elmo": tensors})[-1],
     )
+
+
+@pytest.mark.parametrize("softmax", ["full", None])
+def test_every_archive_is_loaded_once(tmp_path, monkeypatch, softmax):
+    archives = {
+        direction: archive
+        for direction, (archive, _) in write_pair(tmp_path, softmax=softmax).items()
+    }
+    loaded = count_calls(monkeypatch, archival, "load_archive")
+    bilm = LanguageModelBiLm.from_archives(archives)
+    assert len(loaded) == 2
+    assert not [name for name in bilm.state_dict() if "_softmax_loss" in name]
 
 
 def test_from_spec_rebuilds_the_lms_for_the_saved_weights(tmp_path):

@@ -254,7 +254,6 @@ def test_empty_target_vocabulary_is_a_configuration_error():
         build(Vocabulary())
 
 
-
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 def test_token_types_batches_give_the_same_loss_as_character_ids(tmp_path, direction):
     reader = LmTextReader(direction=direction)

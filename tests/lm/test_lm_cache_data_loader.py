@@ -230,7 +230,9 @@ def shares_of_workers(
     for epoch in range(2):
         batches = [worker_shares[epoch] for worker_shares in gathered]
         assert [len(worker_batches) for worker_batches in batches] == [len(loader_)] * world_size
-        sentences = [index for worker_batches in batches for batch in worker_batches for index in batch]
+        sentences = [
+            index for worker_batches in batches for batch in worker_batches for index in batch
+        ]
         assert sorted(sentences) == list(range(num_sentences))
     assert gathered[0][0] != gathered[0][1]  # each pass in a new order
 

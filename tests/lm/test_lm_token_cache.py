@@ -7,7 +7,7 @@ import pytest
 from taglm_plugin.lm import lm_token_cache
 from taglm_plugin.lm.lm_text import LmTextFormatError, LmTextReader
 from taglm_plugin.lm.lm_token_cache import LmTokenCache, cache_key
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, count_calls
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")
 
@@ -74,12 +74,25 @@ def test_save_and_load_keep_the_arrays_and_any_characters(tmp_path):
         LmTokenCache.load(path, key="other")
 
 
-def test_load_or_build_writes_one_file_and_reads_it_back(tmp_path):
+def test_load_or_build_writes_one_file_and_reads_it_back(tmp_path, monkeypatch):
     first = LmTokenCache.load_or_build(LmTextReader(), WIKI_ARCHIVE, str(tmp_path))
     (name,) = [path.name for path in tmp_path.iterdir()]
     assert name.startswith("lm_tokens-") and name.endswith(".npz")
+    types = first.types
+    del first  # no longer held: the next call reads the file
+    loads = count_calls(monkeypatch, LmTokenCache, "load")
     second = LmTokenCache.load_or_build(LmTextReader(), WIKI_ARCHIVE, str(tmp_path))
-    assert second.types == first.types
+    assert second.types == types and len(loads) == 1
+
+
+def test_a_held_cache_is_given_again_without_reading(tmp_path, monkeypatch):
+    first = LmTokenCache.load_or_build(LmTextReader(), WIKI_ARCHIVE, str(tmp_path))
+    loads = count_calls(monkeypatch, LmTokenCache, "load")
+    assert LmTokenCache.load_or_build(LmTextReader(), WIKI_ARCHIVE, str(tmp_path)) is first
+    assert not loads
+    (tmp_path / "other").mkdir()
+    other = LmTokenCache.load_or_build(LmTextReader(), WIKI_ARCHIVE, str(tmp_path / "other"))
+    assert other is not first and other.types == first.types
 
 
 def test_key_covers_every_file_of_a_glob(tmp_path):

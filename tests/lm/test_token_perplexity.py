@@ -23,7 +23,6 @@ def test_weights_every_token_equally_unlike_the_batch_average():
     assert metric.get_metric() == 0.0
 
 
-
 # (summed NLL, tokens) of the batches of two workers; worker 0 has one batch more, and the NLLs
 # are not float32 numbers.
 WORKER_BATCHES = [

@@ -3,7 +3,7 @@ Fuzzing the `taglm_conll` reader: every file is either read correctly or rejecte
 `ConllFormatError` naming the file and, for a problem on one line, that line, before any
 instance is produced.
 """
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings

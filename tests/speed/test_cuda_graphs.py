@@ -1,3 +1,7 @@
+import contextlib
+from types import SimpleNamespace
+from unittest import mock
+
 import pytest
 import torch
 
@@ -7,6 +11,7 @@ from taglm_plugin.speed.cuda_graphs import (
     GraphedLoss,
     _gradients,
     _GraphInputs,
+    cuda_graphs_usable,
 )
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
@@ -117,3 +122,73 @@ def test_two_forward_passes_before_a_backward_pass_raise():
         losses.append(GraphedLoss.apply(graph, inputs, mask, *model.parameters())[0])
     with pytest.raises(RuntimeError, match="must follow its forward pass"):
         losses[0].backward()
+
+
+@pytest.fixture
+def captures_on_the_cpu(monkeypatch):
+    """torch.cuda's streams and graphs as stand-ins that do nothing, so that `CudaGraph` and
+    `TrainingCudaGraph` run their function (warm-up, then capture) on the CPU; no stream is
+    capturing, and a replay recomputes nothing."""
+    for name in ("Stream", "current_stream", "stream", "CUDAGraph"):
+        monkeypatch.setattr(torch.cuda, name, mock.MagicMock())
+    monkeypatch.setattr(torch.cuda, "graph", lambda graph, pool=None: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "graph_pool_handle", lambda: (0, 0))
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
+
+
+A_GPU_TENSOR = SimpleNamespace(is_cuda=True)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_no_computation_is_graphed_while_a_graph_is_captured(captures_on_the_cpu, training):
+    usable = []
+
+    def function(inputs):
+        usable.append(cuda_graphs_usable(A_GPU_TENSOR))
+        inputs = inputs.detach().requires_grad_()
+        loss = inputs.sum()
+        return (loss, (), [inputs]) if training else (loss,)
+
+    assert cuda_graphs_usable(A_GPU_TENSOR)
+    CudaGraphCache(function, 2, training=training).graph("key", lambda: [torch.ones(3)])
+    assert usable == [False, False]  # the warm-up, the capture
+    assert cuda_graphs_usable(A_GPU_TENSOR)
+
+
+@pytest.mark.parametrize("shared_pool", [False, True])
+def test_a_capture_inside_a_capture_is_refused(captures_on_the_cpu, shared_pool):
+    inner = CudaGraphCache(lambda inputs: (2 * inputs,), 2, shared_pool=shared_pool)
+    outer = CudaGraphCache(
+        lambda inputs: inner("key", lambda: [inputs], inputs), 2, shared_pool=shared_pool
+    )
+    with pytest.raises(RuntimeError, match="started while another graph is being captured"):
+        outer.graph("key", lambda: [torch.ones(3)])
+    assert len(outer) == len(inner) == 0
+    inner.graph("key", lambda: [torch.ones(3)])  # captures again after the refused one
+    assert len(inner) == 1 and cuda_graphs_usable(A_GPU_TENSOR)
+
+
+@cuda
+def test_a_graphed_crf_inside_a_graph_takes_its_plain_path(no_tf32):
+    torch.manual_seed(0)
+    crf = FastConditionalRandomField(5).cuda()
+    logits = torch.randn(3, 7, 5, device="cuda")
+    tags = torch.randint(5, (3, 7), device="cuda")
+    mask = torch.ones(3, 7, dtype=torch.bool, device="cuda")
+    outer = CudaGraphCache(lambda *inputs: (crf(*inputs).detach(),), 2)
+    (graphed,) = outer("key", lambda: [logits, tags, mask], logits, tags, mask)
+    assert len(crf._log_likelihood_graphs) == 0  # neither in the warm-up nor in the capture
+    torch.testing.assert_close(graphed, crf.log_likelihood_without_graph(logits, tags, mask))
+    torch.testing.assert_close(graphed, crf(logits, tags, mask))  # by the CRF's own graph
+    assert len(crf._log_likelihood_graphs) == 1
+
+
+@cuda
+def test_a_capture_inside_a_capture_is_refused_on_the_gpu():
+    inner = CudaGraphCache(lambda inputs: (2 * inputs,), 2)
+    outer = CudaGraphCache(lambda inputs: inner("key", lambda: [inputs], inputs), 2)
+    inputs = torch.ones(3, device="cuda")
+    with pytest.raises(RuntimeError, match="started while another graph is being captured"):
+        outer("key", lambda: [inputs], inputs)
+    (doubled,) = inner("key", lambda: [inputs], inputs)
+    assert doubled.tolist() == [2.0, 2.0, 2.0]

@@ -1,5 +1,7 @@
 from taglm_plugin.training.callbacks.gc_freeze import GcFreezeCallback  # noqa: F401
-from taglm_plugin.training.callbacks.stop_after_schedule import StopAfterScheduleCallback
+from taglm_plugin.training.callbacks.stop_after_schedule import (  # noqa: F401
+    StopAfterScheduleCallback,
+)
 from taglm_plugin.training.callbacks.stop_after_seconds import (  # noqa: F401
     StopAfterSecondsCallback,
 )

@@ -23,9 +23,10 @@ class TokenThroughputCallback(ChecksConfigKeys, TrainerCallback):
     since training started, data loading included), every `log_interval_seconds` and after
     every epoch; after every epoch it also writes them to `throughput_epoch_N.json` in the
     serialization directory (`{"epoch", "tokens_seen", "tokens_per_second"}`, beside
-    allennlp's `metrics_epoch_N.json`). The count is the sum of the model's `output_key` output over the training
-    batches (`num_targets` for `taglm_language_model`: predicted tokens, `</S>` included). The
-    total is kept in training checkpoints, so it continues after `allennlp train --recover`.
+    allennlp's `metrics_epoch_N.json`). The count is the sum of the model's `output_key` output
+    over the training batches (`num_targets` for `taglm_language_model`: predicted tokens,
+    `</S>` included). The total is kept in training checkpoints, so it continues after
+    `allennlp train --recover`.
 
     Registered as a `TrainerCallback` with name "taglm_token_throughput".
 
