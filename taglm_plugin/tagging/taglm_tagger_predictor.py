@@ -23,9 +23,10 @@ logger = logging.getLogger(__name__)
 # sentences and at exit.
 LOG_WORD_KINDS_EVERY = 1000
 
-# Sentences per forward pass of the model: on one CPU thread the per-token time of the
-# baseline's biLSTM is flat from about 32 sentences up.
-DEFAULT_BATCH_SIZE = 64
+# Sentences per forward pass of the model on the CPU (on one thread the per-token time of the
+# baseline's biLSTM is flat from about 32 sentences up) and on a GPU (where the throughput
+# figures of docs/PERFORMANCE.md were measured).
+DEFAULT_BATCH_SIZE = {"cpu": 64, "gpu": 512}
 
 INPUT_KEYS = ("sentence", "tokens")
 EXPECTED_INPUT = '{"sentence": "raw text"} or {"tokens": ["pre", "tokenized"]}'
@@ -154,7 +155,7 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
     workers : `int`, optional (default = one per CPU core on the CPU, `0` on a GPU)
         Processes that tag a batch of more than `batch_size` inputs; `0` tags in this process.
         Not allowed (above 0) for a model on a GPU.
-    batch_size : `int`, optional (default = `DEFAULT_BATCH_SIZE`)
+    batch_size : `int`, optional (default = `DEFAULT_BATCH_SIZE`: 64 on the CPU, 512 on a GPU)
         Sentences per forward pass of the model.
     """
 
@@ -164,7 +165,7 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
         dataset_reader: DatasetReader,
         frozen: bool = True,
         workers: Optional[int] = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: Optional[int] = None,
     ) -> None:
         super().__init__(model, dataset_reader, frozen)
         on_cpu = self.cuda_device < 0
@@ -175,6 +176,8 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
                 f"the taglm_tagger predictor's workers must be >= 0 and 0 for a model on a "
                 f"GPU, got {workers} (model on cuda device {self.cuda_device})"
             )
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE["cpu" if on_cpu else "gpu"]
         if batch_size < 1:
             raise ConfigurationError(
                 f"the taglm_tagger predictor's batch_size must be >= 1, got {batch_size}"
