@@ -17,8 +17,9 @@ for config in training_configs/ner/baseline.jsonnet benchmarks/configs/allennlp_
   grep -E "Epoch duration|f1-measure-overall \|" runs/speed_$name.log | tee -a $OUT/epochs.txt
 done
 for device in 0 -1; do
+  # On the CPU: in this process and with one worker process per core, side by side.
   python3 benchmarks/predict_throughput.py runs/speed/baseline/model.tar.gz $CONLL2003_DIR/eng.testa \
-    --cuda-device $device --batch-size 512 > $OUT/predict_baseline_device$device.json 2>/dev/null
+    --cuda-device $device > $OUT/predict_baseline_device$device.json 2>/dev/null
   grep sentences_per_second $OUT/predict_baseline_device$device.json
 done
 [ "${PROFILE:-1}" = 1 ] || exit 0

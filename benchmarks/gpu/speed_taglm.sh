@@ -16,8 +16,10 @@ for config in taglm taglm_cached; do
   echo "$config: exit $?"
   grep -E "Epoch duration|f1-measure-overall \|" runs/speed_$config.log | tee -a $OUT/taglm_epochs.txt
 done
-python3 benchmarks/predict_throughput.py runs/speed/taglm/model.tar.gz $CONLL2003_DIR/eng.testa \
-  --cuda-device 0 --batch-size 512 > $OUT/predict_taglm_device0.json 2>/dev/null
-grep sentences_per_second $OUT/predict_taglm_device0.json
+for device in 0 -1; do
+  python3 benchmarks/predict_throughput.py runs/speed/taglm/model.tar.gz $CONLL2003_DIR/eng.testa \
+    --cuda-device $device > $OUT/predict_taglm_device$device.json 2>/dev/null
+  grep sentences_per_second $OUT/predict_taglm_device$device.json
+done
 timeout 200 python3 benchmarks/max_batch_length.py --lengths 124 1000 --json $OUT/max_batch_length.json 2>&1 | grep "|"
 python3 benchmarks/crf_benchmark.py --device cuda --json $OUT/crf_benchmark_gpu.json 2>&1 | grep -E "x  |device"

@@ -1,7 +1,7 @@
 import atexit
 import logging
 import weakref
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict
@@ -11,14 +11,22 @@ from allennlp.predictors.predictor import Predictor
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.common.conll_tokenizer import conll_like_english
+from taglm_plugin.common.cpu_cores import cpu_cores
+from taglm_plugin.speed.prediction_workers import PredictionWorkers
 from taglm_plugin.tagging.conll_column import ConllColumnReader
 from taglm_plugin.tagging.tag_schemes import INPUT_SCHEMES, tags_to_spans
+from taglm_plugin.tagging.word_kind_shares import WordKindShares
 
 logger = logging.getLogger(__name__)
 
 # The predictor logs which word vectors the tokens used after the first batch, every this many
 # sentences and at exit.
 LOG_WORD_KINDS_EVERY = 1000
+
+# Sentences per forward pass of the model on the CPU (on one thread the per-token time of the
+# baseline's biLSTM is flat from about 32 sentences up) and on a GPU (where the throughput
+# figures of docs/PERFORMANCE.md were measured).
+DEFAULT_BATCH_SIZE = {"cpu": 64, "gpu": 512}
 
 INPUT_KEYS = ("sentence", "tokens")
 EXPECTED_INPUT = '{"sentence": "raw text"} or {"tokens": ["pre", "tokenized"]}'
@@ -39,6 +47,11 @@ class BadInputError(ValueError):
         self.description = f"{shown}: {problem} {EXPECTED_INPUT}"
         where = f"input {index + 1} of {batch_size}" if batch_size > 1 else "input"
         super().__init__(f"{where} {self.description}")
+        self._arguments = (index, batch_size, item, problem)
+
+    def __reduce__(self) -> Tuple[type, Tuple[int, int, Any, str]]:
+        # Pickled by its arguments: it travels back from the predictor's worker processes.
+        return BadInputError, self._arguments
 
 
 def token_offsets(text: str, tokens: Sequence[str]) -> List[Tuple[int, int]]:
@@ -113,6 +126,15 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
     `allennlp predict --use-dataset-reader`, outputs have the same keys, offsets into the
     tokens joined by single spaces.
 
+    Speed: a batch's sentences are tagged in order of length, `batch_size` per forward pass,
+    and the outputs given back in the order of the inputs. On the CPU, a batch of more than
+    `batch_size` inputs is tagged by `workers` processes forked from this one (default: one
+    per CPU core; `PredictionWorkers`), each with one intra-op thread and a forward pass at a
+    time, which scales with the cores where torch's intra-op threads do not. The outputs are
+    those of tagging in this process (`workers: 0`). With `allennlp predict`, give the
+    workers work with a large `--batch-size` (the lines per call, e.g. 4096) and set them with
+    `--predictor-args '{"workers": 16}'`. `close()` ends the workers.
+
     An input that is not one of these raises `BadInputError`, which names it and its position
     in the batch. `allennlp predict IN.jsonl --output-file OUT.jsonl`, run with the plugin
     (`taglm_plugin.commands.predict_manager`), names the line instead (`DataFileError`:
@@ -127,10 +149,41 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
     exit.
 
     Registered as a `Predictor` with name "taglm_tagger".
+
+    # Parameters
+
+    workers : `int`, optional (default = one per CPU core on the CPU, `0` on a GPU)
+        Processes that tag a batch of more than `batch_size` inputs; `0` tags in this process.
+        Not allowed (above 0) for a model on a GPU.
+    batch_size : `int`, optional (default = `DEFAULT_BATCH_SIZE`: 64 on the CPU, 512 on a GPU)
+        Sentences per forward pass of the model.
     """
 
-    def __init__(self, model: Model, dataset_reader: DatasetReader, frozen: bool = True) -> None:
+    def __init__(
+        self,
+        model: Model,
+        dataset_reader: DatasetReader,
+        frozen: bool = True,
+        workers: Optional[int] = None,
+        batch_size: Optional[int] = None,
+    ) -> None:
         super().__init__(model, dataset_reader, frozen)
+        on_cpu = self.cuda_device < 0
+        if workers is None:
+            workers = cpu_cores() if on_cpu else 0
+        if workers < 0 or (workers > 0 and not on_cpu):
+            raise ConfigurationError(
+                f"the taglm_tagger predictor's workers must be >= 0 and 0 for a model on a "
+                f"GPU, got {workers} (model on cuda device {self.cuda_device})"
+            )
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE["cpu" if on_cpu else "gpu"]
+        if batch_size < 1:
+            raise ConfigurationError(
+                f"the taglm_tagger predictor's batch_size must be >= 1, got {batch_size}"
+            )
+        self._batch_size = batch_size
+        self._workers = PredictionWorkers(workers, self._tag_share) if workers else None
         if not isinstance(dataset_reader, ConllColumnReader):
             raise ConfigurationError(
                 "the taglm_tagger predictor needs the 'taglm_conll' dataset reader, not "
@@ -156,8 +209,84 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
         return self.predict_batch_json([inputs])[0]
 
     def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
+        if self._in_workers(len(inputs)):
+            return self._tag_in_workers(inputs)
+        outputs = self._tag_json(list(enumerate(inputs)), len(inputs))
+        self._count_sentences(len(inputs))
+        return outputs
+
+    def predict_instance(self, instance: Instance) -> JsonDict:
+        return self.predict_batch_instance([instance])[0]
+
+    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
+        if self._in_workers(len(instances)):
+            # The workers build the instances again from the words, which pickle far smaller.
+            words = [[token.text for token in instance["tokens"]] for instance in instances]
+            return self._tag_in_workers([{"tokens": tokens} for tokens in words])
+        outputs = self._model_outputs(instances)
+        self._count_sentences(len(instances))
+        return [self._user_output(output, " ".join(output["words"])) for output in outputs]
+
+    def close(self) -> None:
+        """Ends the worker processes, if any are running (the next batch starts them again)."""
+        if self._workers is not None:
+            self._workers.close()
+
+    def _in_workers(self, batch_size: int) -> bool:
+        """Whether a batch of `batch_size` inputs is tagged by the worker processes."""
+        return self._workers is not None and batch_size > self._batch_size
+
+    def _tag_in_workers(self, inputs: List[JsonDict]) -> List[JsonDict]:
+        """
+        `predict_batch_json` by the workers: the inputs cut in order of length into shares of
+        `batch_size` (one forward pass of a worker), each share in the order of the batch; a
+        bad input raises `BadInputError` for the first bad input of the batch, as in this
+        process.
+        """
+        order = sorted(range(len(inputs)), key=lambda index: _approximate_length(inputs[index]))
+        shares = []
+        for start in range(0, len(inputs), self._batch_size):
+            end = start + self._batch_size
+            indices = sorted(order[start:end])
+            shares.append(([(index, inputs[index]) for index in indices], len(inputs)))
+        results = self._workers.map(shares)
+        errors = [result for result in results if isinstance(result, BadInputError)]
+        if errors:
+            raise min(errors, key=lambda error: error.index)
+        outputs: List[Optional[JsonDict]] = [None] * len(inputs)
+        word_kinds = _word_kind_shares(self._model)
+        for (share, _), (share_outputs, word_kind_counts) in zip(shares, results):
+            for (index, _), output in zip(share, share_outputs):
+                outputs[index] = output
+            if word_kinds is not None:
+                word_kinds.add_counts(word_kind_counts)
+        self._count_sentences(len(inputs))
+        return outputs
+
+    def _tag_share(self, share_and_batch_size: Tuple[List[Tuple[int, JsonDict]], int]) -> Any:
+        """
+        A worker's task (`PredictionWorkers`): the outputs of a share of a batch of
+        `batch_size` inputs, `[(index in the batch, input)]`, and the word-kind counts of
+        its tokens (`WordKindShares.take_counts`, `None` without a `taglm_word_embedding`);
+        or the `BadInputError` of its first bad input.
+        """
+        share, batch_size = share_and_batch_size
+        word_kinds = _word_kind_shares(self._model)
+        if word_kinds is not None:
+            word_kinds.reset()  # this share's counts only: a worker starts with the parent's
+        try:
+            outputs = self._tag_json(share, batch_size)
+        except BadInputError as error:
+            return error
+        return outputs, None if word_kinds is None else word_kinds.take_counts()
+
+    def _tag_json(
+        self, indexed_inputs: List[Tuple[int, JsonDict]], batch_size: int
+    ) -> List[JsonDict]:
+        """The outputs of inputs `[(index in the batch, input)]` of a batch of `batch_size`,
+        tagged in this process; `BadInputError` for the first bad input."""
         texts_and_tokens = [
-            self._text_and_tokens(item, index, len(inputs)) for index, item in enumerate(inputs)
+            self._text_and_tokens(item, index, batch_size) for index, item in indexed_inputs
         ]
         instances = [
             self._dataset_reader.text_to_instance(tokens) for _, tokens in texts_and_tokens
@@ -168,26 +297,31 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
             for output, (text, _) in zip(outputs, texts_and_tokens)
         ]
 
-    def predict_instance(self, instance: Instance) -> JsonDict:
-        return self.predict_batch_instance([instance])[0]
-
-    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
-        outputs = self._model_outputs(instances)
-        return [self._user_output(output, " ".join(output["words"])) for output in outputs]
-
     def _model_outputs(self, instances: List[Instance]) -> List[Dict[str, Any]]:
         """
-        The model's output per instance, not sanitized as `Predictor.predict_batch_instance`
-        does (which turns every logit into a Python float): `_user_output` keeps only words,
-        tag strings and `top_k_tags`, all plain Python values already.
+        The model's output per instance, in the order of `instances`, from forward passes of
+        up to `batch_size` instances in order of length (less padding). Not sanitized as
+        `Predictor.predict_batch_instance` does (which turns every logit into a Python
+        float): `_user_output` keeps only words, tag strings and `top_k_tags`, all plain
+        Python values already.
         """
         for instance in instances:
             self._dataset_reader.apply_token_indexers(instance)
-        outputs = self._model.forward_on_instances(instances)
-        before, self._sentences = self._sentences, self._sentences + len(instances)
+        order = sorted(range(len(instances)), key=lambda index: len(instances[index]["tokens"]))
+        outputs: List[Optional[Dict[str, Any]]] = [None] * len(instances)
+        for start in range(0, len(order), self._batch_size):
+            end = start + self._batch_size
+            batch = order[start:end]
+            batch_outputs = self._model.forward_on_instances([instances[index] for index in batch])
+            for index, output in zip(batch, batch_outputs):
+                outputs[index] = output
+        return outputs
+
+    def _count_sentences(self, count: int) -> None:
+        """Counts `count` more sentences tagged, logging the word kinds when it is time."""
+        before, self._sentences = self._sentences, self._sentences + count
         if before == 0 or before // LOG_WORD_KINDS_EVERY < self._sentences // LOG_WORD_KINDS_EVERY:
             self.log_word_kinds()
-        return outputs
 
     def log_word_kinds(self) -> None:
         """Logs the shares of the kinds of word vectors the tokens predicted so far used."""
@@ -238,6 +372,21 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
         ):
             raise bad_input('"tokens" must be a non-empty list of non-blank strings; expected')
         return " ".join(value), value
+
+
+def _approximate_length(item: Any) -> int:
+    """About the number of tokens of an input (whitespace-separated words of a raw
+    sentence), which orders a batch by length before it is tokenized; 0 for a bad input."""
+    value = next((item[key] for key in INPUT_KEYS if isinstance(item, dict) and key in item), None)
+    if isinstance(value, str):
+        return len(value.split())
+    return len(value) if isinstance(value, list) else 0
+
+
+def _word_kind_shares(model: Model) -> Optional[WordKindShares]:
+    """The metric in which a `TagLmTagger` counts the word kinds of the tokens it tags (kept in
+    its `_word_kind_shares`), `None` for other models."""
+    return getattr(model, "_word_kind_shares", None)
 
 
 def _log_word_kinds_at_exit(predictor: "weakref.ref[TagLmTaggerPredictor]") -> None:

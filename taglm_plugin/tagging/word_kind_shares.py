@@ -70,3 +70,13 @@ class WordKindShares(ChecksConfigKeys, Metric):
 
     def reset(self) -> None:
         self._counts.zero_()
+
+    def take_counts(self) -> torch.LongTensor:
+        """The counts so far, `(2, num_kinds)` (all tokens, span tokens), on the CPU; resets."""
+        counts = self._counts.cpu().clone()
+        self.reset()
+        return counts
+
+    def add_counts(self, counts: torch.LongTensor) -> None:
+        """Adds counts of `take_counts` (another copy of the model's, a worker process's)."""
+        self._counts = self._counts + counts.to(self._counts.device)

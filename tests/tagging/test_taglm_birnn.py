@@ -7,7 +7,11 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.modules import Seq2SeqEncoder
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from taglm_plugin.tagging.taglm_birnn import TagLmBiRnnEncoder
+from taglm_plugin.tagging.taglm_birnn import (
+    TagLmBiRnnEncoder,
+    _PackedAlignment,
+    _StackedAlignment,
+)
 
 INPUT_SIZE = 4
 LM_DIM = 3
@@ -101,6 +105,29 @@ def test_an_empty_sequence_gives_zeros_and_leaves_the_others_alone():
     outputs = encoder(inputs, empty)
     assert (outputs[1] == 0).all()
     torch.testing.assert_close(outputs[0], encoder(inputs, mask)[0])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("lm_injection_layer", INJECTIONS)
+def test_cpu_inference_packs_the_sequences_with_the_same_outputs(cell, lm_injection_layer):
+    """Without gradients on the CPU the layers run on packed sequences (`_PackedAlignment`),
+    with them on the stacked batch (`_StackedAlignment`): the same outputs, an empty
+    sequence's included."""
+    encoder = make_encoder(cell, lm_injection_layer)
+    inputs, mask, lm_embeddings = make_batch(LENGTHS + [0])
+    lm = None if lm_injection_layer is None else lm_embeddings
+    alignments: List[type] = []
+    for layer in encoder._layers:
+        layer.register_forward_pre_hook(lambda _module, args: alignments.append(type(args[1])))
+
+    stacked = encoder(inputs, mask, lm)
+    with torch.no_grad():
+        packed = encoder(inputs, mask, lm)
+
+    layers = len(encoder._layers)
+    assert alignments == [_StackedAlignment] * layers + [_PackedAlignment] * layers
+    torch.testing.assert_close(packed, stacked, rtol=1e-5, atol=1e-6)
+    assert (packed[~mask] == 0).all()
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

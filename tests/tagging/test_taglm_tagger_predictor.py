@@ -2,6 +2,7 @@ import json
 import sys
 
 import pytest
+import torch
 from allennlp.commands import main
 from allennlp.commands.train import train_model_from_file
 from allennlp.common.checks import ConfigurationError
@@ -11,6 +12,7 @@ from allennlp_models.tagging.dataset_readers.conll2003 import Conll2003DatasetRe
 
 import taglm_plugin  # noqa: F401  (registers the components)
 from taglm_plugin.common.file_errors import DataFileError
+from taglm_plugin.tagging.conll_column import ConllColumnReader
 from taglm_plugin.tagging.taglm_tagger_predictor import (
     TagLmTaggerPredictor,
     entity_spans,
@@ -286,3 +288,112 @@ def test_a_very_long_token_gives_the_model_at_most_64_characters_per_token(archi
     output = predictor.predict_json(item)
     assert output["tokens"] == ["Paris", long_token, "."]
     assert shapes == [(1, 3, 64)]
+
+
+def predictor_with_varied_tags(archive_path, **predictor_args):
+    """A predictor whose model's tags vary from token to token and with the context (random
+    weights, seeded: every call gives the same model; decoding constrained to valid BIOUL)."""
+    archive = load_archive(archive_path, overrides={"model.constrain_crf_decoding": True})
+    generator = torch.Generator().manual_seed(0)
+    for parameter in archive.model.parameters():
+        if parameter.requires_grad:  # not the CRF's constraint mask
+            parameter.data = torch.randn(parameter.shape, generator=generator) * 3
+    return Predictor.from_archive(archive, "taglm_tagger", extra_args=predictor_args)
+
+
+def varied_inputs():
+    """Raw and tokenized inputs of many lengths, the longest ones neither first nor last."""
+    reader = ConllColumnReader(tag_column=3, tag_scheme="IOB1")
+    words = [token.text for instance in reader.read(str(TRAIN)) for token in instance["tokens"]]
+    inputs = []
+    for start in range(0, 40):
+        length = 1 + (start * 7) % 13
+        tokens = (words * 3)[start:][:length]
+        inputs.append({"sentence": " ".join(tokens)} if start % 3 else {"tokens": tokens})
+    return inputs
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_workers_give_the_outputs_of_one_process_in_input_order(archive_path, workers):
+    inputs = varied_inputs()
+    in_process = predictor_with_varied_tags(archive_path, workers=0, batch_size=4)
+    pooled = predictor_with_varied_tags(archive_path, workers=workers, batch_size=4)
+    try:
+        expected = in_process.predict_batch_json(inputs)
+        assert len({tuple(output["tags"]) for output in expected}) > 20  # the tags vary
+        assert pooled.predict_batch_json(inputs) == expected
+        assert pooled._workers._pool is not None  # the batch went to the workers
+        # The same outputs tagged alone, unsorted and unbatched.
+        assert [in_process.predict_json(item) for item in inputs] == expected
+
+        instances = list(in_process._dataset_reader.read(str(TRAIN))) * 4
+        expected = in_process.predict_batch_instance(instances)
+        assert pooled.predict_batch_instance(instances) == expected
+        assert expected == [in_process.predict_instance(instance) for instance in instances]
+    finally:
+        pooled.close()
+
+
+def tokens(length):
+    return {"tokens": ["EU"] * length}
+
+
+def blank_token(length):
+    return {"tokens": ["EU"] * (length - 1) + [" "]}
+
+
+@pytest.mark.parametrize(
+    "first_bad",
+    [
+        1,  # in the first share of 4 (the shortest), after the batch's shortest bad input
+        0,  # the longest: in the last share
+    ],
+)
+def test_workers_name_the_first_bad_input_of_the_batch(archive_path, first_bad):
+    inputs = [tokens(5)] * 4 + [{"tokens": []}] + [tokens(1)] * 2 + [tokens(6)] * 2
+    inputs[first_bad] = blank_token(3) if first_bad == 1 else blank_token(10)
+    in_process = predictor_with_varied_tags(archive_path, workers=0, batch_size=4)
+    pooled = predictor_with_varied_tags(archive_path, workers=2, batch_size=4)
+    try:
+        for predictor in (in_process, pooled):
+            with pytest.raises(ValueError, match=rf"^input {first_bad + 1} of 9 \{{'tokens'"):
+                predictor.predict_batch_json(inputs)
+    finally:
+        pooled.close()
+
+
+def test_allennlp_predict_with_workers_writes_the_outputs_of_one_process(
+    archive_path, tmp_path, monkeypatch
+):
+    input_file = tmp_path / "in.jsonl"
+    input_file.write_text("".join(json.dumps(item) + "\n" for item in varied_inputs()))
+    outputs = {}
+    for workers in (0, 2):
+        output_file = tmp_path / f"out{workers}.jsonl"
+        predictor_args = json.dumps({"workers": workers, "batch_size": 3})
+        allennlp_predict(archive_path, input_file, output_file, monkeypatch,
+                         "--batch-size", "16", "--predictor-args", predictor_args)  # fmt: skip
+        outputs[workers] = output_file.read_text().splitlines()
+    assert len(outputs[0]) == 40
+    assert outputs[2] == outputs[0]
+
+
+def test_a_failed_prediction_in_a_worker_writes_no_output_file(archive_path, tmp_path, monkeypatch):
+    input_file, output_file = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    input_file.write_bytes(GOOD_LINE * 8)
+
+    def failing_model_outputs(self, instances):
+        raise RuntimeError("out of memory")
+
+    # The workers are forked after this: they run the failing method.
+    monkeypatch.setattr(TagLmTaggerPredictor, "_model_outputs", failing_model_outputs)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        allennlp_predict(archive_path, input_file, output_file, monkeypatch, "--batch-size", "8",
+                         "--predictor-args", '{"workers": 2, "batch_size": 2}')  # fmt: skip
+    assert [path.name for path in tmp_path.iterdir()] == ["in.jsonl"]
+
+
+@pytest.mark.parametrize("args", [{"workers": -1}, {"batch_size": 0}])
+def test_bad_workers_or_batch_size_is_a_configuration_error(archive_path, args):
+    with pytest.raises(ConfigurationError, match=f"predictor's {next(iter(args))} must be"):
+        Predictor.from_archive(load_archive(archive_path), "taglm_tagger", extra_args=args)

@@ -37,3 +37,18 @@ def test_shares_of_all_tokens_and_of_span_tokens_accumulate_until_reset():
 
 def test_is_registered():
     assert Metric.by_name("word_kind_shares") is WordKindShares
+
+
+def test_counts_taken_from_one_copy_and_added_to_another_give_the_shares_of_both():
+    """How the predictor's worker processes hand their counts to the parent's model."""
+    kinds = torch.tensor([[TRAIN, PRE, UNK], [UNK, TRAIN, PAD]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    spans = torch.tensor([[True, False, True], [False, True, False]])
+    both, worker, parent = WordKindShares(), WordKindShares(), WordKindShares()
+    both(kinds, mask, spans)
+    both(kinds[:1], mask[:1])
+    worker(kinds, mask, spans)
+    parent(kinds[:1], mask[:1])
+    parent.add_counts(worker.take_counts())
+    assert worker.get_metric() == {}
+    assert parent.get_metric() == pytest.approx(both.get_metric())
