@@ -69,7 +69,7 @@ def main() -> None:
             "taglm_tagger",
             extra_args={"workers": count, "batch_size": args.model_batch_size},
         )
-        model_batch_size = predictor._batch_size
+        model_batch_size = predictor.batch_size
         # Warm-up: starts the workers; allocator blocks (and on a GPU cuDNN plans) per shape.
         outputs.append(tag(predictor, inputs, args.batch_size))
         timings = []

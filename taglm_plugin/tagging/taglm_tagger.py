@@ -225,6 +225,12 @@ class TagLmTagger(ChecksConfigKeys, CrfTagger):
         """`Model.forward_on_instances`, batched faster (`TaggerFastPaths`)."""
         return self._fast_paths.forward_on_instances(self, instances)
 
+    @property
+    def word_kind_metric(self) -> WordKindShares:
+        """The metric that counts the word kinds of the tokens this model tags (a predictor's
+        worker processes merge their counts into it)."""
+        return self._word_kind_shares
+
     def word_kind_shares(self) -> Dict[str, float]:
         """Which word vectors the tokens evaluated since the last reset used (`WordKindShares`)."""
         return self._word_kind_shares.get_metric()

@@ -202,6 +202,11 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
         if callable(getattr(model, "word_kind_shares", None)):
             atexit.register(_log_word_kinds_at_exit, weakref.ref(self))
 
+    @property
+    def batch_size(self) -> int:
+        """Sentences per forward pass of the model."""
+        return self._batch_size
+
     def predict(self, sentence: str) -> JsonDict:
         return self.predict_json({"sentence": sentence})
 
@@ -384,9 +389,9 @@ def _approximate_length(item: Any) -> int:
 
 
 def _word_kind_shares(model: Model) -> Optional[WordKindShares]:
-    """The metric in which a `TagLmTagger` counts the word kinds of the tokens it tags (kept in
-    its `_word_kind_shares`), `None` for other models."""
-    return getattr(model, "_word_kind_shares", None)
+    """The metric in which a `TagLmTagger` counts the word kinds of the tokens it tags
+    (`word_kind_metric`), `None` for other models."""
+    return getattr(model, "word_kind_metric", None)
 
 
 def _log_word_kinds_at_exit(predictor: "weakref.ref[TagLmTaggerPredictor]") -> None:
