@@ -36,9 +36,10 @@ class LmSnapshotsCallback(ChecksConfigKeys, TrainerCallback):
     (`taglm_plugin.study.plan.snapshot_weights` and `snapshot_record`), written by the primary
     worker, each file under a temporary name first. It is a copy of its own: the LM configs'
     checkpointer keeps only the newest `model_state_e*_b*.th` (`keep_most_recent_by_count: 1`).
-    The records on disk are the callback's state: a training resumed with `--recover` keeps
-    the snapshots of the fractions it has passed, and as allennlp's `training_duration` starts
-    again from 0 on resumption, the time of its later epochs counts from there.
+    The records on disk are the callback's state, so a training resumed with `--recover`
+    keeps the snapshot of a fraction that its epochs end past; allennlp's `training_duration`
+    (as `taglm_stop_after_seconds`' clock) starts again from 0 on resumption, so the progress
+    of the resumed epochs counts from there.
 
     Registered as a `TrainerCallback` with name "taglm_lm_snapshots"; the study adds it to the
     LM configs' callbacks (`taglm_plugin.study.plan.with_snapshot_callback`).

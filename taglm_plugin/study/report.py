@@ -166,6 +166,7 @@ def write_budget_plot(results: Dict[str, Any], budgets: List[LmBudget], path: Pa
     figure, all_axes = pyplot.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.5), squeeze=False)
     for axes, task in zip(all_axes[0], tasks):
         configs = results["taggers"][task]
+        means = []
         for index, budget in enumerate(budgets):
             scores = [run["test_f1"] for run in configs.get(budget.config, {}).values()]
             if not scores:
@@ -176,7 +177,10 @@ def write_budget_plot(results: Dict[str, Any], budgets: List[LmBudget], path: Pa
             std = statistics.stdev(scores) if len(scores) > 1 else 0.0
             axes.errorbar(x, statistics.mean(scores), yerr=std, fmt="_", color="black",
                           capsize=6, markersize=14, zorder=3,
-                          label="mean ± std" if index == 0 else None)  # fmt: skip
+                          label=None if means else "mean ± std")  # fmt: skip
+            means.append((x, statistics.mean(scores)))
+        if means:
+            axes.plot(*zip(*means), color="black", linewidth=0.8, zorder=1)
         baseline = [run["test_f1"] for run in configs.get("baseline", {}).values()]
         if baseline:
             axes.axhline(statistics.mean(baseline), color="gray", linestyle="--",
