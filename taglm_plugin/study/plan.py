@@ -578,6 +578,7 @@ def build_plan(options: StudyOptions) -> Plan:
         raise StudyOptionError(
             "--lm-seconds", f"must be 0 (no budget) or more, not {options.lm_seconds}"
         )
+    fractions = snapshot_fractions(options)
     options.study_dir = options.study_dir.resolve()
     configs = selected_configs(options)
     check_data(options)
@@ -588,7 +589,6 @@ def build_plan(options: StudyOptions) -> Plan:
                 "--overrides-file", f"overrides for {key}, which is not in --tasks"
             )
     env = base_env(options)
-    fractions = snapshot_fractions(options)
     if not any(SNAPSHOT_CONFIG in names for names in configs.values()):
         fractions = []
     taggers = tagger_jobs(options, configs, overrides, env, fractions)

@@ -137,3 +137,20 @@ def test_bad_option_is_a_usage_error(capsys, monkeypatch, tmp_path):
     assert exit.value.code == 2
     assert "--tasks: unknown task 'pos'" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_lm_snapshot_options(capsys, monkeypatch, tmp_path):
+    """`--lm-snapshots` alone turns the snapshots off; a bad fraction is a usage error."""
+    monkeypatch.setattr(sys, "argv", ["allennlp", "taglm-study", str(tmp_path / "s"),
+                                      "--lm-snapshots"])  # fmt: skip
+    _, args = parse_args()
+    assert args.lm_snapshots == [] and args.lm_snapshot_seeds == 2
+    monkeypatch.setattr(sys, "argv", ["allennlp", "taglm-study", str(tmp_path / "s"),
+                                      "--lm-snapshots", "0.25", "1.5"])  # fmt: skip
+    _, args = parse_args()
+    assert args.lm_snapshots == [0.25, 1.5]
+    with pytest.raises(SystemExit) as exit:
+        args.func(args)
+    assert exit.value.code == 2
+    assert "--lm-snapshots: 1.5 is not a fraction of the LM budget" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
