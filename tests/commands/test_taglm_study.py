@@ -1,8 +1,9 @@
 """
 `allennlp taglm-study` end to end as a user runs it, on the tiny fixtures on the CPU: the
-`small` LMs (no time budget), the baseline and TagLM (`taglm_cached`) for NER and chunking with
-one seed and one epoch, two runs at once; then invoked again on the same directory, which runs
-nothing. Also its `--help` through allennlp's own parser.
+`small` LMs (no time budget: 2 epochs, the snapshot at half of them is epoch 0's), the
+baseline, TagLM (`taglm_cached`) and TagLM with the LM snapshots (`taglm_cached@lm0.5`) for NER
+and chunking with one seed and one epoch, two runs at once; then invoked again on the same
+directory, which runs nothing. Also its `--help` through allennlp's own parser.
 """
 import json
 import os
@@ -44,7 +45,8 @@ def study(tmp_path_factory):
         "--lm-seconds", "0", "--seeds", "1", "--num-epochs", "1", "--parallel", "2",
         "--cuda-device", "-1", "--conll2003-dir", str(TAGGER_FIXTURES / "conll2003"),
         "--conll2000-dir", str(conll2000), "--glove", str(TAGGER_FIXTURES / "glove.50d.txt"),
-        "--overrides-file", str(root / "overrides.json"),
+        "--overrides-file", str(root / "overrides.json"), "--lm-snapshots", "0.5",
+        "--lm-snapshot-seeds", "1",
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1")
     outputs = []
@@ -63,15 +65,33 @@ def test_every_run_has_results(study):
     assert sorted(results["lms"]) == ["backward", "forward"]
     for lm in results["lms"].values():
         assert lm["tokens_seen"] > 0 and lm["epochs"] == len(lm["perplexity_over_time"]) == 2
+    # The snapshot at 0.5 of 2 epochs is epoch 0's, measured at its validation.
+    assert list(results["lm_snapshots"]) == ["lm0.5"]
+    snapshot = results["lm_snapshots"]["lm0.5"]
+    assert snapshot["fraction"] == 0.5 and snapshot["config"] == "taglm_cached@lm0.5"
+    assert sorted(snapshot["lms"]) == ["backward", "forward"]
+    for direction, state in snapshot["lms"].items():
+        first = results["lms"][direction]["perplexity_over_time"][0]
+        assert state["epoch"] == 0 and state["perplexity"] == first["perplexity"]
+        assert 0 < state["tokens_seen"] < results["lms"][direction]["tokens_seen"]
+        assert (directory / "runs" / "lm" / direction / "encoder@lm0.5.tar.gz").is_file()
     for task in ("ner", "chunking"):
-        assert sorted(results["taggers"][task]) == ["baseline", "taglm_cached"]
+        assert sorted(results["taggers"][task]) == [
+            "baseline", "taglm_cached", "taglm_cached@lm0.5"
+        ]
         for runs in results["taggers"][task].values():
             assert list(runs) == ["1"]
             run = runs["1"]
             assert run["epochs"] == 1 and len(run["dev_f1_per_epoch"]) == 1
             assert 0 <= run["test_f1"] <= 100 and run["test_f1_per_type"]
+        # The snapshot runs loaded the snapshots' encoders, the others the final ones.
+        config = (directory / "runs" / task / "taglm_cached@lm0.5" / "seed1" / "config.json")
+        assert "encoder@lm0.5.tar.gz" in config.read_text()
+        config = directory / "runs" / task / "taglm_cached" / "seed1" / "config.json"
+        assert "encoder.tar.gz" in config.read_text() and "@lm" not in config.read_text()
     accuracy = json.loads((directory / "accuracy.json").read_text())
     assert accuracy["chunking"]["taglm_cached"]["seeds"] == [1]
+    assert accuracy["ner"]["taglm_cached@lm0.5"]["seeds"] == [1]
     ner_baseline = results["taggers"]["ner"]["baseline"]["1"]
     assert accuracy["ner"]["baseline"]["test_f1"] == [ner_baseline["test_f1"]]
 
@@ -80,18 +100,21 @@ def test_report_and_plots(study):
     directory, _ = study
     report = (directory / "report.md").read_text()
     assert "## ner" in report and "## chunking" in report and "## Language models" in report
+    assert "## LM budget vs TagLM F1" in report
+    assert "| 0.5 of the budget | taglm_cached@lm0.5 |" in report
     plots = ["dev_f1_ner.png", "test_f1_ner.png", "dev_f1_chunking.png", "test_f1_chunking.png",
-             "lm_perplexity.png"]  # fmt: skip
+             "lm_perplexity.png", "lm_budget_f1.png"]  # fmt: skip
     for plot in plots:
         assert (directory / plot).read_bytes()[:8] == PNG_MAGIC, plot
 
 
 def test_a_second_invocation_keeps_the_finished_runs(study):
     _, (first, second) = study
-    assert "6 runs, 0 of them finished before; 2 at once" in first
-    assert "Started lm/forward: train" in first
+    assert "8 runs, 0 of them finished before; 2 at once" in first
+    assert "Started lm/forward: train" in first and "Started lm/forward: export@lm0.5" in first
     assert "Started ner/taglm_cached/seed1: evaluate" in first
-    assert "6 runs, 6 of them finished before" in second and "Started" not in second
+    assert "Started chunking/taglm_cached@lm0.5/seed1: evaluate" in first
+    assert "8 runs, 8 of them finished before" in second and "Started" not in second
 
 
 def test_help(capsys, monkeypatch):
@@ -100,7 +123,8 @@ def test_help(capsys, monkeypatch):
         parse_args()
     assert exit.value.code == 0
     help = capsys.readouterr().out
-    for option in ("--lm-text", "--parallel", "--ablations", "--recover", "--overrides-file"):
+    for option in ("--lm-text", "--parallel", "--ablations", "--recover", "--overrides-file",
+                   "--lm-snapshots", "--lm-snapshot-seeds"):  # fmt: skip
         assert option in help
 
 
@@ -112,4 +136,21 @@ def test_bad_option_is_a_usage_error(capsys, monkeypatch, tmp_path):
         args.func(args)
     assert exit.value.code == 2
     assert "--tasks: unknown task 'pos'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_lm_snapshot_options(capsys, monkeypatch, tmp_path):
+    """`--lm-snapshots` alone turns the snapshots off; a bad fraction is a usage error."""
+    monkeypatch.setattr(sys, "argv", ["allennlp", "taglm-study", str(tmp_path / "s"),
+                                      "--lm-snapshots"])  # fmt: skip
+    _, args = parse_args()
+    assert args.lm_snapshots == [] and args.lm_snapshot_seeds == 2
+    monkeypatch.setattr(sys, "argv", ["allennlp", "taglm-study", str(tmp_path / "s"),
+                                      "--lm-snapshots", "0.25", "1.5"])  # fmt: skip
+    _, args = parse_args()
+    assert args.lm_snapshots == [0.25, 1.5]
+    with pytest.raises(SystemExit) as exit:
+        args.func(args)
+    assert exit.value.code == 2
+    assert "--lm-snapshots: 1.5 is not a fraction of the LM budget" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+from allennlp.common import Params
 
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.study import plan as plan_module
@@ -18,6 +19,7 @@ from taglm_plugin.study.plan import (
     build_plan,
     lm_tokenizing_processes,
     marker,
+    snapshot_record,
 )
 from taglm_plugin.study.study import run_study
 from tests.conftest import FIXTURES, REPO_ROOT
@@ -56,23 +58,105 @@ def fails_naming(option: str, options: StudyOptions, match: str = ".") -> StudyO
 def test_runs_of_the_default_study(options):
     plan = build_plan(options)
     assert [job.name for job in plan.lm_jobs] == ["lm/forward", "lm/backward"]
+    # With the LM snapshots at 0.5 of the budget (the default), for 2 seeds (the default).
     assert [job.name for job in plan.tagger_jobs] == [
         f"{task}/{config}/seed{seed}"
         for seed in (1, 2)
         for task in ("ner", "chunking")
-        for config in ("baseline", "taglm_cached")
+        for config in ("baseline", "taglm_cached", "taglm_cached@lm0.5")
     ]
-    assert [job.needs_lms for job in plan.tagger_jobs[:2]] == [False, True]
-    taglm = plan.tagger_jobs[1]
+    assert plan.lm_snapshots == [0.5]
+    assert [job.needs_lms for job in plan.tagger_jobs[:3]] == [False, True, True]
+    assert [job.lm_snapshot for job in plan.tagger_jobs[:3]] == [None, None, 0.5]
+    taglm, snapshot_taglm = plan.tagger_jobs[1:3]
     # The `small` LM's states are 16-dimensional; the taggers load the encoder exports.
-    assert taglm.env["LM_STATE_DIM"] == "16"
-    assert taglm.env["FORWARD_LM"] == str(plan.lm_jobs[0].directory / "encoder.tar.gz")
-    assert taglm.env["SEED"] == "1" and plan.tagger_jobs[4].env["SEED"] == "2"
+    assert taglm.env["LM_STATE_DIM"] == snapshot_taglm.env["LM_STATE_DIM"] == "16"
+    forward = plan.lm_jobs[0].directory
+    assert taglm.env["FORWARD_LM"] == str(forward / "encoder.tar.gz")
+    assert snapshot_taglm.env["FORWARD_LM"] == str(forward / "encoder@lm0.5.tar.gz")
+    assert snapshot_taglm.env["BACKWARD_LM"] == str(
+        plan.lm_jobs[1].directory / "encoder@lm0.5.tar.gz"
+    )
+    assert "taglm_cached.jsonnet" in snapshot_taglm.steps[0].command[4]
+    assert snapshot_taglm.directory == options.study_dir / "runs/ner/taglm_cached@lm0.5/seed1"
+    assert taglm.env["SEED"] == "1" and plan.tagger_jobs[6].env["SEED"] == "2"
     assert [step.name for step in taglm.steps] == ["train", "evaluate"]
-    assert [step.name for step in plan.lm_jobs[0].steps] == ["train", "export"]
+    assert [step.name for step in plan.lm_jobs[0].steps] == ["train", "export", "export@lm0.5"]
     assert plan.lm_jobs[0].env["LM_PRECISION"] == "bfloat16"
     assert plan.lm_jobs[0].env["LM_CACHE_DIR"] != plan.lm_jobs[1].env["LM_CACHE_DIR"]
     assert plan.parallel == max(1, cpu_cores() // THREADS_PER_RUN)
+
+
+def test_the_lms_keep_the_snapshots(options):
+    """The LM trainings get `taglm_lm_snapshots` after the config's own callbacks."""
+    lm = build_plan(options).lm_jobs[0]
+    command = lm.steps[0].command
+    config, overrides = command[4], command[command.index("-o") + 1]
+    params = Params.from_file(config, overrides, ext_vars=lm.env)
+    callbacks = params.as_dict()["trainer"]["callbacks"]
+    assert [callback["type"] for callback in callbacks] == [
+        "taglm_token_throughput", "taglm_stop_after_seconds", "taglm_lm_snapshots"
+    ]  # fmt: skip
+    # The small preset trains 2 epochs; the study's budget is --lm-seconds.
+    assert callbacks[-1] == {"type": "taglm_lm_snapshots", "fractions": [0.5],
+                             "seconds": options.lm_seconds, "num_epochs": 2}  # fmt: skip
+    options.lm_snapshots = (0,)
+    command = build_plan(options).lm_jobs[0].steps[0].command
+    assert "taglm_lm_snapshots" not in command[command.index("-o") + 1]
+
+
+def test_lm_snapshot_options(options):
+    options.lm_snapshots = (0.75, 0.25)
+    plan = build_plan(options)
+    assert plan.lm_snapshots == [0.25, 0.75]
+    assert [step.name for step in plan.lm_jobs[1].steps][2:] == ["export@lm0.25", "export@lm0.75"]
+    for off in ((), (0,), (0.0,)):
+        options.lm_snapshots = off
+        plan = build_plan(options)
+        assert plan.lm_snapshots == [] and len(plan.tagger_jobs) == 8
+        assert not any("@" in job.config for job in plan.tagger_jobs)
+    # Fewer snapshot seeds than seeds, and more.
+    options.lm_snapshots, options.seeds, options.lm_snapshot_seeds = (0.5,), 2, 1
+    names = [job.name for job in build_plan(options).tagger_jobs]
+    assert [name for name in names if "@" in name] == [
+        "ner/taglm_cached@lm0.5/seed1", "chunking/taglm_cached@lm0.5/seed1"
+    ]  # fmt: skip
+    options.seeds, options.lm_snapshot_seeds = 1, 2
+    names = [job.name for job in build_plan(options).tagger_jobs]
+    assert names[6:] == ["ner/taglm_cached@lm0.5/seed2", "chunking/taglm_cached@lm0.5/seed2"]
+    # Without taglm_cached there is nothing to train with the snapshots.
+    options.configs = ("baseline",)
+    assert build_plan(options).lm_snapshots == []
+
+
+@pytest.mark.parametrize("fractions, match", [
+    ((1.0,), "1 is not a fraction of the LM budget strictly between 0 and 1"),
+    ((0.5, 0), "0 is not a fraction"),
+    ((-0.5,), "-0.5 is not a fraction"),
+    ((0.5, 2.0), "2 is not a fraction"),
+    ((0.5, 0.5), "given twice"),
+])  # fmt: skip
+def test_bad_lm_snapshots(options, fractions, match):
+    options.lm_snapshots = fractions
+    fails_naming("--lm-snapshots", options, match)
+
+
+def test_bad_lm_snapshot_seeds(options):
+    options.lm_snapshot_seeds = 0
+    fails_naming("--lm-snapshot-seeds", options, "at least 1, not 0")
+
+
+def test_finished_lms_need_the_snapshots_asked_for(options):
+    lm_directory = build_plan(options).lm_jobs[0].directory
+    lm_directory.mkdir(parents=True)
+    marker(lm_directory, "train").write_text("{}")
+    marker(lm_directory, "export").write_text("{}")
+    fails_naming("--lm-snapshots", options, "finished training without a snapshot at 0.5")
+    snapshot_record(lm_directory, 0.5).write_text(json.dumps({"fraction": 0.5, "epoch": 0}))
+    lm = build_plan(options).lm_jobs[0]
+    assert [step.name for step in lm.pending_steps()] == ["export@lm0.5"]
+    options.lm_snapshots = (0.5, 0.25)
+    fails_naming("--lm-snapshots", options, "without a snapshot at 0.25")
 
 
 def test_the_lms_share_the_cores_unless_told_how_many_processes_tokenize():
@@ -84,7 +168,7 @@ def test_the_lms_share_the_cores_unless_told_how_many_processes_tokenize():
 def test_ablations_are_ner_configs(options):
     options.ablations = True
     configs = {job.config for job in build_plan(options).tagger_jobs if job.task == "ner"}
-    assert configs == {"baseline", "taglm_cached", *NER_ABLATIONS}
+    assert configs == {"baseline", "taglm_cached", "taglm_cached@lm0.5", *NER_ABLATIONS}
     options.tasks = ("chunking",)
     fails_naming("--ablations", options)
 
@@ -92,7 +176,7 @@ def test_ablations_are_ner_configs(options):
 def test_a_baseline_study_needs_no_lm_text(options):
     options.configs, options.lm_text = ("baseline",), ()
     plan = build_plan(options)
-    assert plan.lm_jobs == [] and len(plan.tagger_jobs) == 4
+    assert plan.lm_jobs == [] and len(plan.tagger_jobs) == 4 and plan.lm_snapshots == []
 
 
 def test_unknown_task_or_config(options):

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from taglm_plugin.study.plan import Job, Plan, Step, StudyOptions, marker
+from taglm_plugin.study.plan import Job, Plan, Step, StudyOptions, marker, snapshot_record
 from taglm_plugin.study.report import write_report
 from taglm_plugin.study.results import duration_seconds, write_results
 
@@ -18,7 +18,8 @@ def write(path: Path, value) -> None:
     path.write_text(json.dumps(value))
 
 
-def tagger(study: Path, task: str, config: str, seed: int, dev_f1s, test_f1: float) -> Job:
+def tagger(study: Path, task: str, config: str, seed: int, dev_f1s, test_f1: float,
+           lm_snapshot=None) -> Job:  # fmt: skip
     directory = study / "runs" / task / config / f"seed{seed}"
     for epoch, f1 in enumerate(dev_f1s):
         write(directory / f"metrics_epoch_{epoch}.json", {"validation_f1-measure-overall": f1})
@@ -34,10 +35,12 @@ def tagger(study: Path, task: str, config: str, seed: int, dev_f1s, test_f1: flo
     write(marker(directory, "train"), {"wall_seconds": 90.0})
     write(marker(directory, "evaluate"), {"wall_seconds": 10.0})
     steps = [Step("train", []), Step("evaluate", [])]
-    return Job(task, config, seed, directory, {}, steps, config != "baseline")
+    return Job(task, config, seed, directory, {}, steps, config != "baseline", lm_snapshot)
 
 
-def lm(study: Path, direction: str) -> Job:
+def lm(study: Path, direction: str, snapshot_epoch: int) -> Job:
+    """An LM of 3 epochs (held-out perplexity 400, 300, 250 after 10, 20, 30 s and 1000, 2000,
+    3000 tokens) with its snapshot of 0.5 at `snapshot_epoch`."""
     directory = study / "runs" / "lm" / direction
     for epoch, perplexity in enumerate([400.0, 300.0, 250.0]):
         write(directory / f"metrics_epoch_{epoch}.json", {
@@ -46,13 +49,18 @@ def lm(study: Path, direction: str) -> Job:
         })  # fmt: skip
         write(directory / f"throughput_epoch_{epoch}.json",
               {"epoch": epoch, "tokens_seen": 1000 * (epoch + 1), "tokens_per_second": 99.5})
-    write(directory / "metrics.json", {"epoch": 2, "best_validation_perplexity": 250.0})
-    write(marker(directory, "train"), {"wall_seconds": 40.0})
-    write(marker(directory, "export"), {"wall_seconds": 5.0})
-    return Job("lm", direction, None, directory, {}, [Step("train", []), Step("export", [])])
+    write(directory / "metrics.json",
+          {"epoch": 2, "best_epoch": 2, "best_validation_perplexity": 250.0})  # fmt: skip
+    write(snapshot_record(directory, 0.5), {"fraction": 0.5, "epoch": snapshot_epoch})
+    steps = [Step("train", []), Step("export", []), Step("export@lm0.5", [])]
+    for step in steps:
+        write(marker(directory, step.name), {"wall_seconds": 40.0 if step.name == "train" else 5.0})
+    return Job("lm", direction, None, directory, {}, steps)
 
 
-def study(tmp_path: Path) -> Plan:
+def study(tmp_path: Path, lm_snapshots=(0.5,)) -> Plan:
+    """NER: 2 baseline seeds, 1 TagLM seed, 2 seeds of TagLM with the LM snapshots; chunking:
+    1 baseline seed, TagLM unfinished (with `lm_snapshots`: the snapshot fractions)."""
     root = tmp_path / "study"
     taggers = [
         tagger(root, "ner", "baseline", 1, [0.80, 0.90], 0.85),
@@ -60,10 +68,15 @@ def study(tmp_path: Path) -> Plan:
         tagger(root, "ner", "taglm_cached", 1, [0.93], 0.9),
         tagger(root, "chunking", "baseline", 1, [0.95], 0.94),
     ]
+    if lm_snapshots:
+        taggers += [
+            tagger(root, "ner", "taglm_cached@lm0.5", 1, [0.91], 0.88, lm_snapshot=0.5),
+            tagger(root, "ner", "taglm_cached@lm0.5", 2, [0.89], 0.86, lm_snapshot=0.5),
+        ]
     unfinished = Job("chunking", "taglm_cached", 1, root / "runs" / "chunking" / "taglm_cached" /
                      "seed1", {}, [Step("train", [])], True)  # fmt: skip
-    return Plan(StudyOptions(root), [lm(root, "forward"), lm(root, "backward")],
-                taggers + [unfinished], parallel=2)  # fmt: skip
+    return Plan(StudyOptions(root), [lm(root, "forward", 1), lm(root, "backward", 0)],
+                taggers + [unfinished], parallel=2, lm_snapshots=list(lm_snapshots))  # fmt: skip
 
 
 def test_duration_seconds():
@@ -91,6 +104,14 @@ def test_results_and_accuracy_files(tmp_path):
             {"epoch": 1, "seconds": 20.0, "perplexity": 300.0},
             {"epoch": 2, "seconds": 30.0, "perplexity": 250.0},
         ],
+        "exported": {"epoch": 2, "seconds": 30.0, "tokens_seen": 3000, "perplexity": 250.0},
+    }  # fmt: skip
+    # Each direction's snapshot at the epoch its record names, measured there.
+    assert results["lm_snapshots"] == {
+        "lm0.5": {"fraction": 0.5, "config": "taglm_cached@lm0.5", "lms": {
+            "forward": {"epoch": 1, "seconds": 20.0, "tokens_seen": 2000, "perplexity": 300.0},
+            "backward": {"epoch": 0, "seconds": 10.0, "tokens_seen": 1000, "perplexity": 400.0},
+        }},
     }  # fmt: skip
     assert results["missing"] == {"chunking/taglm_cached/seed1": "train exited with status 1"}
     # docs/results/accuracy.json's format and units (F1 in percent).
@@ -99,6 +120,8 @@ def test_results_and_accuracy_files(tmp_path):
         "ner": {
             "baseline": {"seeds": [1, 2], "dev_f1": [90.0, 92.0], "test_f1": [85.0, 87.0]},
             "taglm_cached": {"seeds": [1], "dev_f1": [93.0], "test_f1": [90.0]},
+            "taglm_cached@lm0.5": {"seeds": [1, 2], "dev_f1": [91.0, 89.0],
+                                   "test_f1": [88.0, 86.0]},
         },
         "chunking": {"baseline": {"seeds": [1], "dev_f1": [95.0], "test_f1": [94.0]}},
     }
@@ -120,10 +143,44 @@ def test_report_tables_and_plots(tmp_path):
     assert "| forward | 3,000 | 100 | 40 | 3 | 250.0 |" in report
     assert "* chunking/taglm_cached/seed1: not finished" in report
     plots = ["dev_f1_ner.png", "test_f1_ner.png", "dev_f1_chunking.png", "test_f1_chunking.png",
-             "lm_perplexity.png"]  # fmt: skip
+             "lm_perplexity.png", "lm_budget_f1.png"]  # fmt: skip
     for plot in plots:
         assert f"]({plot})" in report
         assert (directory / plot).read_bytes()[:8] == PNG_MAGIC, plot
+
+
+def test_lm_budget_table(tmp_path):
+    plan = study(tmp_path)
+    write_report(write_results(plan, {}), plan.options.study_dir)
+    report = (plan.options.study_dir / "report.md").read_text()
+    budgets = report[report.index("## LM budget vs TagLM F1"):]
+    header = ("| LM | TagLM config | LM s (forward / backward) | tokens seen (forward / backward) "
+              "| perplexity forward | perplexity backward | seeds | dev F1 | test F1 |")
+    # The snapshot: forward at epoch 1, backward at epoch 0; the final LMs: the best epoch (2).
+    ner = [
+        "| 0.5 of the budget | taglm_cached@lm0.5 | 20 / 10 | 2,000 / 1,000 | 300.0 | 400.0 | 2 "
+        "| 90.00 ± 1.41 | 87.00 ± 1.41 |",
+        "| final | taglm_cached | 30 / 30 | 3,000 / 3,000 | 250.0 | 250.0 | 1 | 93.00 | 90.00 |",
+        "| baseline (no LM) | baseline | – | – | – | – | 2 | 91.00 ± 1.41 | 86.00 ± 1.41 |",
+    ]  # fmt: skip
+    chunking = [
+        "| 0.5 of the budget | taglm_cached@lm0.5 | 20 / 10 | 2,000 / 1,000 | 300.0 | 400.0 | 0 "
+        "| – | – |",
+        "| final | taglm_cached | 30 / 30 | 3,000 / 3,000 | 250.0 | 250.0 | 0 | – | – |",
+        "| baseline (no LM) | baseline | – | – | – | – | 1 | 95.00 | 94.00 |",
+    ]  # fmt: skip
+    separator = "|" + " --- |" * 9
+    assert f"### ner\n\n{header}\n{separator}\n" + "\n".join(ner) + "\n" in budgets
+    assert f"### chunking\n\n{header}\n{separator}\n" + "\n".join(chunking) + "\n" in budgets
+
+
+def test_no_lm_budget_section_without_snapshots(tmp_path):
+    plan = study(tmp_path, lm_snapshots=())
+    results = write_results(plan, {})
+    assert results["lm_snapshots"] == {}
+    write_report(results, plan.options.study_dir)
+    assert "LM budget" not in (plan.options.study_dir / "report.md").read_text()
+    assert not (plan.options.study_dir / "lm_budget_f1.png").exists()
 
 
 def test_report_without_matplotlib(tmp_path, monkeypatch):
