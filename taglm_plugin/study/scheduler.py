@@ -34,8 +34,9 @@ class Scheduler:
     the GPU to themselves (beside eight trainings each got 53k tokens/s, alone 128k:
     docs/RESULTS.md); the taggers start once every LM job has ended. A step's output goes to
     its log (`Job.log`, appended to); a step that exits with status 0 gets its marker file
-    (`plan.marker`: its wall time), and the job's next step starts in its place. A step that fails or runs past its
-    `timeout_seconds` fails its job (and, for an LM, every job that needs the LMs); the other
+    (`plan.marker`: its wall time), and the job's next step starts in its place. A step that
+    fails or runs past its `timeout_seconds` fails its job (and, for an LM, every job that
+    needs the LMs); the other
     jobs go on. When the scheduler itself is interrupted, it stops its running steps (SIGTERM:
     allennlp archives the best epoch so far; `--recover` resumes the training later).
     """
