@@ -16,7 +16,10 @@ PACKAGE = REPO_ROOT / "taglm_plugin"
 LAYERS = ["common", "training", "speed", "lm", "bilm", "tagging", "study", "commands"]
 TOP = len(LAYERS)
 # The modules outside `speed` that may import from it, and what.
-SPEED_HOOKS = {"taglm_plugin.tagging.taglm_tagger": {"taglm_plugin.speed.tagger_fast_paths"}}
+SPEED_HOOKS = {
+    "taglm_plugin.tagging.taglm_tagger": {"taglm_plugin.speed.tagger_fast_paths"},
+    "taglm_plugin.tagging.taglm_tagger_predictor": {"taglm_plugin.speed.prediction_workers"},
+}
 
 
 def module_name(path: Path) -> str:
