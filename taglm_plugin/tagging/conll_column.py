@@ -3,7 +3,7 @@ import os
 import random
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path
@@ -63,6 +63,8 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
     * `metadata`: `{"words": [...original tokens...]}`, and `"tags"`, the tags in
       `output_tag_scheme`, when there are tags.
 
+    The data path is a file or a list of files (allennlp passes a `train_data_path` list
+    through), read one after the other, e.g. a training and a dev file for training on both.
     The whole file is parsed and validated before the first instance is produced, so a
     malformed file raises `ConllFormatError` (naming the file, the line and what was
     expected) instead of yielding a partial dataset.
@@ -173,7 +175,11 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
         self._label_namespace = label_namespace
         self._docstart_token = docstart_token
 
-    def _read(self, file_path: str) -> Iterable[Instance]:
+    def _read(self, file_path: Union[str, List[str]]) -> Iterable[Instance]:
+        for each_path in [file_path] if isinstance(file_path, str) else file_path:
+            yield from self._read_file(each_path)
+
+    def _read_file(self, file_path: str) -> Iterable[Instance]:
         path = cached_path(file_path)
         sentences = self.read_sentences(path, display_path=file_path)
         split = self._split if self._is_split_file(path) else "all"

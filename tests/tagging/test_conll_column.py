@@ -229,3 +229,19 @@ def test_split_needs_held_out_sentences_and_a_split_file():
         ConllColumnReader(split="train", split_file="train.txt")
     with pytest.raises(ConfigurationError, match="dataset_reader.split_file"):
         ConllColumnReader(split="held_out", held_out_sentences=3)
+
+
+def test_a_list_of_files_is_read_one_after_the_other(tmp_path):
+    """A `train_data_path` list (train and dev for retraining on both); the split applies only
+    to its `split_file` among them."""
+    train = tmp_path / "train.txt"
+    train.write_text("".join(f"t{i} NN B-NP\n\n" for i in range(4)))
+    dev = tmp_path / "dev.txt"
+    dev.write_text("d0 NN B-NP\n\nd1 NN O\n")
+    reader = DatasetReader.from_params(Params({"type": "taglm_conll", "tag_scheme": "BIO"}))
+    words = [i["metadata"]["words"][0] for i in read(reader, [str(train), str(dev)])]
+    assert words == ["t0", "t1", "t2", "t3", "d0", "d1"]
+    split = ConllColumnReader(tag_scheme="BIO", split="train", held_out_sentences=1,
+                              split_file=str(train))  # fmt: skip
+    words = [i["metadata"]["words"][0] for i in read(split, [str(train), str(dev)])]
+    assert len(words) == 5 and words[-2:] == ["d0", "d1"]
