@@ -13,7 +13,9 @@ A study directory holds
   configs read as one glob;
 * `runs/TASK/CONFIG/seedN/`: a tagger's serialization directory, with `test_metrics.json`
   (`allennlp evaluate` on the task's test file); `CONFIG` is `taglm_cached@lmF` for TagLM
-  with the LM snapshots of fraction F;
+  with the LM snapshots of fraction F, and `CONFIG+dev` for the run `CONFIG/seedN` trained
+  again on train+dev with its schedule replayed (`--retrain-with-dev`,
+  `taglm_plugin.study.retrain`);
 * `runs/.../NAME.STEP.log`: each step's output, beside its directory (`allennlp train -f`
   empties the directory);
 * `study_STEP.json` in a run directory: written when the step (`train`, `export`,
@@ -36,6 +38,7 @@ from allennlp.common.checks import ConfigurationError
 
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.conventions import DIRECTIONS
+from taglm_plugin.study.retrain import ReplayError, train_and_dev
 from taglm_plugin.tagging.pretrained_vectors import PACKAGED_GLOVE
 
 
@@ -69,6 +72,8 @@ TASKS = {
 DEFAULT_CONFIGS = ("baseline", "taglm_cached")
 # The config that `--lm-snapshots` trains again with the LM snapshots (as `taglm_cached@lmF`).
 SNAPSHOT_CONFIG = "taglm_cached"
+# What names a run trained again on train+dev (`--retrain-with-dev`): CONFIG+dev.
+RETRAIN_SUFFIX = "+dev"
 # The NER ablations of the paper's Sec. 5 (training_configs/ner), added by --ablations.
 NER_ABLATIONS = (
     "taglm_forward_only",
@@ -126,6 +131,8 @@ class StudyOptions:
     glove: str = _environment("GLOVE")
     num_epochs: int = field(default_factory=lambda: int(os.environ["NUM_EPOCHS"]))
     overrides_file: Optional[str] = None
+    # Train every run of the configs (not the LM snapshot runs) again on train+dev.
+    retrain_with_dev: bool = False
     recover: bool = False
     config_dir: str = "training_configs"
 
@@ -216,6 +223,9 @@ class Job:
     needs_lms: bool = False
     # The fraction of the LM budget whose LM snapshots a tagger loads; None: the final LMs.
     lm_snapshot: Optional[float] = None
+    # The train-only run whose schedule this run replays on train+dev (`--retrain-with-dev`):
+    # it starts once that run's train step has finished.
+    retrains: Optional["Job"] = None
 
     @property
     def name(self) -> str:
@@ -416,14 +426,46 @@ def base_env(options: StudyOptions) -> Dict[str, str]:
     return env
 
 
-def train_step(config: Path, directory: Path, overrides: Dict[str, Any], **kwargs) -> Step:
+def train_command(config: Path, directory: Path, overrides: Dict[str, Any]) -> List[str]:
     """`allennlp train` into `directory`: resumed (`--recover`) where training was
     interrupted, otherwise from the start (`-f`)."""
     resume = "--recover" if training_was_interrupted(directory) else "-f"
-    command = allennlp_command(
+    return allennlp_command(
         "train", str(config), "-s", str(directory), resume, "-o", json.dumps(overrides)
     )
-    return Step("train", command, **kwargs)
+
+
+def train_step(config: Path, directory: Path, overrides: Dict[str, Any], **kwargs) -> Step:
+    """The step `train`: `train_command`."""
+    return Step("train", train_command(config, directory, overrides), **kwargs)
+
+
+def evaluate_step(directory: Path, test_file: Path, options: StudyOptions) -> Step:
+    """The step `evaluate`: the model trained in `directory` on `test_file`, once, into
+    `test_metrics.json`."""
+    evaluate = allennlp_command(
+        "evaluate", str(directory / "model.tar.gz"), str(test_file),
+        "--cuda-device", str(options.cuda_device),
+        "--output-file", str(directory / "test_metrics.json"),
+    )  # fmt: skip
+    return Step("evaluate", evaluate)
+
+
+def retrain_job(
+    options: StudyOptions, job: Job, config: Path, overrides: Dict[str, Any], test_file: Path
+) -> Job:
+    """The run `TASK/CONFIG+dev/seedN` of the train-only run `job` of `config`: trained on
+    train+dev with `overrides` (the study's and `retrain.train_and_dev`'s) and the replay of
+    `job`'s schedule (`python -m taglm_plugin.study.retrain`), then evaluated on `test_file`."""
+    name = job.config + RETRAIN_SUFFIX
+    directory = job.directory.parent.parent / name / job.directory.name
+    retrain = [sys.executable, "-m", "taglm_plugin.study.retrain", str(job.directory)]
+    steps = [
+        Step("train", retrain + train_command(config, directory, overrides)),
+        evaluate_step(directory, test_file, options),
+    ]
+    return Job(job.task, name, job.seed, directory, dict(job.env), steps, job.needs_lms,
+               retrains=job)  # fmt: skip
 
 
 def lm_tokenizing_processes(env: Dict[str, str]) -> str:
@@ -524,15 +566,24 @@ def tagger_jobs(
 ) -> List[Job]:
     """Every task, config and seed, seed by seed (so that early results cover every config),
     and `SNAPSHOT_CONFIG` with the LM snapshots of each of `fractions` for the seeds
-    1..`--lm-snapshot-seeds`; each trained, then evaluated on its task's test file."""
+    1..`--lm-snapshot-seeds`; each trained, then evaluated on its task's test file. With
+    `--retrain-with-dev`, after them, every run of `configs` trained again on train+dev
+    (`retrain_job`); a config whose training cannot be replayed so is a `StudyOptionError`."""
     config_dir = Path(options.config_dir)
-    needs_lms = {}
+    needs_lms, with_dev = {}, {}
     for task, names in configs.items():
         for name in names:
             config = config_dir / task / f"{name}.jsonnet"
             params = evaluate_config(config, overrides.get(task, {}), env)
             needs_lms[task, name] = params["model"].get("lm_embedder") is not None
-    jobs = []
+            if options.retrain_with_dev:
+                try:
+                    with_dev[task, name] = train_and_dev(params.as_dict(quiet=True))
+                except ReplayError as error:
+                    raise StudyOptionError(
+                        "--retrain-with-dev", f"{config} cannot be trained on train+dev: {error}"
+                    ) from error
+    jobs, retrain_jobs = [], []
     for seed in range(1, max(options.seeds, options.lm_snapshot_seeds) + 1):
         for task, names in configs.items():
             test_file = Path(env[TASKS[task].variable]) / TASKS[task].test_file
@@ -544,21 +595,21 @@ def tagger_jobs(
             for run_name, fraction in runs:
                 name = SNAPSHOT_CONFIG if fraction is not None else run_name
                 directory = options.study_dir / "runs" / task / run_name / f"seed{seed}"
-                evaluate = allennlp_command(
-                    "evaluate", str(directory / "model.tar.gz"), str(test_file),
-                    "--cuda-device", str(options.cuda_device),
-                    "--output-file", str(directory / "test_metrics.json"),
-                )  # fmt: skip
                 config = config_dir / task / f"{name}.jsonnet"
                 steps = [
                     train_step(config, directory, overrides.get(task, {})),
-                    Step("evaluate", evaluate),
+                    evaluate_step(directory, test_file, options),
                 ]
                 job_env = dict(env, SEED=str(seed))
                 job = Job(task, run_name, seed, directory, job_env, steps, needs_lms[task, name],
                           lm_snapshot=fraction)  # fmt: skip
                 jobs.append(job)
-    return jobs
+                if options.retrain_with_dev and fraction is None:
+                    retrain_overrides = dict(overrides.get(task, {}), **with_dev[task, name])
+                    retrain_jobs.append(
+                        retrain_job(options, job, config, retrain_overrides, test_file)
+                    )
+    return jobs + retrain_jobs
 
 
 def build_plan(options: StudyOptions) -> Plan:

@@ -27,18 +27,24 @@ class _Running:
     job_start: float
 
 
+def _trained(job: Job) -> bool:
+    """Whether the train step of `job` has finished."""
+    return marker(job.directory, "train").is_file()
+
+
 class Scheduler:
     """
     Runs every unfinished job of `jobs` (a finished one, see `Job.is_done`, is kept as it is),
     in their order, at most `parallel` at once. The LM jobs (`task` "lm") train first, with
     the GPU to themselves (beside eight trainings each got 53k tokens/s, alone 128k:
-    docs/RESULTS.md); the taggers start once every LM job has ended. A step's output goes to
+    docs/RESULTS.md); the taggers start once every LM job has ended, a job that retrains
+    another (`Job.retrains`) once that one's train step has finished. A step's output goes to
     its log (`Job.log`, appended to); a step that exits with status 0 gets its marker file
     (`plan.marker`: its wall time), and the job's next step starts in its place. A step that
     fails or runs past its `timeout_seconds` fails its job (and, for an LM, every job that
-    needs the LMs); the other
-    jobs go on. When the scheduler itself is interrupted, it stops its running steps (SIGTERM:
-    allennlp archives the best epoch so far; `--recover` resumes the training later).
+    needs the LMs; in its train step, the job that retrains it); the other jobs go on. When
+    the scheduler itself is interrupted, it stops its running steps (SIGTERM: allennlp
+    archives the best epoch so far; `--recover` resumes the training later).
     """
 
     def __init__(self, jobs: List[Job], parallel: int, poll_seconds: float = 1.0) -> None:
@@ -125,13 +131,25 @@ class Scheduler:
         lms_failed = any(job.name in self.failed for job in self._lm_jobs)
         lms_ended = all(job.is_done or job.name in self.failed for job in self._lm_jobs)
         for job in list(self._pending):
+            why = None
             if job.needs_lms and lms_failed:
+                why = "not run: an LM failed"
+            elif job.retrains is not None and job.retrains.name in self.failed:
+                if not _trained(job.retrains):
+                    why = f"not run: {job.retrains.name} failed"
+            if why is not None:
                 self._pending.remove(job)
-                self.failed[job.name] = "not run: an LM failed"
+                self.failed[job.name] = why
                 changed = True
         while len(self._running) < self._parallel:
             ready = next(
-                (job for job in self._pending if job.task == "lm" or lms_ended), None
+                (
+                    job
+                    for job in self._pending
+                    if (job.task == "lm" or lms_ended)
+                    and (job.retrains is None or _trained(job.retrains))
+                ),
+                None,
             )
             if ready is None:
                 break

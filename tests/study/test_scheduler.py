@@ -87,3 +87,27 @@ def test_finished_steps_are_not_run_again(tmp_path):
     marker(finished.directory, "evaluate").write_text("{}")
     assert Scheduler([finished, half], parallel=2, poll_seconds=0.05).run() == {}
     assert half.is_done and not finished.log(finished.steps[0]).exists()
+
+
+def test_a_retraining_waits_for_the_train_step_of_the_run_it_retrains(tmp_path):
+    """It starts once that run's train step has finished (while its evaluate step may still
+    run), and is not run when that train step failed."""
+    slow_train = python("import time; time.sleep(0.5)")
+    run = job(tmp_path, "ner", "baseline", Step("train", slow_train),
+              Step("evaluate", python("import time; time.sleep(1)")))  # fmt: skip
+    trained = marker(run.directory, "train")
+    evaluated = marker(run.directory, "evaluate")
+    check = (f"import os, sys; sys.exit(0 if os.path.exists({str(trained)!r}) "
+             f"and not os.path.exists({str(evaluated)!r}) else 1)")  # fmt: skip
+    retrain = job(tmp_path, "ner", "baseline+dev", Step("train", python(check)))
+    retrain.retrains = run
+    assert Scheduler([retrain, run], parallel=2, poll_seconds=0.05).run() == {}
+    assert retrain.is_done
+
+    fail = python("import sys; sys.exit(1)")
+    broken = job(tmp_path / "b", "ner", "baseline", Step("train", fail))
+    orphan = job(tmp_path / "b", "ner", "baseline+dev", Step("train", python("")))
+    orphan.retrains = broken
+    failed = Scheduler([broken, orphan], parallel=2, poll_seconds=0.05).run()
+    assert failed["ner/baseline+dev/seed1"] == "not run: ner/baseline/seed1 failed"
+    assert not orphan.directory.exists()

@@ -12,3 +12,4 @@ from taglm_plugin.training.callbacks.torch_rng_checkpoint import (  # noqa: F401
 from taglm_plugin.training.callbacks.training_end_checkpoint import (  # noqa: F401
     TrainingEndCheckpointCallback,
 )
+from taglm_plugin.training.callbacks.replay_restore import ReplayRestoreCallback  # noqa: F401

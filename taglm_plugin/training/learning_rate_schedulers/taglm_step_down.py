@@ -90,6 +90,11 @@ class TagLmStepDownScheduler(ChecksConfigKeys, LearningRateScheduler):
         super().__init__(optimizer)
 
     @property
+    def factor(self) -> float:
+        """The learning-rate multiplier of every stage after stage 0."""
+        return self._factor
+
+    @property
     def stage(self) -> int:
         """0 before the first decrease, then the number of decreases so far."""
         return self._stage
