@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -96,25 +96,18 @@ class Replay:
     """
     The schedule of a finished `taglm_step_down` run up to its best epoch: `num_epochs` (the
     best epoch + 1), `stage_starts` (the first epoch of every lower learning rate), `factor`
-    (the learning-rate multiplier of each), `restore`: `(save_epoch, restore_epoch)` where the
-    run restored the weights of `save_epoch` at the end of `restore_epoch` before its best
-    epoch, else None; and `callbacks`, the run's trainer callbacks but
-    `taglm_stop_after_schedule`.
+    (the learning-rate multiplier of each), and `callbacks`, the run's trainer callbacks with
+    `taglm_stop_after_schedule` replaced by `taglm_replay_restore` where the run restored the
+    weights of an epoch before its best epoch, else left out.
     """
 
     num_epochs: int
     stage_starts: List[int]
     factor: float
-    restore: Optional[Tuple[int, int]]
     callbacks: List[Any]
 
     def overrides(self) -> Dict[str, Any]:
         """The trainer overrides that replay the schedule."""
-        callbacks = list(self.callbacks)
-        if self.restore is not None:
-            save_epoch, restore_epoch = self.restore
-            callbacks.append({"type": "taglm_replay_restore", "save_epoch": save_epoch,
-                              "restore_epoch": restore_epoch})  # fmt: skip
         return {
             "trainer.num_epochs": self.num_epochs,
             "trainer.learning_rate_scheduler": {
@@ -122,7 +115,7 @@ class Replay:
                 "stage_starts": self.stage_starts,
                 "factor": self.factor,
             },
-            "trainer.callbacks": callbacks,
+            "trainer.callbacks": self.callbacks,
         }
 
 
@@ -143,7 +136,7 @@ def read_replay(run_directory: Path) -> Replay:
     tracker = MetricTracker(trainer.get("validation_metric", "-loss"))
     best_epoch = read_json(run_directory / "metrics.json")["best_epoch"]
     stage_starts: List[int] = []
-    restore = None
+    restore: List[Any] = []
     for epoch in range(best_epoch):
         metrics = read_json(run_directory / f"metrics_epoch_{epoch}.json")
         stage = schedule.stage
@@ -156,9 +149,15 @@ def read_replay(run_directory: Path) -> Replay:
         if schedule.stage > stage:
             stage_starts.append(epoch + 1)
         if schedule.annealing_started and restores:
-            restore = (metrics["best_epoch"], epoch)
-    callbacks = [c for c in trainer["callbacks"] if callback_type(c) != STOP_AFTER_SCHEDULE]
-    return Replay(best_epoch + 1, stage_starts, schedule.factor, restore, callbacks)
+            restore = [{"type": "taglm_replay_restore", "save_epoch": metrics["best_epoch"],
+                        "restore_epoch": epoch}]  # fmt: skip
+    # In the callback's place: the callbacks before it see the weights before the restore.
+    callbacks = [
+        each
+        for callback in trainer["callbacks"]
+        for each in (restore if callback_type(callback) == STOP_AFTER_SCHEDULE else [callback])
+    ]
+    return Replay(best_epoch + 1, stage_starts, schedule.factor, callbacks)
 
 
 def main(argv: List[str]) -> None:
