@@ -270,3 +270,53 @@ def test_finished_steps_are_kept_and_an_interrupted_training_needs_recover(optio
     assert "-f" in fresh.steps[0].command and "--recover" not in fresh.steps[0].command
     marker(ner.directory, "evaluate").write_text("{}")
     assert build_plan(options).tagger_jobs[0].is_done
+
+
+def test_retrain_with_dev_adds_a_run_per_train_only_run(options, tmp_path):
+    """After the train-only runs, `CONFIG+dev` of each (not of the LM snapshot runs), trained
+    by `taglm_plugin.study.retrain` with the study's overrides and the train+dev data; an
+    interrupted one resumes with --recover; off by default."""
+    overrides = {"chunking": {"dataset_reader.held_out_sentences": 2}}
+    (tmp_path / "overrides.json").write_text(json.dumps(overrides))
+    options.overrides_file = str(tmp_path / "overrides.json")
+    options.seeds, options.lm_snapshot_seeds = 1, 1
+    default = [job.name for job in build_plan(options).tagger_jobs]
+    options.retrain_with_dev = True
+    plan = build_plan(options)
+    assert [job.name for job in plan.tagger_jobs] == default + [
+        f"{task}/{config}+dev/seed1" for task in ("ner", "chunking")
+        for config in ("baseline", "taglm_cached")
+    ]  # fmt: skip
+    by_name = {job.name: job for job in plan.tagger_jobs}
+    retrain = by_name["chunking/taglm_cached+dev/seed1"]
+    assert retrain.retrains is by_name["chunking/taglm_cached/seed1"]
+    assert retrain.directory == options.study_dir / "runs/chunking/taglm_cached+dev/seed1"
+    assert retrain.needs_lms and retrain.env == retrain.retrains.env
+    command = retrain.steps[0].command
+    assert command[1:4] == ["-m", "taglm_plugin.study.retrain", str(retrain.retrains.directory)]
+    assert command[4:] == retrain.retrains.steps[0].command[:6] + [
+        str(retrain.directory), "-f", "-o", json.dumps(
+            dict(overrides["chunking"], validation_data_path=None,
+                 **{"dataset_reader.split": "all"})),
+        "--include-package", "taglm_plugin",
+    ]  # fmt: skip
+    assert retrain.steps[1].command[4] == str(retrain.directory / "model.tar.gz")
+    ner = by_name["ner/baseline+dev/seed1"].steps[0].command
+    assert '"train_data_path": [' in ner[ner.index("-o") + 1]
+    retrain.directory.mkdir(parents=True)
+    (retrain.directory / "config.json").write_text("{}")
+    fails_naming("--recover", options, "chunking/taglm_cached\\+dev/seed1")
+    options.recover = True
+    retrain = build_plan(options).tagger_jobs[-1]
+    assert "--recover" in retrain.steps[0].command
+
+
+def test_retrain_with_dev_needs_dev_data_and_the_schedule(options, tmp_path):
+    options.retrain_with_dev, options.configs = True, ("baseline",)
+    overrides = {"ner": {"trainer.learning_rate_scheduler": {"type": "constant"}}}
+    (tmp_path / "overrides.json").write_text(json.dumps(overrides))
+    options.overrides_file = str(tmp_path / "overrides.json")
+    fails_naming("--retrain-with-dev", options, "ner/baseline.jsonnet cannot be trained on "
+                 "train\\+dev: .*taglm_step_down")  # fmt: skip
+    options.retrain_with_dev = False
+    assert len(build_plan(options).tagger_jobs) == 4
