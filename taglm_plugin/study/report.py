@@ -8,7 +8,10 @@ time). With LM snapshots (`--lm-snapshots`), the section "LM budget vs TagLM F1"
 row per LM budget (each snapshot, then the final LMs: their seconds, tokens seen and held-out
 perplexity, and TagLM's dev and test F1 with them) and the baseline's F1, and
 `lm_budget_f1.png` (test F1 against the perplexity, a dot per seed and the mean ± std, per
-task). Without matplotlib the report says that the plots are missing; a later invocation of
+task). With runs trained on train+dev (`--retrain-with-dev`), the section "Trained on
+train+dev": per task, a row `CONFIG+dev` per config (test F1, epochs, the epochs at which the
+learning rate dropped, per seed, and training time), apart from the train-only tables and
+plots. Without matplotlib the report says that the plots are missing; a later invocation of
 the study draws them.
 """
 import datetime
@@ -107,6 +110,36 @@ def task_section(task: str, configs: Dict[str, Dict[str, Dict[str, Any]]]) -> Li
         + table(["config"] + types, type_rows)
         + ["", f"![dev F1 per epoch]({dev_plot(task)})", "", f"![test F1]({test_plot(task)})", ""]
     )
+
+
+def retrained_section(retrained: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]]) -> List[str]:
+    """The section "Trained on train+dev" (see the module's docstring)."""
+    lines = [
+        "## Trained on train+dev",
+        "",
+        "CONFIG+dev: the run CONFIG of the same seed trained again from the start on the "
+        "training and the dev data (NER: eng.train and eng.testa; chunking: all of train.txt, "
+        "the held-out sentences included) for the epochs that the train-only run trained up "
+        "to its best dev epoch, with its learning-rate schedule replayed (the same drops at "
+        "the same epochs, the same restore of the best weights), without validation, then "
+        "evaluated once on test. Not selected on dev, and not in the train-only tables above. "
+        "Test F1: mean ± std over the seeds.",
+        "",
+    ]
+    header = ["config", "seeds", "test F1", "epochs", "lr drops at epoch (per seed)",
+              "train min"]  # fmt: skip
+    for task, configs in retrained.items():
+        rows = []
+        for config, runs in configs.items():
+            values = [runs[seed] for seed in sorted(runs, key=int)]
+            drops = "; ".join(", ".join(map(str, run["stage_starts"])) or "–" for run in values)
+            rows.append([
+                config, str(len(values)), mean_std([run["test_f1"] for run in values]),
+                mean_std([run["epochs"] for run in values], 1), drops,
+                mean_std([run["train_seconds"] / 60 for run in values], 1),
+            ])  # fmt: skip
+        lines += [f"### {task}", ""] + table(header, rows) + [""]
+    return lines
 
 
 def lm_section(lms: Dict[str, Dict[str, Any]]) -> List[str]:
@@ -248,7 +281,10 @@ def write_plots(results: Dict[str, Any], directory: Path) -> None:
 def write_report(results: Dict[str, Any], directory: Path) -> None:
     """Writes `report.md` and the plots into `directory`."""
     finished = sum(
-        len(runs) for configs in results["taggers"].values() for runs in configs.values()
+        len(runs)
+        for part in ("taggers", "retrained_with_dev")
+        for configs in results[part].values()
+        for runs in configs.values()
     )
     lines = [
         "# TagLM study",
@@ -256,7 +292,8 @@ def write_report(results: Dict[str, Any], directory: Path) -> None:
         f"{finished} tagger runs and {len(results['lms'])} LMs finished, "
         f"{len(results['missing'])} runs without results "
         f"({datetime.datetime.now():%Y-%m-%d %H:%M}). F1 in percent: mean ± sample standard "
-        "deviation over the seeds; every model selected on dev and evaluated once on test. "
+        "deviation over the seeds; every model selected on dev (but those trained on "
+        "train+dev, in their own section) and evaluated once on test. "
         "Every run: results.json; F1 per seed: accuracy.json.",
         "",
     ]
@@ -267,6 +304,8 @@ def write_report(results: Dict[str, Any], directory: Path) -> None:
         lines += [f"**Plots not drawn**: {error} (matplotlib is in requirements.txt).", ""]
     for task, configs in results["taggers"].items():
         lines += task_section(task, configs)
+    if results["retrained_with_dev"]:
+        lines += retrained_section(results["retrained_with_dev"])
     if results["lms"]:
         lines += lm_section(results["lms"])
     budgets = lm_budgets(results)

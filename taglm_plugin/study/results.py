@@ -17,13 +17,23 @@ percent (rounded to 2 decimals), times in seconds.
          "exported": STATE (the best epoch, whose weights model.tar.gz holds)}},
      "lm_snapshots": {"lmF": {"fraction": F, "config" (TagLM with the snapshots, e.g.
          "taglm_cached@lm0.5", under "taggers"), "lms": {DIRECTION: STATE}}},
+     "retrained_with_dev": {TASK: {CONFIG+dev: {SEED: {
+         "test_f1", "test_f1_per_type", "epochs" (the train-only run's best epoch + 1),
+         "stage_starts" (the epochs that started at a lower learning rate),
+         "restored": [SAVE_EPOCH, RESTORE_EPOCH] or null (the weights of SAVE_EPOCH restored
+         after RESTORE_EPOCH), "train_seconds", "evaluate_seconds",
+         "training_duration_seconds"}}}},
      "missing": {RUN: why it has no results}}
 
 where an LM's STATE at an epoch is `{"epoch", "seconds" (allennlp's training_duration at its
 end), "tokens_seen" (taglm_token_throughput), "perplexity" (held out, measured there)}`;
-`lm_snapshots` has the LM snapshots (`--lm-snapshots`) whose LMs finished.
+`lm_snapshots` has the LM snapshots (`--lm-snapshots`) whose LMs finished;
+`retrained_with_dev` the runs trained again on train+dev (`--retrain-with-dev`), kept apart
+from the train-only runs of `taggers`.
 
-`accuracy.json`: `{TASK: {CONFIG: {"seeds": [...], "dev_f1": [...], "test_f1": [...]}}}`.
+`accuracy.json`: `{TASK: {CONFIG: {"seeds": [...], "dev_f1": [...], "test_f1": [...]}}}`, and
+`{TASK: {CONFIG+dev: {"seeds": [...], "test_f1": [...]}}}` for the runs trained on train+dev
+(whose dev F1 would be measured on their training data).
 """
 import json
 import re
@@ -105,6 +115,28 @@ def tagger_result(job: Job) -> Dict[str, Any]:
     }
 
 
+def retrained_result(job: Job) -> Dict[str, Any]:
+    """The results of a finished run trained on train+dev (see the module's docstring)."""
+    metrics = read_json(job.directory / "metrics.json")
+    test = read_json(job.directory / "test_metrics.json")
+    trainer = read_json(job.directory / "config.json")["trainer"]
+    restored = next(
+        ([c["save_epoch"], c["restore_epoch"]] for c in trainer["callbacks"]
+         if isinstance(c, dict) and c["type"] == "taglm_replay_restore"),
+        None,
+    )  # fmt: skip
+    return {
+        "test_f1": percent(test["f1-measure-overall"]),
+        "test_f1_per_type": f1_per_type(test, "f1-measure-"),
+        "epochs": metrics["epoch"] + 1,
+        "stage_starts": trainer["learning_rate_scheduler"]["stage_starts"],
+        "restored": restored,
+        "train_seconds": wall_seconds(job, "train"),
+        "evaluate_seconds": wall_seconds(job, "evaluate"),
+        "training_duration_seconds": duration_seconds(metrics["training_duration"]),
+    }
+
+
 def lm_state(directory: Path, epoch: int) -> Dict[str, Any]:
     """The STATE (see the module's docstring) of the LM trained in `directory` at `epoch`."""
     metrics = read_json(directory / f"metrics_epoch_{epoch}.json")
@@ -162,12 +194,15 @@ def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
     """The results of the plan's finished runs; the others, with `failed`'s reasons, under
     `missing`."""
     results: Dict[str, Any] = {"taggers": {}, "lms": {}, "lm_snapshots": snapshot_results(plan),
-                               "missing": {}}  # fmt: skip
+                               "retrained_with_dev": {}, "missing": {}}  # fmt: skip
     for job in plan.jobs:
         if not job.is_done:
             results["missing"][job.name] = failed.get(job.name, "not finished")
         elif job.task == "lm":
             results["lms"][job.config] = lm_result(job)
+        elif job.retrains is not None:
+            runs = results["retrained_with_dev"].setdefault(job.task, {})
+            runs.setdefault(job.config, {})[str(job.seed)] = retrained_result(job)
         else:
             runs = results["taggers"].setdefault(job.task, {}).setdefault(job.config, {})
             runs[str(job.seed)] = tagger_result(job)
@@ -177,14 +212,14 @@ def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
 def accuracy(results: Dict[str, Any]) -> Dict[str, Any]:
     """`accuracy.json` of `results` (see the module's docstring)."""
     summary: Dict[str, Any] = {}
-    for task, configs in results["taggers"].items():
-        for config, runs in configs.items():
-            seeds = sorted(runs, key=int)
-            summary.setdefault(task, {})[config] = {
-                "seeds": [int(seed) for seed in seeds],
-                "dev_f1": [runs[seed]["dev_f1"] for seed in seeds],
-                "test_f1": [runs[seed]["test_f1"] for seed in seeds],
-            }
+    for part, scores in (("taggers", ("dev_f1", "test_f1")), ("retrained_with_dev", ("test_f1",))):
+        for task, configs in results[part].items():
+            for config, runs in configs.items():
+                seeds = sorted(runs, key=int)
+                summary.setdefault(task, {})[config] = {
+                    "seeds": [int(seed) for seed in seeds],
+                    **{score: [runs[seed][score] for seed in seeds] for score in scores},
+                }
     return summary
 
 

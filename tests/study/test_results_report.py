@@ -190,3 +190,55 @@ def test_report_without_matplotlib(tmp_path, monkeypatch):
     report = (plan.options.study_dir / "report.md").read_text()
     assert "**Plots not drawn**" in report and "| baseline | 2 |" in report
     assert not list(plan.options.study_dir.glob("*.png"))
+
+
+def retrained(study_dir: Path, run: Job, test_f1: float, stage_starts, restore) -> Job:
+    """`run` trained on train+dev as `taglm_plugin.study.retrain` trains it: 3 epochs, the
+    learning rate replayed with `stage_starts`, `restore` the `taglm_replay_restore` config."""
+    directory = study_dir / "runs" / run.task / f"{run.config}+dev" / f"seed{run.seed}"
+    callbacks = ["taglm_gc_freeze"] + ([restore] if restore else [])
+    write(directory / "config.json", {"trainer": {
+        "learning_rate_scheduler": {"type": "taglm_replay_stages", "stage_starts": stage_starts,
+                                    "factor": 0.1},
+        "callbacks": callbacks,
+    }})  # fmt: skip
+    write(directory / "metrics.json", {"best_epoch": 2, "epoch": 2,
+                                       "training_duration": "0:02:00"})  # fmt: skip
+    write(directory / "test_metrics.json", {"f1-measure-overall": test_f1, "f1-measure-PER": 0.5})
+    write(marker(directory, "train"), {"wall_seconds": 120.0})
+    write(marker(directory, "evaluate"), {"wall_seconds": 10.0})
+    steps = [Step("train", []), Step("evaluate", [])]
+    return Job(run.task, f"{run.config}+dev", run.seed, directory, {}, steps, retrains=run)
+
+
+def test_runs_trained_on_train_and_dev_have_their_own_rows(tmp_path):
+    """`CONFIG+dev` in results.json, accuracy.json (test F1 only) and a section of the report,
+    never in the train-only results, tables or plots."""
+    plan = study(tmp_path)
+    baseline_1, baseline_2 = plan.tagger_jobs[:2]
+    restore = {"type": "taglm_replay_restore", "save_epoch": 0, "restore_epoch": 1}
+    plan.tagger_jobs += [
+        retrained(plan.options.study_dir, baseline_1, 0.96, [2], restore),
+        retrained(plan.options.study_dir, baseline_2, 0.98, [], None),
+    ]
+    results = write_results(plan, {})
+    assert results["retrained_with_dev"] == {"ner": {"baseline+dev": {
+        "1": {"test_f1": 96.0, "test_f1_per_type": {"PER": 50.0}, "epochs": 3,
+              "stage_starts": [2], "restored": [0, 1], "train_seconds": 120.0,
+              "evaluate_seconds": 10.0, "training_duration_seconds": 120.0},
+        "2": {"test_f1": 98.0, "test_f1_per_type": {"PER": 50.0}, "epochs": 3,
+              "stage_starts": [], "restored": None, "train_seconds": 120.0,
+              "evaluate_seconds": 10.0, "training_duration_seconds": 120.0},
+    }}}  # fmt: skip
+    assert sorted(results["taggers"]["ner"]) == ["baseline", "taglm_cached", "taglm_cached@lm0.5"]
+    accuracy = json.loads((plan.options.study_dir / "accuracy.json").read_text())
+    assert accuracy["ner"]["baseline+dev"] == {"seeds": [1, 2], "test_f1": [96.0, 98.0]}
+    assert accuracy["ner"]["baseline"]["test_f1"] == [85.0, 87.0]
+    write_report(results, plan.options.study_dir)
+    report = (plan.options.study_dir / "report.md").read_text()
+    train_only, with_dev = report.split("## Trained on train+dev")
+    assert "baseline+dev" not in train_only
+    assert "| baseline | 2 | 91.00 ± 1.41 | 86.00 ± 1.41 |" in train_only
+    assert "8 tagger runs" in train_only
+    assert "### ner\n\n| config | seeds | test F1 | epochs |" in with_dev
+    assert "| baseline+dev | 2 | 97.00 ± 1.41 | 3.0 ± 0.0 | 2; – | 2.0 ± 0.0 |" in with_dev
