@@ -30,6 +30,9 @@ keeps the finished runs and runs the others; an interrupted training resumes wit
 --lm-snapshots measures TagLM with LMs of smaller budgets in the same run: the LMs keep their
 weights at those fractions of their budget, and {SNAPSHOT_CONFIG} is trained with them too
 (the report's "LM budget vs TagLM F1").
+--retrain-with-dev trains every run again on train+dev for the epochs that it trained up to
+its best dev epoch, with its learning-rate drops replayed, and evaluates it once on test:
+rows CONFIG+dev of their own, apart from the train-only results.
 """
 
 
@@ -80,6 +83,11 @@ class TaglmStudy(Subcommand):
         option("--num-epochs", "upper bound on the taggers' epochs", type=int)
         option("--overrides-file", "JSON file of allennlp overrides (-o) by run kind: "
                '{"lm": {...}, "ner": {...}, "chunking": {...}}')
+        option("--retrain-with-dev", "also train every run of --configs (and --ablations) "
+               "again on train+dev (NER: eng.train and eng.testa; chunking: all of train.txt) "
+               "for the epochs up to its best dev epoch, replaying its learning-rate "
+               "schedule, without validation; evaluated once on test as CONFIG+dev",
+               action="store_true")  # fmt: skip
         option("--recover", "resume interrupted trainings (allennlp train --recover)",
                action="store_true")
         option("--config-dir", "directory of the configs")

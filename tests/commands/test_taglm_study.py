@@ -3,7 +3,8 @@
 `small` LMs (no time budget: 2 epochs, the snapshot at half of them is epoch 0's), the
 baseline, TagLM (`taglm_cached`) and TagLM with the LM snapshots (`taglm_cached@lm0.5`) for NER
 and chunking with one seed and one epoch, two runs at once; then invoked again on the same
-directory, which runs nothing. Also its `--help` through allennlp's own parser.
+directory, which runs nothing. The NER baseline with `--retrain-with-dev` (two epochs, no
+LMs), twice too. Also its `--help` through allennlp's own parser.
 """
 import json
 import os
@@ -14,6 +15,7 @@ import sys
 import pytest
 from allennlp.commands import parse_args
 
+from taglm_plugin.tagging.conll_column import ConllColumnReader
 from tests.conftest import FIXTURES, REPO_ROOT
 
 TAGGER_FIXTURES = FIXTURES / "tagger"
@@ -30,23 +32,21 @@ OVERRIDES = {
 TIMEOUT_SECONDS = 540
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """Runs the study twice on one directory; returns it and each invocation's output."""
-    root = tmp_path_factory.mktemp("study")
+def run_twice(root, overrides, *options: str):
+    """Runs the study with `options` and the overrides file `overrides` twice on one
+    directory, on the fixtures (chunking's test file: its training file); returns it and each
+    invocation's output."""
     conll2000 = root / "conll2000"
     conll2000.mkdir()
     for name in ("train.txt", "test.txt"):
         shutil.copy(TAGGER_FIXTURES / "conll2000" / "train.txt", conll2000 / name)
-    (root / "overrides.json").write_text(json.dumps(OVERRIDES))
+    (root / "overrides.json").write_text(json.dumps(overrides))
     command = [
         sys.executable, "-m", "allennlp", "taglm-study", str(root / "study"),
-        "--lm-text", str(TAGGER_FIXTURES / "lm_text.txt"), "--lm-size", "small",
-        "--lm-seconds", "0", "--seeds", "1", "--num-epochs", "1", "--parallel", "2",
-        "--cuda-device", "-1", "--conll2003-dir", str(TAGGER_FIXTURES / "conll2003"),
-        "--conll2000-dir", str(conll2000), "--glove", str(TAGGER_FIXTURES / "glove.50d.txt"),
-        "--overrides-file", str(root / "overrides.json"), "--lm-snapshots", "0.5",
-        "--lm-snapshot-seeds", "1",
+        "--seeds", "1", "--parallel", "2", "--cuda-device", "-1",
+        "--conll2003-dir", str(TAGGER_FIXTURES / "conll2003"), "--conll2000-dir", str(conll2000),
+        "--glove", str(TAGGER_FIXTURES / "glove.50d.txt"),
+        "--overrides-file", str(root / "overrides.json"), *options,
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1")
     outputs = []
@@ -56,6 +56,22 @@ def study(tmp_path_factory):
         assert process.returncode == 0, process.stderr[-5000:]
         outputs.append(process.stderr)
     return root / "study", outputs
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return run_twice(
+        tmp_path_factory.mktemp("study"), OVERRIDES,
+        "--lm-text", str(TAGGER_FIXTURES / "lm_text.txt"), "--lm-size", "small",
+        "--lm-seconds", "0", "--num-epochs", "1", "--lm-snapshots", "0.5",
+        "--lm-snapshot-seeds", "1",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def retrained_study(tmp_path_factory):
+    return run_twice(tmp_path_factory.mktemp("retrained"), {}, "--tasks", "ner", "--configs",
+                     "baseline", "--num-epochs", "2", "--retrain-with-dev")  # fmt: skip
 
 
 def test_every_run_has_results(study):
@@ -124,7 +140,7 @@ def test_help(capsys, monkeypatch):
     assert exit.value.code == 0
     help = capsys.readouterr().out
     for option in ("--lm-text", "--parallel", "--ablations", "--recover", "--overrides-file",
-                   "--lm-snapshots", "--lm-snapshot-seeds"):  # fmt: skip
+                   "--lm-snapshots", "--lm-snapshot-seeds", "--retrain-with-dev"):  # fmt: skip
         assert option in help
 
 
@@ -154,3 +170,37 @@ def test_lm_snapshot_options(capsys, monkeypatch, tmp_path):
     assert exit.value.code == 2
     assert "--lm-snapshots: 1.5 is not a fraction of the LM budget" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_retrain_with_dev_trains_each_run_again_on_train_and_dev(retrained_study):
+    """`baseline+dev`: trained on eng.train and eng.testa for the train-only run's epochs up
+    to its best one, without validation; its own rows in results.json, accuracy.json and
+    report.md; the second invocation runs nothing. (What chunking trains on then:
+    tests/study/test_retrain.py.)"""
+    directory, (first, second) = retrained_study
+    results = json.loads((directory / "results.json").read_text())
+    accuracy = json.loads((directory / "accuracy.json").read_text())
+    report = (directory / "report.md").read_text()
+    assert results["missing"] == {} and list(results["taggers"]["ner"]) == ["baseline"]
+    train_only = results["taggers"]["ner"]["baseline"]["1"]
+    run = results["retrained_with_dev"]["ner"]["baseline+dev"]["1"]
+    assert run["epochs"] == train_only["best_epoch"] + 1 and 0 <= run["test_f1"] <= 100
+    assert accuracy["ner"]["baseline+dev"] == {"seeds": [1], "test_f1": [run["test_f1"]]}
+    run_directory = directory / "runs" / "ner" / "baseline+dev" / "seed1"
+    config = json.loads((run_directory / "config.json").read_text())
+    data = TAGGER_FIXTURES / "conll2003"
+    assert config["train_data_path"] == [str(data / "eng.train"), str(data / "eng.testa")]
+    assert config["validation_data_path"] is None
+    assert config["trainer"]["learning_rate_scheduler"]["type"] == "taglm_replay_stages"
+    assert "taglm_stop_after_schedule" not in json.dumps(config["trainer"]["callbacks"])
+    for path in run_directory.glob("metrics_epoch_*.json"):
+        assert "validation_" not in path.read_text()
+    log = (run_directory.parent / "seed1.train.log").read_text()
+    for name in ("eng.train", "eng.testa"):
+        sentences = len(ConllColumnReader().read_sentences(str(data / name)))
+        assert f"Read {sentences} sentences (all) from {data / name}" in log
+    assert "## Trained on train+dev" in report and "| baseline+dev | 1 |" in report
+    assert "baseline+dev" not in report.split("## Trained on train+dev")[0]
+    assert "2 runs, 0 of them finished before" in first
+    assert "Started ner/baseline+dev/seed1: evaluate" in first
+    assert "2 runs, 2 of them finished before" in second and "Started" not in second
