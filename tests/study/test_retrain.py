@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
 from allennlp.common.params import with_overrides
 from allennlp.data import DatasetReader, Instance, Vocabulary
 from allennlp.data.data_loaders import SimpleDataLoader
@@ -18,6 +19,7 @@ from allennlp.training import Trainer
 from taglm_plugin.study.plan import evaluate_config
 from taglm_plugin.study.retrain import Replay, ReplayError, read_replay, train_and_dev
 from taglm_plugin.tagging.conll_column import ConllColumnReader
+from taglm_plugin.training.learning_rate_schedulers import TagLmReplayStagesScheduler
 from tests.conftest import FIXTURES, REPO_ROOT
 from tests.training.callbacks.scripted_training import (
     SCORES,
@@ -84,6 +86,23 @@ def test_the_replay_trains_the_weights_of_the_best_epoch_without_validation(tmp_
     weight, replayed = train_without_validation(tmp_path / "replay", overrides)
     assert replayed == records[:8]
     assert weight == records[7]["weight"]
+
+
+def test_an_interrupted_replay_resumes_to_the_same_weights(tmp_path):
+    """Interrupted after epoch 3, between the save (epoch 2) and the restore (epoch 4), and
+    resumed from its checkpoint: the weights of epoch 2 come back as without the interruption."""
+    records = scripted_run(tmp_path / "run", SCORES)
+    overrides = read_replay(tmp_path / "run").overrides()
+    train_without_validation(tmp_path / "replay", dict(overrides, **{"trainer.num_epochs": 4}))
+    weight, resumed = train_without_validation(tmp_path / "replay", overrides)
+    assert resumed == records[4:8] and weight == records[7]["weight"]
+
+
+def test_replay_stages_checks_its_parameters():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    for stage_starts, factor in (([0], 0.1), ([3, 2], 0.1), ([2, 2], 0.1), ([2], 1.0)):
+        with pytest.raises(ConfigurationError):
+            TagLmReplayStagesScheduler(optimizer, stage_starts, factor)
 
 
 def test_a_best_epoch_before_the_first_drop_is_replayed_at_the_first_learning_rate(tmp_path):
