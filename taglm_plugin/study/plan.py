@@ -15,7 +15,7 @@ A study directory holds
   (`allennlp evaluate` on the task's test file); `CONFIG` is `taglm_cached@lmF` for TagLM
   with the LM snapshots of fraction F, and `CONFIG+dev` for the run `CONFIG/seedN` trained
   again on train+dev with its schedule replayed (`--retrain-with-dev`,
-  `taglm_plugin.study.retrain`);
+  `taglm_plugin.study.replay`);
 * `runs/.../NAME.STEP.log`: each step's output, beside its directory (`allennlp train -f`
   empties the directory);
 * `study_STEP.json` in a run directory: written when the step (`train`, `export`,
@@ -38,7 +38,7 @@ from allennlp.common.checks import ConfigurationError
 
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.conventions import DIRECTIONS
-from taglm_plugin.study.retrain import ReplayError, train_and_dev
+from taglm_plugin.study.replay import ReplayError, train_and_dev
 from taglm_plugin.tagging.pretrained_vectors import PACKAGED_GLOVE
 
 

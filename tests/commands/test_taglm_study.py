@@ -4,7 +4,7 @@
 baseline, TagLM (`taglm_cached`) and TagLM with the LM snapshots (`taglm_cached@lm0.5`) for NER
 and chunking with one seed and one epoch, two runs at once; then invoked again on the same
 directory, which runs nothing. The NER baseline with `--retrain-with-dev` (two epochs, no
-LMs), twice too. Also its `--help` through allennlp's own parser.
+LMs), once. Also its `--help` through allennlp's own parser.
 """
 import json
 import os
@@ -32,8 +32,8 @@ OVERRIDES = {
 TIMEOUT_SECONDS = 540
 
 
-def run_twice(root, overrides, *options: str):
-    """Runs the study with `options` and the overrides file `overrides` twice on one
+def run(root, overrides, *options: str, times: int = 2):
+    """Runs the study with `options` and the overrides file `overrides` `times` times on one
     directory, on the fixtures (chunking's test file: its training file); returns it and each
     invocation's output."""
     conll2000 = root / "conll2000"
@@ -50,7 +50,7 @@ def run_twice(root, overrides, *options: str):
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1")
     outputs = []
-    for _ in range(2):
+    for _ in range(times):
         process = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True,
                                  text=True, timeout=TIMEOUT_SECONDS)  # fmt: skip
         assert process.returncode == 0, process.stderr[-5000:]
@@ -60,7 +60,7 @@ def run_twice(root, overrides, *options: str):
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    return run_twice(
+    return run(
         tmp_path_factory.mktemp("study"), OVERRIDES,
         "--lm-text", str(TAGGER_FIXTURES / "lm_text.txt"), "--lm-size", "small",
         "--lm-seconds", "0", "--num-epochs", "1", "--lm-snapshots", "0.5",
@@ -70,8 +70,8 @@ def study(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def retrained_study(tmp_path_factory):
-    return run_twice(tmp_path_factory.mktemp("retrained"), {}, "--tasks", "ner", "--configs",
-                     "baseline", "--num-epochs", "2", "--retrain-with-dev")  # fmt: skip
+    return run(tmp_path_factory.mktemp("retrained"), {}, "--tasks", "ner", "--configs",
+               "baseline", "--num-epochs", "2", "--retrain-with-dev", times=1)  # fmt: skip
 
 
 def test_every_run_has_results(study):
@@ -175,9 +175,9 @@ def test_lm_snapshot_options(capsys, monkeypatch, tmp_path):
 def test_retrain_with_dev_trains_each_run_again_on_train_and_dev(retrained_study):
     """`baseline+dev`: trained on eng.train and eng.testa for the train-only run's epochs up
     to its best one, without validation; its own rows in results.json, accuracy.json and
-    report.md; the second invocation runs nothing. (What chunking trains on then:
-    tests/study/test_retrain.py.)"""
-    directory, (first, second) = retrained_study
+    report.md. (What chunking trains on then, and that a finished run is kept:
+    tests/study/test_replay.py, tests/study/test_plan.py.)"""
+    directory, (output,) = retrained_study
     results = json.loads((directory / "results.json").read_text())
     accuracy = json.loads((directory / "accuracy.json").read_text())
     report = (directory / "report.md").read_text()
@@ -201,6 +201,5 @@ def test_retrain_with_dev_trains_each_run_again_on_train_and_dev(retrained_study
         assert f"Read {sentences} sentences (all) from {data / name}" in log
     assert "## Trained on train+dev" in report and "| baseline+dev | 1 |" in report
     assert "baseline+dev" not in report.split("## Trained on train+dev")[0]
-    assert "2 runs, 0 of them finished before" in first
-    assert "Started ner/baseline+dev/seed1: evaluate" in first
-    assert "2 runs, 2 of them finished before" in second and "Started" not in second
+    assert "2 runs, 0 of them finished before" in output
+    assert "Started ner/baseline+dev/seed1: evaluate" in output

@@ -309,6 +309,9 @@ def test_retrain_with_dev_adds_a_run_per_train_only_run(options, tmp_path):
     options.recover = True
     retrain = build_plan(options).tagger_jobs[-1]
     assert "--recover" in retrain.steps[0].command
+    for step in ("train", "evaluate"):
+        marker(retrain.directory, step).write_text("{}")
+    assert build_plan(options).tagger_jobs[-1].is_done
 
 
 def test_retrain_with_dev_needs_dev_data_and_the_schedule(options, tmp_path):

@@ -15,7 +15,7 @@ class TagLmReplayStagesScheduler(ChecksConfigKeys, LearningRateScheduler):
     The learning rates of a finished `taglm_step_down` schedule, replayed without validation
     data: stage `s` (0 before the first entry of `stage_starts`, then one more at each) runs
     at `initial lr * factor ** s`, the expression `taglm_step_down` uses, so the learning
-    rates are the same floats. `taglm_plugin.study.retrain` reads `stage_starts` from a run's
+    rates are the same floats. `taglm_plugin.study.replay` reads `stage_starts` from a run's
     per-epoch metrics.
 
     Registered as a `LearningRateScheduler` with name "taglm_replay_stages".

@@ -1,5 +1,5 @@
 """
-Training on train+dev with a run's schedule replayed (`taglm_plugin.study.retrain`): the replay
+Training on train+dev with a run's schedule replayed (`taglm_plugin.study.replay`): the replay
 read from a run's metrics, its overrides, and the data that the configs train on then.
 """
 import json
@@ -17,7 +17,7 @@ from allennlp.data.fields import TensorField
 from allennlp.training import Trainer
 
 from taglm_plugin.study.plan import evaluate_config
-from taglm_plugin.study.retrain import Replay, ReplayError, read_replay, train_and_dev
+from taglm_plugin.study.replay import Replay, ReplayError, read_replay, train_and_dev
 from taglm_plugin.tagging.conll_column import ConllColumnReader
 from taglm_plugin.training.learning_rate_schedulers import TagLmReplayStagesScheduler
 from tests.conftest import FIXTURES, REPO_ROOT
