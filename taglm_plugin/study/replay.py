@@ -128,8 +128,7 @@ def read_replay(run_directory: Path) -> Replay:
     scheduler = {k: v for k, v in trainer["learning_rate_scheduler"].items() if k != "type"}
     parameter = torch.nn.Parameter(torch.zeros(1))
     schedule = TagLmStepDownScheduler(torch.optim.SGD([parameter], lr=1.0), **scheduler)
-    # allennlp's default validation metric.
-    tracker = MetricTracker(trainer.get("validation_metric", "-loss"))
+    tracker = MetricTracker(trainer.get("validation_metric", "-loss"))  # allennlp's default
     best_epoch = read_json(run_directory / "metrics.json")["best_epoch"]
     stage_starts: List[int] = []
     restore: List[Any] = []
