@@ -9,7 +9,7 @@
 #   .gpuB/ (the second call): wikiAA.tar.xz, wikiAB.tar.xz (the two WikiExtractor archives of
 #          ../shared/data/unlabeled, recompressed unchanged).
 # Keep .gpuA/ and .gpuB/ out of git (.git/info/exclude). About 5.5 min on 2 cores (2026-12-03):
-# call 1 carries 47.7 MB with the checkout's ~8.5 MB, call 2 52.9 MB (the limit is 64 MiB).
+# call 1 carries 47.7 MB, call 2 52.9 MB, each plus the checkout's ~8.5 MB (the limit: 64 MiB).
 set -euo pipefail
 D=${DATA:-../shared/data}
 mkdir -p .gpuA .gpuB
