@@ -116,6 +116,8 @@ class Replay:
 
 
 def read_json(path: Path) -> Dict[str, Any]:
+    """The content of a JSON file of a run (allennlp's config and metrics, the study's
+    markers); also what `taglm_plugin.study.results` reads them with."""
     return json.loads(path.read_text())
 
 

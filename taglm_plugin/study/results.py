@@ -48,6 +48,7 @@ from taglm_plugin.study.plan import (
     snapshot_name,
     snapshot_record,
 )
+from taglm_plugin.study.replay import read_json
 
 RESULTS_FILE = "results.json"
 ACCURACY_FILE = "accuracy.json"
@@ -66,10 +67,6 @@ def duration_seconds(duration: str) -> float:
 
 def percent(value: float) -> float:
     return round(100 * value, 2)
-
-
-def read_json(path: Path) -> Dict[str, Any]:
-    return json.loads(path.read_text())
 
 
 def per_epoch(directory: Path, prefix: str) -> List[Dict[str, Any]]:
