@@ -248,12 +248,11 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
         bad input raises `BadInputError` for the first bad input of the batch, as in this
         process.
         """
-        order = sorted(range(len(inputs)), key=lambda index: _approximate_length(inputs[index]))
-        shares = []
-        for start in range(0, len(inputs), self._batch_size):
-            end = start + self._batch_size
-            indices = sorted(order[start:end])
-            shares.append(([(index, inputs[index]) for index in indices], len(inputs)))
+        lengths = [_approximate_length(item) for item in inputs]
+        shares = [
+            ([(index, inputs[index]) for index in sorted(indices)], len(inputs))
+            for indices in _batches_by_length(lengths, self._batch_size)
+        ]
         results = self._workers.map(shares)
         errors = [result for result in results if isinstance(result, BadInputError)]
         if errors:
@@ -312,11 +311,9 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
         """
         for instance in instances:
             self._dataset_reader.apply_token_indexers(instance)
-        order = sorted(range(len(instances)), key=lambda index: len(instances[index]["tokens"]))
+        lengths = [len(instance["tokens"]) for instance in instances]
         outputs: List[Optional[Dict[str, Any]]] = [None] * len(instances)
-        for start in range(0, len(order), self._batch_size):
-            end = start + self._batch_size
-            batch = order[start:end]
+        for batch in _batches_by_length(lengths, self._batch_size):
             batch_outputs = self._model.forward_on_instances([instances[index] for index in batch])
             for index, output in zip(batch, batch_outputs):
                 outputs[index] = output
@@ -386,6 +383,13 @@ def _approximate_length(item: Any) -> int:
     if isinstance(value, str):
         return len(value.split())
     return len(value) if isinstance(value, list) else 0
+
+
+def _batches_by_length(lengths: List[int], batch_size: int) -> List[List[int]]:
+    """The indices of `lengths` in order of length (ties in index order), cut into batches of
+    `batch_size`: batches of similar lengths need little padding."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def _word_kind_shares(model: Model) -> Optional[WordKindShares]:
