@@ -144,6 +144,8 @@ class Step:
     name: str
     command: List[str]
     timeout_seconds: Optional[float] = None
+    # A train step's config file and overrides, as its `allennlp train` command reads them.
+    config: Optional[Tuple[Path, Dict[str, Any]]] = None
 
 
 def marker(directory: Path, step_name: str) -> Path:
@@ -437,7 +439,19 @@ def train_command(config: Path, directory: Path, overrides: Dict[str, Any]) -> L
 
 def train_step(config: Path, directory: Path, overrides: Dict[str, Any], **kwargs) -> Step:
     """The step `train`: `train_command`."""
-    return Step("train", train_command(config, directory, overrides), **kwargs)
+    return Step(
+        "train", train_command(config, directory, overrides), config=(config, overrides), **kwargs
+    )
+
+
+def changed_config_keys(job: Job) -> List[str]:
+    """The keys (flattened, as `allennlp train --recover` compares them) whose values differ
+    between the config that `job`'s train step would train now and the one its directory's
+    training was started with (`config.json`); `[]` when they are the same."""
+    config, overrides = job.steps[0].config
+    now = evaluate_config(config, overrides, job.env).as_flat_dict()
+    before = Params.from_file(str(job.directory / "config.json")).as_flat_dict()
+    return sorted(key for key in now.keys() | before.keys() if now.get(key) != before.get(key))
 
 
 def evaluate_step(directory: Path, test_file: Path, options: StudyOptions) -> Step:
@@ -617,8 +631,9 @@ def build_plan(options: StudyOptions) -> Plan:
     Checks the options and builds the runs; a `StudyOptionError` naming the option when
     something would fail: an unknown task or config, missing data or word vectors, an
     `--lm-text` pattern that matches nothing, a config that does not evaluate, no such CUDA
-    device or too little GPU memory for `--parallel`, an interrupted run without `--recover`,
-    an `--lm-snapshots` fraction out of (0, 1) or that finished LMs did not keep. The LM
+    device or too little GPU memory for `--parallel`, an interrupted run without `--recover`
+    or whose config the options have changed, an `--lm-snapshots` fraction out of (0, 1) or
+    that finished LMs did not keep. The LM
     snapshots are trained only where `SNAPSHOT_CONFIG` is among the configs.
     """
     if options.seeds < 1:
@@ -657,11 +672,23 @@ def build_plan(options: StudyOptions) -> Plan:
                     for lm in lms
                 },
             )
-    interrupted = [job.name for job in lms + taggers if training_was_interrupted(job.directory)]
+    interrupted = [job for job in lms + taggers if training_was_interrupted(job.directory)]
     if interrupted and not options.recover:
         raise StudyOptionError(
             "--recover",
-            f"the training of {', '.join(interrupted)} in {options.study_dir} was interrupted; "
-            "--recover resumes it (or delete its directory to start it over)",
+            f"the training of {', '.join(job.name for job in interrupted)} in "
+            f"{options.study_dir} was interrupted; --recover resumes it (or delete its "
+            "directory to start it over)",
         )
+    for job in interrupted:
+        # A train+dev run's replay adds its schedule when it starts: its config is the run's.
+        changed = [] if job.retrains else changed_config_keys(job)
+        if changed:
+            raise StudyOptionError(
+                "--recover",
+                f"{job.name} cannot resume: its config would differ from the one its training "
+                f"was started with ({job.directory / 'config.json'}) at {', '.join(changed)}; "
+                "run the study with the options it was started with, or delete the directory "
+                "to start that run over",
+            )
     return Plan(options, lms, taggers, choose_parallel(options), text_files, fractions)

@@ -4,6 +4,7 @@ anything is trained, naming the option; the runs a study directory still needs.
 """
 import json
 import shutil
+import subprocess
 
 import pytest
 from allennlp.common import Params
@@ -253,13 +254,21 @@ def test_bad_input_fails_before_anything_is_written(options):
     assert not options.study_dir.exists()
 
 
+def write_started_config(job) -> None:
+    """`job`'s directory as its training leaves it when interrupted: the config it trains."""
+    job.directory.mkdir(parents=True)
+    config, overrides = job.steps[0].config
+    Params.from_file(str(config), json.dumps(overrides), ext_vars=job.env).to_file(
+        str(job.directory / "config.json")
+    )
+
+
 def test_finished_steps_are_kept_and_an_interrupted_training_needs_recover(options):
     options.configs = ("baseline",)
     ner, chunking = build_plan(options).tagger_jobs[:2]
     ner.directory.mkdir(parents=True)
     marker(ner.directory, "train").write_text("{}")
-    chunking.directory.mkdir(parents=True)
-    (chunking.directory / "config.json").write_text("{}")
+    write_started_config(chunking)
     error = fails_naming("--recover", options)
     assert "chunking/baseline/seed1" in str(error) and "ner/" not in str(error)
     options.recover = True
@@ -270,6 +279,41 @@ def test_finished_steps_are_kept_and_an_interrupted_training_needs_recover(optio
     assert "-f" in fresh.steps[0].command and "--recover" not in fresh.steps[0].command
     marker(ner.directory, "evaluate").write_text("{}")
     assert build_plan(options).tagger_jobs[0].is_done
+
+
+def test_an_interrupted_run_resumes_only_with_the_config_it_was_started_with(options):
+    """What `allennlp train --recover` would refuse, deep in a run, fails the plan instead,
+    naming the changed keys: here the LMs' snapshot fractions and budget, a tagger's epochs."""
+    options.recover = True
+    plan = build_plan(options)
+    forward, tagger = plan.lm_jobs[0], plan.tagger_jobs[0]
+    write_started_config(forward)
+    write_started_config(tagger)
+    plan = build_plan(options)
+    assert "--recover" in plan.lm_jobs[0].steps[0].command
+    assert "--recover" in plan.tagger_jobs[0].steps[0].command
+    options.lm_snapshots = (0.25,)
+    fails_naming("--recover", options, r"lm/forward cannot resume: .* at trainer\.callbacks;")
+    options.lm_snapshots, options.lm_seconds = (0.5,), options.lm_seconds + 1
+    fails_naming("--recover", options, r"lm/forward .* at trainer\.callbacks;")
+    options.lm_seconds -= 1
+    options.num_epochs += 1
+    error = fails_naming("--recover", options, "ner/baseline/seed1 cannot resume")
+    assert "trainer.num_epochs" in str(error) and str(tagger.directory / "config.json") in str(
+        error
+    )
+
+
+def test_a_started_training_resumes_with_the_same_options(options):
+    """`config.json` as `allennlp train` writes it is the config the plan compares it with."""
+    options.configs, options.tasks, options.num_epochs = ("baseline",), ("ner",), 1
+    job = build_plan(options).tagger_jobs[0]
+    subprocess.run(job.steps[0].command, env=job.env, check=True, capture_output=True)
+    assert (job.directory / "config.json").is_file()
+    options.recover = True
+    assert "--recover" in build_plan(options).tagger_jobs[0].steps[0].command
+    options.num_epochs = 2
+    fails_naming("--recover", options, r"ner/baseline/seed1 .* trainer\.num_epochs;")
 
 
 def test_retrain_with_dev_adds_a_run_per_train_only_run(options, tmp_path):
