@@ -37,10 +37,12 @@ class Scheduler:
     Runs every unfinished job of `jobs` (a finished one, see `Job.is_done`, is kept as it is),
     in their order, at most `parallel` at once. The LM jobs (`task` "lm") train first, with
     the GPU to themselves (beside eight trainings each got 53k tokens/s, alone 128k:
-    docs/RESULTS.md); the taggers start once every LM job has ended, a job that retrains
-    another (`Job.retrains`) once that one's train step has finished. A step's output goes to
-    its log (`Job.log`, appended to); a step that exits with status 0 gets its marker file
-    (`plan.marker`: its wall time), and the job's next step starts in its place. A step that
+    docs/RESULTS.md). The taggers that need no LM start once the LMs' train steps have ended
+    (beside the LMs' exports), those that need them once every LM job has ended, and a job
+    that retrains another (`Job.retrains`) once that one's train step has finished. A step's
+    output goes to its log (`Job.log`, appended to); a step that exits with status 0 gets its
+    marker file (`plan.marker`: its wall time), and the job's next step starts in its place. A
+    step that
     fails or runs past its `timeout_seconds` fails its job (and, for an LM, every job that
     needs the LMs; in its train step, the job that retrains it); the other jobs go on. When
     the scheduler itself is interrupted, it stops its running steps (SIGTERM: allennlp
@@ -130,6 +132,7 @@ class Scheduler:
         changed = False
         lms_failed = any(job.name in self.failed for job in self._lm_jobs)
         lms_ended = all(job.is_done or job.name in self.failed for job in self._lm_jobs)
+        lms_trained = all(_trained(job) or job.name in self.failed for job in self._lm_jobs)
         for job in list(self._pending):
             why = None
             if job.needs_lms and lms_failed:
@@ -146,7 +149,7 @@ class Scheduler:
                 (
                     job
                     for job in self._pending
-                    if (job.task == "lm" or lms_ended)
+                    if (job.task == "lm" or (lms_ended if job.needs_lms else lms_trained))
                     and (job.retrains is None or _trained(job.retrains))
                 ),
                 None,

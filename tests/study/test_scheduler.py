@@ -52,13 +52,21 @@ def test_runs_at_most_parallel_steps_at_once(tmp_path):
     assert max(counts) <= 2
 
 
-def test_every_tagger_waits_for_the_lms(tmp_path):
-    lm = job(tmp_path, "lm", "forward", Step("train", python("import time; time.sleep(0.5)")))
-    lm_done = marker(lm.directory, "train")
-    check = f"import os, sys; sys.exit(0 if os.path.exists({str(lm_done)!r}) else 1)"
-    taglm = job(tmp_path, "ner", "taglm", Step("train", python(check)), needs_lms=True)
-    baseline = job(tmp_path, "ner", "baseline", Step("train", python(check)))
-    assert Scheduler([baseline, lm, taglm], parallel=3, poll_seconds=0.05).run() == {}
+def exits_0_if(condition: str) -> List[str]:
+    return python(f"import os, sys; sys.exit(0 if {condition} else 1)")
+
+
+def test_the_taggers_wait_for_the_lms_training_and_taglm_for_their_exports(tmp_path):
+    """A baseline starts once the LMs have trained, beside their exports; TagLM once the LM
+    jobs have ended."""
+    sleep = python("import time; time.sleep(1.5)")
+    lm = job(tmp_path, "lm", "forward", Step("train", sleep), Step("export", sleep))
+    trained, exported = (str(marker(lm.directory, step)) for step in ("train", "export"))
+    taglm = job(tmp_path, "ner", "taglm", Step("train", exits_0_if(
+        f"os.path.exists({exported!r})")), needs_lms=True)  # fmt: skip
+    baseline = job(tmp_path, "ner", "baseline", Step("train", exits_0_if(
+        f"os.path.exists({trained!r}) and not os.path.exists({exported!r})")))  # fmt: skip
+    assert Scheduler([lm, baseline, taglm], parallel=3, poll_seconds=0.05).run() == {}
     assert taglm.is_done and baseline.is_done
 
 
