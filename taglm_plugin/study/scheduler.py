@@ -42,10 +42,9 @@ class Scheduler:
     that retrains another (`Job.retrains`) once that one's train step has finished. A step's
     output goes to its log (`Job.log`, appended to); a step that exits with status 0 gets its
     marker file (`plan.marker`: its wall time), and the job's next step starts in its place. A
-    step that
-    fails or runs past its `timeout_seconds` fails its job (and, for an LM, every job that
-    needs the LMs; in its train step, the job that retrains it); the other jobs go on. When
-    the scheduler itself is interrupted, it stops its running steps (SIGTERM: allennlp
+    step that fails or runs past its `timeout_seconds` fails its job (and, for an LM, every job
+    that needs the LMs; in its train step, the job that retrains it); the other jobs go on.
+    When the scheduler itself is interrupted, it stops its running steps (SIGTERM: allennlp
     archives the best epoch so far; `--recover` resumes the training later).
     """
 
