@@ -11,3 +11,5 @@ printf '%q ' "$@" > $W/study_options
 setsid nohup bash $W/repo/scripts/gpu_study/driver.sh > $W/driver.log 2>&1 < /dev/null &
 sleep 2; cat $W/driver.log
 nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv; nproc; df -h /tmp | tail -1
+# Whether CUDA MPS (kernels of the parallel trainings side by side) could be used here.
+command -v nvidia-cuda-mps-control || echo 'no nvidia-cuda-mps-control'
