@@ -144,7 +144,8 @@ class Step:
     name: str
     command: List[str]
     timeout_seconds: Optional[float] = None
-    # A train step's config file and overrides, as its `allennlp train` command reads them.
+    # A train step's config file and overrides, as its `allennlp train` command reads them;
+    # None for every other step, and for a train+dev retrain (its replay writes its config).
     config: Optional[Tuple[Path, Dict[str, Any]]] = None
 
 
@@ -450,8 +451,22 @@ def changed_config_keys(job: Job) -> List[str]:
     training was started with (`config.json`); `[]` when they are the same."""
     config, overrides = job.steps[0].config
     now = evaluate_config(config, overrides, job.env).as_flat_dict()
-    before = Params.from_file(str(job.directory / "config.json")).as_flat_dict()
+    started = job.directory / "config.json"
+    try:
+        before = Params.from_file(str(started)).as_flat_dict()
+    except Exception as error:  # Jsonnet's RuntimeError: an empty or cut-off file
+        raise StudyOptionError(
+            "--recover",
+            f"{job.name} cannot resume: {started} does not read as a config ({error}); "
+            "delete the directory to start that run over",
+        ) from error
     return sorted(key for key in now.keys() | before.keys() if now.get(key) != before.get(key))
+
+
+def listed(keys: List[str], at_most: int = 10) -> str:
+    """`keys` joined by commas: the first `at_most`, then how many more."""
+    more = f" and {len(keys) - at_most} more" if len(keys) > at_most else ""
+    return ", ".join(keys[:at_most]) + more
 
 
 def evaluate_step(directory: Path, test_file: Path, options: StudyOptions) -> Step:
@@ -687,7 +702,7 @@ def build_plan(options: StudyOptions) -> Plan:
             raise StudyOptionError(
                 "--recover",
                 f"{job.name} cannot resume: its config would differ from the one its training "
-                f"was started with ({job.directory / 'config.json'}) at {', '.join(changed)}; "
+                f"was started with ({job.directory / 'config.json'}) at {listed(changed)}; "
                 "run the study with the options it was started with, or delete the directory "
                 "to start that run over",
             )

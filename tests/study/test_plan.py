@@ -304,6 +304,20 @@ def test_an_interrupted_run_resumes_only_with_the_config_it_was_started_with(opt
     )
 
 
+def test_a_config_json_that_does_not_read_fails_the_plan_naming_recover(options):
+    """An empty or cut-off config.json (a kill while allennlp wrote it), and one of another
+    model entirely: the error names the file, and lists at most ten of the changed keys."""
+    options.recover, options.configs, options.tasks = True, ("baseline",), ("ner",)
+    job = build_plan(options).tagger_jobs[0]
+    job.directory.mkdir(parents=True)
+    (job.directory / "config.json").write_text('{"model": {"type": ')
+    error = fails_naming("--recover", options, "ner/baseline/seed1 cannot resume")
+    assert str(job.directory / "config.json") in str(error) and "delete the directory" in str(error)
+    (job.directory / "config.json").write_text("{}")
+    error = fails_naming("--recover", options, r"ner/baseline/seed1 .* and \d+ more;")
+    assert str(error).count("trainer.") + str(error).count("model.") <= 10
+
+
 def test_a_started_training_resumes_with_the_same_options(options):
     """`config.json` as `allennlp train` writes it is the config the plan compares it with."""
     options.configs, options.tasks, options.num_epochs = ("baseline",), ("ner",), 1
