@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # driver.sh (started by setup.sh on the GPU host): unpacks the bundle and CoNLL, checks the
-# imports, waits for the text of send_text.sh, runs one `allennlp taglm-study` over both
-# Wikipedia archives with the options given to setup.sh, and packs the results every 30 s
-# and at the end. GPU memory per process and in all is logged every 10 s.
+# imports, waits for both Wikipedia archives (send_text.sh, one call each), runs one
+# `allennlp taglm-study` over them with the options given to setup.sh, and packs the results
+# every 30 s and at the end. GPU memory per process and in all is logged every 10 s.
 set -u
 W=/tmp/w
 t0=$(date +%s)
@@ -23,7 +23,7 @@ monitors=()
 monitors+=($!)
 (while true; do sleep 30; bash $W/repo/scripts/gpu_study/pack.sh; done) &
 monitors+=($!)
-until [ -e $W/text.ready ]; do sleep 1; done
+until [ -e $W/wikiAA.tar.xz ] && [ -e $W/wikiAB.tar.xz ]; do sleep 1; done
 log text-ready
 eval "options=($(cat $W/study_options))"
 log "taglm-study ${options[*]}"

@@ -4,7 +4,7 @@
 # the device's time limit still brings the results back), then shows the progress.
 end=$(( $(date +%s) + $1 ))
 keep() { cp /tmp/w/results.tar.xz "$OUT/.results.tar.xz" 2>/dev/null && mv "$OUT/.results.tar.xz" "$OUT/results.tar.xz"; }
-while [ ! -e /tmp/w/finished ] && [ "$(date +%s)" -lt $end ]; do keep; sleep 15; done
+while [ ! -e /tmp/w/finished ] && [ "$(date +%s)" -lt $end ]; do keep; sleep 5; done
 bash /tmp/w/repo/scripts/gpu_study/pack.sh
 keep
 cat /tmp/w/done.txt; tail -4 /tmp/w/study/study.log 2>/dev/null

@@ -6,10 +6,11 @@
 #          ../shared/tools/offline_gpu_bundle.sh), conll.tar.xz (../shared/data/conll2003 and
 #          conll2000), glove_conll.txt.gz (the GloVe 6B 50d vectors of the CoNLL words:
 #          the upload limit rules out the 400k-word table);
-#   .gpuB/ (the second call): wikiAA.tar.xz, wikiAB.tar.xz (the two WikiExtractor archives of
-#          ../shared/data/unlabeled, recompressed unchanged).
+#   .gpuB/ (the second and third call, one archive each): wikiAA.tar.xz, wikiAB.tar.xz (the two
+#          WikiExtractor archives of ../shared/data/unlabeled, recompressed unchanged).
 # Keep .gpuA/ and .gpuB/ out of git (.git/info/exclude). About 5.5 min on 2 cores (2026-12-03):
-# call 1 carries 47.7 MB, call 2 52.9 MB, each plus the checkout's ~8.5 MB (the limit: 64 MiB).
+# call 1 carries 47.7 MB, calls 2 and 3 26.5 MB each, each plus the checkout's tracked files
+# (13.6 MB on 2026-12-04; the limit: 64 MiB).
 set -euo pipefail
 D=${DATA:-../shared/data}
 mkdir -p .gpuA .gpuB

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh [STUDY OPTIONS]: the first device call (carry .gpuA), from the checkout's root:
 # copies .gpuA and the checkout to /tmp/w and starts driver.sh in the background with the
-# options for `allennlp taglm-study`; returns at once. The driver waits for the text of the
-# second call (send_text.sh).
+# options for `allennlp taglm-study`; returns at once. The driver waits for the Wikipedia
+# archives of the next two calls (send_text.sh).
 set -e
 W=/tmp/w; mkdir -p $W/repo $W/data
 cp .gpuA/* $W/
@@ -11,5 +11,5 @@ printf '%q ' "$@" > $W/study_options
 setsid nohup bash $W/repo/scripts/gpu_study/driver.sh > $W/driver.log 2>&1 < /dev/null &
 sleep 2; cat $W/driver.log
 nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv; nproc; df -h /tmp | tail -1
-# Whether CUDA MPS (kernels of the parallel trainings side by side) could be used here.
+# Whether CUDA MPS (kernels of the parallel trainings side by side) is installed here.
 command -v nvidia-cuda-mps-control || echo 'no nvidia-cuda-mps-control'
