@@ -593,9 +593,10 @@ def tagger_jobs(
     env: Dict[str, str],
     fractions: List[float],
 ) -> List[Job]:
-    """Every task, config and seed, seed by seed (so that early results cover every config),
-    and `SNAPSHOT_CONFIG` with the LM snapshots of each of `fractions` for the seeds
-    1..`--lm-snapshot-seeds`; each trained, then evaluated on its task's test file. With
+    """Every task, config and seed, seed by seed (the scheduler starts jobs in this order, so a
+    study cut short holds results of every config), and `SNAPSHOT_CONFIG` with the LM
+    snapshots of each of `fractions` for the seeds 1..`--lm-snapshot-seeds`; each trained, then
+    evaluated on its task's test file. With
     `--retrain-with-dev`, after them, every run of `configs` trained again on train+dev
     (`retrain_job`); a config whose training cannot be replayed so is a `StudyOptionError`."""
     config_dir = Path(options.config_dir)
