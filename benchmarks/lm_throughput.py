@@ -23,12 +23,14 @@ also times N batches of allennlp's multi-process loader over the same reader (th
 configs take with LM_CACHE_DIR=""). `--perplexity-steps N` trains every precision N steps from
 the same start on the same batches and reports the held-out perplexity (full softmax) of each
 and its relative difference to float32. `--profile-steps N` adds torch.profiler's table of N more
-steps per precision.
+steps per precision; `--component-steps N` the time of each part of a step over N more batches
+(`component_times`: character CNN, LSTM, softmax, each run alone, against the whole step).
 
     python benchmarks/lm_throughput.py --data TEXT [--size paper] [--device cuda]
         [--precisions float32,bfloat16,float16] [--softmax-precision bfloat16]
         [--batch-size 128] [--pad-types-to-multiple 256] [--steps 50]
-        [--perplexity-steps 300] [--profile-steps 5] [--output result.json]
+        [--perplexity-steps 300] [--profile-steps 5] [--component-steps 10]
+        [--output result.json]
 
 Prints one JSON object.
 """
@@ -205,6 +207,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--profile-steps", type=int, default=0, help="profile this many more steps (torch.profiler)"
     )
+    parser.add_argument(
+        "--component-steps", type=int, default=0, help="time each part of a step over this many"
+    )
     parser.add_argument("--cache-dir", default=None, help="default: a new temporary directory")
     parser.add_argument("--seed", type=int, default=13370)
     parser.add_argument("--output", default=None, help="also write the JSON here")
@@ -329,6 +334,10 @@ def throughput(
     }
     if args.profile_steps:
         result["profile"] = profile_steps(run, batches, args.profile_steps, device)
+    if args.component_steps:
+        result["component_ms_per_step"] = component_times(
+            run, batches, args.component_steps, device
+        )
     return result
 
 
@@ -340,6 +349,72 @@ def profile_steps(run: "Run", batches: Iterator[Dict[str, Any]], steps: int, dev
         synchronize(device)
     sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return profile.key_averages().table(sort_by=sort_by, row_limit=25)
+
+
+def component_times(
+    run: "Run", batches: Iterator[Dict[str, Any]], steps: int, device: torch.device
+) -> Dict[str, float]:
+    """
+    Where a training step's time goes: milliseconds per batch, over `steps` batches, of each
+    part of the LM's forward and backward pass run alone, from the inputs it had in the step
+    (detached) and in the step's precision, synchronized before and after: `char_cnn` (the
+    token embedder over the batch's distinct types), `lstm` (the encoder), `softmax` (the
+    sampled softmax loss over the top layer's states); `step` the whole training step (the
+    optimizer and gradient clipping included) on the same batch; `rest` = `step` minus the
+    parts: the optimizer, clipping, the gathers between the parts and host time, less the
+    overlap of host and GPU that the parts' synchronizations remove (so it can be negative).
+    """
+    model = run.model
+    if model._autocast_dtype is not None:
+        autocast = torch.autocast(device.type, dtype=model._autocast_dtype)
+    else:
+        autocast = torch.autocast(device.type, dtype=torch.float16, enabled=run.autocast_float16)
+    captured: Dict[str, Tuple[Any, ...]] = {}
+
+    def capture(name: str):
+        def hook(module: torch.nn.Module, inputs: Tuple[Any, ...]) -> None:
+            captured[name] = inputs
+
+        return hook
+
+    hooks = [
+        model._encoder.register_forward_pre_hook(capture("lstm")),
+        model._softmax_loss.register_forward_pre_hook(capture("softmax")),
+    ]
+
+    def char_cnn(batch: Dict[str, Any]) -> None:
+        with autocast:
+            embeddings = model._text_field_embedder(batch["tokens"])
+        embeddings.float().sum().backward()
+
+    def lstm(batch: Dict[str, Any]) -> None:
+        inputs, mask = captured["lstm"]
+        with autocast:
+            outputs = model._encoder(inputs.detach().requires_grad_(), mask)
+        sum(output.float().sum() for output in outputs).backward()
+
+    def softmax(batch: Dict[str, Any]) -> None:
+        states, word_classes = captured["softmax"]
+        with torch.autocast(device.type, enabled=False):
+            model._softmax_loss(states.detach().requires_grad_(), word_classes).backward()
+
+    parts = {"char_cnn": char_cnn, "lstm": lstm, "softmax": softmax}
+    totals = dict.fromkeys([*parts, "step"], 0.0)
+    try:
+        for _ in range(steps):
+            batch = next(batches)
+            model.train()
+            with torch.no_grad():
+                model(**batch)  # the parts' inputs, through the hooks
+            for name, part in parts.items():
+                totals[name] += timed(lambda: part(batch), device)[1]
+            totals["step"] += timed(lambda: run.step(batch), device)[1]
+    finally:
+        for hook in hooks:
+            hook.remove()
+    result = {name: 1000 * total / steps for name, total in totals.items()}
+    result["rest"] = result["step"] - sum(result[name] for name in parts)
+    return result
 
 
 def reader_loader_throughput(

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import FIXTURES, REPO_ROOT
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")
@@ -15,6 +17,7 @@ def test_small_lm_on_the_cpu_reports_throughput_cache_cost_and_perplexities(tmp_
         "--warmup-steps", "1", "--steps", "2", "--loader-batches", "3",
         "--reader-loader-batches", "1", "--perplexity-steps", "1", "--output", str(output),
         "--softmax-precision", "bfloat16", "--pad-types-to-multiple", "64",
+        "--component-steps", "2",
     ]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -27,6 +30,11 @@ def test_small_lm_on_the_cpu_reports_throughput_cache_cost_and_perplexities(tmp_
     for precision in ("float32", "bfloat16"):
         assert printed["throughput"][precision]["tokens_per_second"] > 0
         assert printed["perplexity"]["held_out"][precision] > 1
+        parts = printed["throughput"][precision]["component_ms_per_step"]
+        assert set(parts) == {"char_cnn", "lstm", "softmax", "step", "rest"}
+        assert all(parts[name] > 0 for name in ("char_cnn", "lstm", "softmax", "step"))
+        others = parts["char_cnn"] + parts["lstm"] + parts["softmax"]
+        assert parts["rest"] == pytest.approx(parts["step"] - others)
     assert abs(printed["perplexity"]["relative_difference_to_float32"]["bfloat16"]) < 0.01
 
 

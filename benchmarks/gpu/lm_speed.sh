@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# LM pretraining speed on the GPU host (issue 15, item 1), one JSON per measurement in $OUT:
+# the `paper` preset at 2048 sentences per batch in float32 and bfloat16 (bf16 sampled-softmax
+# products) with torch.profiler's table, the time of each part of a step and the held-out
+# perplexity of both precisions after the same PERPLEXITY_STEPS batches (default 200); then the
+# `budget` preset in bfloat16 at 128, 512 and 1024 sentences per batch, with its parts.
+# Usage (repo root, GPU host, .gpu/site carried): bash benchmarks/gpu/lm_speed.sh TEXT [STEPS]
+set -uo pipefail
+source benchmarks/gpu/env.sh
+benchmark="python3 benchmarks/lm_throughput.py --data $1 --softmax-precision bfloat16 --loader-batches 10"
+timeout 300 $benchmark --size paper --batch-size 2048 --cache-dir runs/lm/cache_paper \
+  --precisions float32,bfloat16 --warmup-steps 10 --steps 20 --profile-steps 5 \
+  --component-steps 10 --perplexity-steps "${2:-200}" --output $OUT/lm_paper_bs2048.json \
+  > /dev/null 2> $OUT/lm_paper.log
+echo "paper: exit $?"
+for batch_size in 128 512 1024; do
+  timeout 120 $benchmark --size budget --batch-size $batch_size --cache-dir runs/lm/cache_budget \
+    --precisions bfloat16 --warmup-steps 10 --steps 30 --component-steps 10 \
+    --output $OUT/lm_budget_bs$batch_size.json > /dev/null 2>> $OUT/lm_budget.log
+  echo "budget $batch_size: exit $?"
+done
+python3 - <<'PY'
+import glob, json, os
+for path in sorted(glob.glob(os.environ["OUT"] + "/lm_*.json")):
+    result = json.load(open(path))
+    for precision, figures in result["throughput"].items():
+        print(os.path.basename(path), precision, round(figures["tokens_per_second"]),
+              {k: round(v, 1) for k, v in figures["component_ms_per_step"].items()})
+    print(result.get("perplexity"))
+PY
