@@ -5,6 +5,9 @@
 # perplexity of both precisions after the same PERPLEXITY_STEPS batches (default 200); then the
 # `budget` preset in bfloat16 at 128, 512 and 1024 sentences per batch, with its parts.
 # Usage (repo root, GPU host, .gpu/site carried): bash benchmarks/gpu/lm_speed.sh TEXT [STEPS]
+# (with TEXT in .gpu/ too; where both exceed a call's 64 MiB, a first call carrying .gpu/site
+# runs `mkdir -p /tmp/site && tar xJf .gpu/site/allennlp_site.tar.xz -C /tmp/site`, which
+# env.sh then finds, and the second carries the text).
 set -uo pipefail
 source benchmarks/gpu/env.sh
 benchmark="python3 benchmarks/lm_throughput.py --data $1 --softmax-precision bfloat16 --loader-batches 10"

@@ -116,7 +116,10 @@ class StudyOptions:
     parallel: Optional[int] = None
     cuda_device: int = field(default_factory=lambda: 0 if torch.cuda.is_available() else -1)
     # The fastest measured LM setting (docs/GPU_RUNS.md): the `budget` preset in bf16 with the
-    # bf16 sampled-softmax products, each direction with its own token cache.
+    # bf16 sampled-softmax products, each direction with its own token cache. bf16 learns less
+    # per batch at the `paper` size (held-out perplexity +26% after the same 200 batches,
+    # docs/PERFORMANCE.md); at the `budget` size that is not measured: `--lm-precision
+    # float32` is the comparison to run.
     lm_size: str = "budget"
     lm_seconds: float = 360.0
     lm_precision: str = "bfloat16"
