@@ -25,10 +25,11 @@ the same start on the same batches and reports the held-out perplexity (full sof
 and its relative difference to float32. `--profile-steps N` adds torch.profiler's table of N more
 steps per precision; `--component-steps N` the time of each part of a step over N more batches
 (`component_times`: character CNN, LSTM, softmax, each run alone, against the whole step).
+`--prefetch-batches N` has the loader build N batches ahead in a background thread.
 
     python benchmarks/lm_throughput.py --data TEXT [--size paper] [--device cuda]
         [--precisions float32,bfloat16,float16] [--softmax-precision bfloat16]
-        [--batch-size 128] [--pad-types-to-multiple 256] [--steps 50]
+        [--batch-size 128] [--pad-types-to-multiple 256] [--prefetch-batches 2] [--steps 50]
         [--perplexity-steps 300] [--profile-steps 5] [--component-steps 10]
         [--output result.json]
 
@@ -81,6 +82,8 @@ def load_config(args: argparse.Namespace, cache_directory: str) -> Dict[str, Any
     if args.pad_types_to_multiple is not None and cache_directory:  # a taglm_lm_cache option
         overrides["data_loader.pad_types_to_multiple"] = args.pad_types_to_multiple
         overrides["validation_data_loader.pad_types_to_multiple"] = args.pad_types_to_multiple
+    if args.prefetch_batches is not None and cache_directory:  # a taglm_lm_cache option
+        overrides["data_loader.prefetch_batches"] = args.prefetch_batches
     if args.held_out_every is not None:
         overrides["dataset_reader.held_out_every"] = args.held_out_every
         overrides["validation_dataset_reader.held_out_every"] = args.held_out_every
@@ -199,6 +202,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--pad-types-to-multiple", type=int, default=None, help="default: the config's"
     )
+    parser.add_argument(
+        "--prefetch-batches", type=int, default=None, help="default: the config's (0)"
+    )
     parser.add_argument("--warmup-steps", type=int, default=10)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--loader-batches", type=int, default=200)
@@ -234,6 +240,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             "num_samples": config["model"]["num_samples"],
             "softmax_precision": args.softmax_precision,
             "pad_types_to_multiple": config["data_loader"].get("pad_types_to_multiple", 1),
+            "prefetch_batches": config["data_loader"].get("prefetch_batches", 0),
         }
         train_loader, result["cache_build_or_load_seconds"] = timed(
             lambda: build_loader(config, "", args.data), torch.device("cpu")

@@ -3,7 +3,8 @@
 # the `paper` preset at 2048 sentences per batch in float32 and bfloat16 (bf16 sampled-softmax
 # products) with torch.profiler's table, the time of each part of a step and the held-out
 # perplexity of both precisions after the same PERPLEXITY_STEPS batches (default 200); then the
-# `budget` preset in bfloat16 at 128, 512 and 1024 sentences per batch, with its parts.
+# `budget` preset in bfloat16 at 128, 512 and 1024 sentences per batch, with its parts; then
+# both presets' bfloat16 throughput again with the loader's prefetching thread (2 batches).
 # Usage (repo root, GPU host, .gpu/site carried): bash benchmarks/gpu/lm_speed.sh TEXT [STEPS]
 # (with TEXT in .gpu/ too; where both exceed a call's 64 MiB, a first call carrying .gpu/site
 # runs `mkdir -p /tmp/site && tar xJf .gpu/site/allennlp_site.tar.xz -C /tmp/site`, which
@@ -22,12 +23,19 @@ for batch_size in 128 512 1024; do
     --output $OUT/lm_budget_bs$batch_size.json > /dev/null 2>> $OUT/lm_budget.log
   echo "budget $batch_size: exit $?"
 done
+for size in paper budget; do
+  batch_size=$([ $size = paper ] && echo 2048 || echo 128)
+  timeout 120 $benchmark --size $size --batch-size $batch_size --cache-dir runs/lm/cache_$size \
+    --precisions bfloat16 --warmup-steps 10 --steps 30 --prefetch-batches 2 \
+    --output $OUT/lm_${size}_bs${batch_size}_prefetch2.json > /dev/null 2>> $OUT/lm_prefetch.log
+  echo "$size $batch_size, prefetch 2: exit $?"
+done
 python3 - <<'PY'
 import glob, json, os
 for path in sorted(glob.glob(os.environ["OUT"] + "/lm_*.json")):
     result = json.load(open(path))
     for precision, figures in result["throughput"].items():
         print(os.path.basename(path), precision, round(figures["tokens_per_second"]),
-              {k: round(v, 1) for k, v in figures["component_ms_per_step"].items()})
+              {k: round(v, 1) for k, v in figures.get("component_ms_per_step", {}).items()})
     print(result.get("perplexity"))
 PY

@@ -1,6 +1,9 @@
 import logging
 import math
-from typing import Iterator, List, Optional
+import queue
+import threading
+import weakref
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy
 import torch
@@ -54,6 +57,11 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
     `iter_instances()` gives the split's sentences as the reader's `Instance`s (for building
     the vocabulary); it is the only per-token Python work left, once per run.
 
+    With `prefetch_batches`, a background thread builds the next batches while the training
+    process runs the current step (numpy and torch release the GIL for most of their work), so
+    that building a batch does not leave the GPU idle between steps; the batches and their
+    order are the same (the order is drawn before the thread starts).
+
     Distributed training: every worker computes the same batches of the whole pass (the
     workers share numpy's seed) and takes every `world_size`-th one, starting at its rank, so
     the workers train on disjoint shares of the sentences that together hold each one once per
@@ -87,6 +95,9 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
     tokenizing_processes : `int`, optional (default = `1`)
         Processes that tokenize the text when the cache is built (0: one per CPU core); the
         cache does not depend on it.
+    prefetch_batches : `int`, optional (default = `0`)
+        Batches built ahead by a background thread (0: each batch is built when it is asked
+        for, in the calling thread). They are moved to the target device when asked for.
     """
 
     def __init__(
@@ -100,6 +111,7 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
         batches_per_epoch: Optional[int] = None,
         pad_types_to_multiple: int = 1,
         tokenizing_processes: int = 1,
+        prefetch_batches: int = 0,
     ) -> None:
         if not isinstance(reader, LmTextReader):
             raise ConfigurationError(
@@ -125,6 +137,10 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
                 "data_loader.tokenizing_processes must be at least 0 (0: one per CPU core), "
                 f"got {tokenizing_processes}"
             )
+        if prefetch_batches < 0:
+            raise ConfigurationError(
+                f"data_loader.prefetch_batches must be at least 0, got {prefetch_batches}"
+            )
         self.reader = reader
         self._indexer_key, self._indexer = indexers[0]
         ((self._target_namespace, self._target_indexer),) = reader.target_indexers.items()
@@ -133,6 +149,7 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
         self._pool_size = sorting_pool_batches * batch_size
         self.batches_per_epoch = batches_per_epoch
         self._pad_types_to_multiple = pad_types_to_multiple
+        self._prefetch_batches = prefetch_batches
         self._device: Optional[torch.device] = None
         self._vocab: Optional[Vocabulary] = None
 
@@ -221,6 +238,18 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
 
     def _epoch(self) -> Iterator[TensorDict]:
         """One pass over the selected sentences, in batches."""
+        batches = self._epoch_batches()
+        if self._prefetch_batches:
+            # A weak reference: the thread does not keep the loader (and so itself) alive.
+            tensorize = weakref.WeakMethod(self.tensorize)
+            tensors = _prefetched(tensorize, batches, self._prefetch_batches)
+        else:
+            tensors = map(self.tensorize, batches)
+        for batch in tensors:
+            yield move_to_device(batch, self._device) if self._device is not None else batch
+
+    def _epoch_batches(self) -> List[numpy.ndarray]:
+        """The batches of one pass (indices into the selected sentences), in their order."""
         if self.shuffle:
             order = numpy.random.permutation(len(self._sentences))
         else:
@@ -238,9 +267,7 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
         world_size = _world_size()
         if world_size > 1:
             batches = _split_for_workers(batches, world_size)[dist.get_rank() :: world_size]
-        for batch in batches:
-            tensors = self.tensorize(batch)
-            yield move_to_device(tensors, self._device) if self._device is not None else tensors
+        return batches
 
     def tensorize(self, batch: numpy.ndarray) -> TensorDict:
         """
@@ -301,3 +328,61 @@ def _split_for_workers(batches: List[numpy.ndarray], world_size: int) -> List[nu
             )
         batches[largest : largest + 1] = numpy.array_split(batches[largest], 2)
     return batches
+
+
+_DONE = object()
+
+
+def _prefetched(
+    function: "weakref.WeakMethod[Callable[[numpy.ndarray], TensorDict]]",
+    items: Iterable[numpy.ndarray],
+    depth: int,
+) -> Iterator[TensorDict]:
+    """
+    `map(function(), items)`, computed up to `depth` items ahead by a background thread, which
+    ends when the method's object is gone. An exception of the method is raised here, in its
+    place; closing the iterator (or dropping it) stops the thread and waits for it (at most the
+    item it is computing).
+    """
+    results: "queue.Queue[Tuple[object, Optional[BaseException]]]" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(result: object, error: Optional[BaseException] = None) -> bool:
+        while not stop.is_set():
+            try:
+                results.put((result, error), timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                method = function()
+                if method is None:
+                    return
+                result = method(item)
+                del method  # the object may be gone at the next item
+                if not put(result):
+                    return
+        except BaseException as error:  # raised in the consumer
+            put(None, error)
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=produce, name="taglm_lm_cache prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            result, error = results.get()
+            if error is not None:
+                raise error
+            if result is _DONE:
+                return
+            yield result  # type: ignore[misc]
+    finally:
+        stop.set()
+        # Dropping the last reference to the object in the thread closes this iterator there.
+        if thread is not threading.current_thread():
+            thread.join()

@@ -1,5 +1,7 @@
+import gc
 import math
 import os
+import threading
 from collections import Counter
 from typing import List, Tuple
 
@@ -146,6 +148,63 @@ def test_batches_per_epoch_continue_across_epochs(tmp_path):
     assert [batch["targets"]["lm_targets"]["tokens"].tolist() for batch in cached] == seen[:3]
 
 
+def batches_as_lists(batches) -> List[list]:
+    return [
+        [batch["tokens"]["elmo"]["elmo_tokens"].tolist(), batch["token_types"].tolist(),
+         batch["targets"]["lm_targets"]["tokens"].tolist()]
+        for batch in batches
+    ]  # fmt: skip
+
+
+def prefetch_threads() -> List[threading.Thread]:
+    return [thread for thread in threading.enumerate() if "prefetch" in thread.name]
+
+
+@pytest.mark.parametrize("batches_per_epoch", [None, 3])
+def test_prefetched_batches_are_the_same_in_the_same_order(tmp_path, batches_per_epoch):
+    epochs = {}
+    for prefetch in (0, 2):
+        cached = loader(reader(), tmp_path, batch_size=2, prefetch_batches=prefetch,
+                        batches_per_epoch=batches_per_epoch)  # fmt: skip
+        cached.index_with(Vocabulary())
+        numpy.random.seed(0)
+        epochs[prefetch] = [batches_as_lists(cached) for _ in range(4)]
+        cached.restart()
+        epochs[prefetch].append(batches_as_lists(cached))
+        del cached
+        gc.collect()
+    assert epochs[0] == epochs[2]
+    assert epochs[0][0] != epochs[0][1]  # shuffled: another order in the next epoch
+    assert not prefetch_threads()
+
+
+def test_a_prefetching_thread_stops_when_its_pass_is_dropped_or_fails(tmp_path, monkeypatch):
+    cached = loader(reader(), tmp_path, batch_size=2, prefetch_batches=1, batches_per_epoch=1)
+    cached.index_with(Vocabulary())
+    next(iter(cached))
+    assert len(prefetch_threads()) == 1  # waiting to hand over the next batch
+    cached.restart()
+    gc.collect()
+    assert not prefetch_threads()
+
+    calls = []
+    plain_tensorize = LmCacheDataLoader.tensorize
+
+    def tensorize(self, batch):
+        calls.append(batch)
+        if len(calls) == 2:
+            raise ValueError("the second batch")
+        return plain_tensorize(self, batch)
+
+    monkeypatch.setattr(LmCacheDataLoader, "tensorize", tensorize)
+    cached.batches_per_epoch = None
+    batches = iter(cached)
+    next(batches)
+    with pytest.raises(ValueError, match="the second batch"):
+        next(batches)
+    assert not prefetch_threads()
+
+
 def test_type_rows_padded_to_a_multiple_with_padding_rows_no_token_refers_to(tmp_path):
     reader_ = reader()
     plain, padded = (
@@ -177,6 +236,7 @@ def test_batches_go_to_the_target_device(tmp_path):
         ({}, {"batch_size": 0}, "data_loader.batch_size must be at least 1"),
         ({}, {"pad_types_to_multiple": 0}, "data_loader.pad_types_to_multiple must be at least 1"),
         ({}, {"tokenizing_processes": -1}, "data_loader.tokenizing_processes must be at least 0"),
+        ({}, {"prefetch_batches": -1}, "data_loader.prefetch_batches must be at least 0"),
         ({"token_indexers": {"words": {"type": "single_id"}}}, {},
          "dataset_reader.token_indexers to be one elmo_characters indexer"),
     ],
