@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # LM pretraining speed on the GPU host (issue 15, item 1), one JSON per measurement in $OUT:
+# first the LSTM's precision under bf16 and fp16 autocast (benchmarks/lstm_precision.py); then
 # the `paper` preset at 2048 sentences per batch in float32 and bfloat16 (bf16 sampled-softmax
 # products) with torch.profiler's table, the time of each part of a step and the held-out
 # perplexity of both precisions after the same PERPLEXITY_STEPS batches (default 200); then the
@@ -11,6 +12,11 @@
 # env.sh then finds, and the second carries the text).
 set -uo pipefail
 source benchmarks/gpu/env.sh
+for size in paper budget; do
+  timeout 60 python3 benchmarks/lstm_precision.py --size $size \
+    --output $OUT/lstm_precision_$size.json > /dev/null 2>> $OUT/lstm_precision.log
+  echo "lstm_precision $size: exit $?"
+done
 benchmark="python3 benchmarks/lm_throughput.py --data $1 --softmax-precision bfloat16 --loader-batches 10"
 timeout 300 $benchmark --size paper --batch-size 2048 --cache-dir runs/lm/cache_paper \
   --precisions float32,bfloat16 --warmup-steps 10 --steps 20 --profile-steps 5 \
@@ -32,6 +38,8 @@ for size in paper budget; do
 done
 python3 - <<'PY'
 import glob, json, os
+for path in sorted(glob.glob(os.environ["OUT"] + "/lstm_precision_*.json")):
+    print(os.path.basename(path), json.load(open(path))["by_scale"])
 for path in sorted(glob.glob(os.environ["OUT"] + "/lm_*.json")):
     result = json.load(open(path))
     for precision, figures in result["throughput"].items():
