@@ -39,7 +39,10 @@ def outputs_and_gradients(
     the gradients of the layers' outputs, under autocast of `dtype` (None: float32)."""
     lstm.zero_grad()
     mask = torch.ones(inputs.shape[:2], dtype=torch.bool, device=inputs.device)
-    with torch.autocast(inputs.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    autocast = torch.autocast(
+        inputs.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+    )
+    with autocast:
         outputs = lstm(inputs, mask)
     torch.autograd.backward(outputs, upstream)
     result = {"output": outputs[-1].detach().float()}

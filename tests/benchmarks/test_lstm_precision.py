@@ -25,6 +25,8 @@ def test_bfloat16_lstm_on_the_cpu_is_close_to_float32_at_every_gradient_scale(tm
 
 
 def test_an_unknown_dtype_is_refused():
-    command = [sys.executable, "benchmarks/lstm_precision.py", "--device", "cpu", "--dtypes", "int8"]
+    command = [
+        sys.executable, "benchmarks/lstm_precision.py", "--device", "cpu", "--dtypes", "int8",
+    ]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 2 and "--dtypes: 'int8' is not one of" in result.stderr
