@@ -264,6 +264,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             lambda: sum(count_targets(next(batches)) for _ in range(args.loader_batches)), device
         )
         result["loader_tokens_per_second"] = num_tokens / seconds
+        batches.close()  # ends its pass (and a prefetching thread) before the runs
         if args.reader_loader_batches:
             result["reader_loader_tokens_per_second"] = reader_loader_throughput(
                 args, vocab, device
@@ -398,7 +399,7 @@ def component_times(
         inputs, mask = captured["lstm"]
         with autocast:
             outputs = model._encoder(inputs.detach().requires_grad_(), mask)
-        sum(output.float().sum() for output in outputs).backward()
+        outputs[-1].float().sum().backward()  # the model's loss reads the top layer only
 
     def softmax(batch: Dict[str, Any]) -> None:
         states, word_classes = captured["softmax"]
@@ -411,8 +412,10 @@ def component_times(
         for _ in range(steps):
             batch = next(batches)
             model.train()
-            with torch.no_grad():
-                model(**batch)  # the parts' inputs, through the hooks
+            with torch.no_grad(), torch.autocast(
+                device.type, dtype=torch.float16, enabled=run.autocast_float16
+            ):
+                model(**batch)  # the parts' inputs, through the hooks, as `Run.step` runs it
             for name, part in parts.items():
                 totals[name] += timed(lambda: part(batch), device)[1]
             totals["step"] += timed(lambda: run.step(batch), device)[1]

@@ -86,6 +86,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         if name not in DTYPES:
             parser.error(f"--dtypes: {name!r} is not one of {sorted(DTYPES)}")
     device = torch.device(args.device)
+    # A float32 reference, not TF32 (which cuDNN and cuBLAS may use for float32 by default).
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     input_size, hidden_size, projection_size = SIZES[args.size]
     torch.manual_seed(args.seed)
     lstm = StackedProjectionLstm(input_size, hidden_size, 2, projection_size).to(device)

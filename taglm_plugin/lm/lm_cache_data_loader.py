@@ -96,8 +96,9 @@ class LmCacheDataLoader(ChecksConfigKeys, DataLoader):
         Processes that tokenize the text when the cache is built (0: one per CPU core); the
         cache does not depend on it.
     prefetch_batches : `int`, optional (default = `0`)
-        Batches built ahead by a background thread (0: each batch is built when it is asked
-        for, in the calling thread). They are moved to the target device when asked for.
+        Batches built ahead by a background thread and waiting (one more is being built; 0:
+        each batch is built when it is asked for, in the calling thread). They are moved to
+        the target device when asked for.
     """
 
     def __init__(
@@ -339,10 +340,10 @@ def _prefetched(
     depth: int,
 ) -> Iterator[TensorDict]:
     """
-    `map(function(), items)`, computed up to `depth` items ahead by a background thread, which
-    ends when the method's object is gone. An exception of the method is raised here, in its
-    place; closing the iterator (or dropping it) stops the thread and waits for it (at most the
-    item it is computing).
+    `map(function(), items)`, computed ahead by a background thread (up to `depth` results
+    waiting, one more being computed), which ends when the method's object is gone. An
+    exception of the method is raised here, in its place; closing the iterator (or dropping
+    it) stops the thread and waits for it (at most the item it is computing).
     """
     results: "queue.Queue[Tuple[object, Optional[BaseException]]]" = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -361,7 +362,7 @@ def _prefetched(
             for item in items:
                 method = function()
                 if method is None:
-                    return
+                    break
                 result = method(item)
                 del method  # the object may be gone at the next item
                 if not put(result):

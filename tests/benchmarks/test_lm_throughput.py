@@ -2,8 +2,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import FIXTURES, REPO_ROOT
 
 WIKI_ARCHIVE = str(FIXTURES / "lm" / "enwiki_sample.tar.gz")
@@ -34,8 +32,6 @@ def test_small_lm_on_the_cpu_reports_throughput_cache_cost_and_perplexities(tmp_
         parts = printed["throughput"][precision]["component_ms_per_step"]
         assert set(parts) == {"char_cnn", "lstm", "softmax", "step", "rest"}
         assert all(parts[name] > 0 for name in ("char_cnn", "lstm", "softmax", "step"))
-        others = parts["char_cnn"] + parts["lstm"] + parts["softmax"]
-        assert parts["rest"] == pytest.approx(parts["step"] - others)
     assert abs(printed["perplexity"]["relative_difference_to_float32"]["bfloat16"]) < 0.01
 
 
