@@ -150,11 +150,15 @@ class Run:
         self.scaler = torch.amp.GradScaler(device.type) if self.autocast_float16 else None
         self.device = device
 
+    def trainer_autocast(self) -> torch.autocast:
+        """The autocast allennlp's trainer puts around the model (float16 with `use_amp`)."""
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.autocast_float16)
+
     def step(self, batch: Dict[str, Any]) -> int:
         """One training step; returns the number of predicted tokens."""
         self.model.train()
         self.optimizer.zero_grad()
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.autocast_float16):
+        with self.trainer_autocast():
             output = self.model(**batch)
         loss = output["loss"]
         loss.item()  # allennlp's trainer reads every batch's loss
@@ -176,9 +180,7 @@ class Run:
         """Held-out perplexity over all of `loader` (the full softmax, in evaluation mode)."""
         self.model.eval()
         self.model.get_metrics(reset=True)
-        with torch.no_grad(), torch.autocast(
-            self.device.type, dtype=torch.float16, enabled=self.autocast_float16
-        ):
+        with torch.no_grad(), self.trainer_autocast():
             for batch in loader:
                 self.model(**batch)
         return self.model.get_metrics(reset=True)["perplexity"]
@@ -373,10 +375,11 @@ def component_times(
     overlap of host and GPU that the parts' synchronizations remove (so it can be negative).
     """
     model = run.model
+    # The model's own autocast (`mixed_precision`) where it has one, else the trainer's.
     if model._autocast_dtype is not None:
         autocast = torch.autocast(device.type, dtype=model._autocast_dtype)
     else:
-        autocast = torch.autocast(device.type, dtype=torch.float16, enabled=run.autocast_float16)
+        autocast = run.trainer_autocast()
     captured: Dict[str, Tuple[Any, ...]] = {}
 
     def capture(name: str):
@@ -412,9 +415,7 @@ def component_times(
         for _ in range(steps):
             batch = next(batches)
             model.train()
-            with torch.no_grad(), torch.autocast(
-                device.type, dtype=torch.float16, enabled=run.autocast_float16
-            ):
+            with torch.no_grad(), run.trainer_autocast():
                 model(**batch)  # the parts' inputs, through the hooks, as `Run.step` runs it
             for name, part in parts.items():
                 totals[name] += timed(lambda: part(batch), device)[1]

@@ -1,8 +1,9 @@
 """
-How far the LM's LSTM (`StackedProjectionLstm`, one `torch.nn.LSTM(proj_size=...)` per layer:
-cuDNN on a GPU) computes from float32 under autocast, per autocast dtype: the relative error of
-its outputs and of its parameters' gradients, and the share of gradient entries that are zero
-under autocast but not in float32 (underflow), for upstream gradients of several scales.
+How far the LM's LSTM (the encoder of training_configs/lm at `--size`: `StackedProjectionLstm`,
+one `torch.nn.LSTM(proj_size=...)` per layer, cuDNN on a GPU) computes from float32 under
+autocast, per autocast dtype: the relative error of its outputs and of its parameters'
+gradients, and the share of gradient entries that are zero under autocast but not in float32
+(underflow), for upstream gradients of several scales.
 
 bfloat16 keeps float32's exponent range, so its share of underflowed entries should stay near
 zero at every scale; float16's grows as the scale falls below its range (no loss scaling, as
@@ -17,16 +18,27 @@ Prints one JSON object.
 """
 import argparse
 import json
+import os
 import sys
 from typing import Any, Dict, List, Optional
 
 import torch
+from allennlp.common import Params
 
+import taglm_plugin  # noqa: F401  (sets the configs' defaults)
 from taglm_plugin.lm.stacked_projection_lstm import StackedProjectionLstm
 
-# (input_size, hidden_size, projection_size) of the LM presets (training_configs/lm).
-SIZES = {"paper": (512, 2048, 512), "budget": (256, 1024, 256), "small": (16, 32, 16)}
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZES = ("paper", "budget", "small")
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def config_lstm(size: str) -> StackedProjectionLstm:
+    """The encoder of the `size` LM preset's config, without dropout."""
+    os.environ["LM_SIZE"] = size
+    config_file = os.path.join(REPO_ROOT, "training_configs", "lm", "forward.jsonnet")
+    encoder = Params.from_file(config_file).as_dict(quiet=True)["model"]["encoder"]
+    return StackedProjectionLstm(**dict(encoder, dropout=0.0))
 
 
 def outputs_and_gradients(
@@ -73,7 +85,7 @@ def compare(reference: Dict[str, torch.Tensor], other: Dict[str, torch.Tensor]) 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--size", default="paper", choices=sorted(SIZES))
+    parser.add_argument("--size", default="paper", choices=SIZES)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--num-tokens", type=int, default=20)
     parser.add_argument("--dtypes", default="bfloat16,float16")
@@ -89,12 +101,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     # A float32 reference, not TF32 (which cuDNN and cuBLAS may use for float32 by default).
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-    input_size, hidden_size, projection_size = SIZES[args.size]
     torch.manual_seed(args.seed)
-    lstm = StackedProjectionLstm(input_size, hidden_size, 2, projection_size).to(device)
-    inputs = torch.randn(args.batch_size, args.num_tokens, input_size, device=device)
+    lstm = config_lstm(args.size).to(device)
+    inputs = torch.randn(args.batch_size, args.num_tokens, lstm.input_size, device=device)
     upstream = [
-        torch.randn(args.batch_size, args.num_tokens, projection_size, device=device)
+        torch.randn(args.batch_size, args.num_tokens, lstm.get_output_dim(), device=device)
         for _ in lstm.layers
     ]
     result: Dict[str, Any] = {
