@@ -9,6 +9,8 @@ them (next batch from the loader, forward, `loss.item()`, backward, gradient cli
 
 * `float32`;
 * `bfloat16`: the model's `mixed_precision: "bfloat16"` (LM_PRECISION=bfloat16);
+* `bfloat16_lstm_float32`: the same with `lstm_precision: "float32"` (LM_LSTM_PRECISION):
+  the LSTMs in float32, only the token embedder in bfloat16;
 * `float16`: autocast + `GradScaler`, what allennlp's `trainer.use_amp` does (CUDA only).
 
 `--softmax-precision bfloat16` sets the model's `softmax_precision` (LM_SOFTMAX_PRECISION:
@@ -55,7 +57,7 @@ import taglm_plugin  # noqa: F401  (registers the components, sets the configs' 
 from taglm_plugin.lm.lm_cache_data_loader import LmCacheDataLoader
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PRECISIONS = ("float32", "bfloat16", "float16")
+PRECISIONS = ("float32", "bfloat16", "bfloat16_lstm_float32", "float16")
 
 
 def synchronize(device: torch.device) -> None:
@@ -135,8 +137,10 @@ class Run:
         softmax_precision: str = "float32",
     ) -> None:
         model_params = copy.deepcopy(config["model"])
-        if precision == "bfloat16":
+        if precision.startswith("bfloat16"):
             model_params["mixed_precision"] = "bfloat16"
+        if precision == "bfloat16_lstm_float32":
+            model_params["lstm_precision"] = "float32"
         if precision != "float32":
             model_params["softmax_precision"] = softmax_precision
         self.model = Model.from_params(vocab=vocab, params=Params(model_params)).to(device)
@@ -400,7 +404,7 @@ def component_times(
 
     def lstm(batch: Dict[str, Any]) -> None:
         inputs, mask = captured["lstm"]
-        with autocast:
+        with torch.autocast(device.type, enabled=False) if model._float32_lstm else autocast:
             outputs = model._encoder(inputs.detach().requires_grad_(), mask)
         outputs[-1].float().sum().backward()  # the model's loss reads the top layer only
 

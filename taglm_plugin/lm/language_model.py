@@ -22,6 +22,7 @@ from taglm_plugin.lm.token_perplexity import TokenPerplexity
 
 SOFTMAXES = ("full", "sampled", "adaptive")
 MIXED_PRECISION_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+LSTM_PRECISIONS = ("mixed", "float32")
 
 
 @Model.register("taglm_language_model")
@@ -69,7 +70,9 @@ class LanguageModel(ChecksConfigKeys, Model):
     sampled logits' matrix products to bfloat16 (tensor cores; float32 accumulation, logits and
     log-sum-exp; see `LogUniformSampledSoftmaxLoss`). That is a setting of this model, not
     PyTorch's process-wide TF32 switch (`torch.backends.cuda.matmul.allow_tf32`), which would
-    change every other float32 product in the process too.
+    change every other float32 product in the process too. `lstm_precision = "float32"` keeps
+    the LSTMs out of that autocast (and out of the trainer's `use_amp` one): only the token
+    embedder runs in the lower precision.
 
     The loss is computed for every position of the padded batch, padding left out by its
     `IGNORED_TARGET` class, with no boolean indexing: nothing in the forward or backward pass
@@ -102,6 +105,9 @@ class LanguageModel(ChecksConfigKeys, Model):
     softmax_precision : `str`, optional (default = `"float32"`)
         `"float32"` or `"bfloat16"`: operands of the sampled logits' products in training
         (`softmax = "sampled"` only).
+    lstm_precision : `str`, optional (default = `"mixed"`)
+        `"mixed"`: the LSTMs run under the autocast of `mixed_precision` (or `use_amp`) like the
+        token embedder; `"float32"`: they run in float32 whatever the autocast.
     initializer : `InitializerApplicator`, optional
     """
 
@@ -120,6 +126,7 @@ class LanguageModel(ChecksConfigKeys, Model):
         target_namespace: str = "lm_targets",
         mixed_precision: Optional[str] = None,
         softmax_precision: str = "float32",
+        lstm_precision: str = "mixed",
         initializer: Optional[InitializerApplicator] = None,
         **kwargs,
     ) -> None:
@@ -134,6 +141,12 @@ class LanguageModel(ChecksConfigKeys, Model):
                 f"got {mixed_precision!r}"
             )
         self._autocast_dtype = MIXED_PRECISION_DTYPES.get(mixed_precision)  # type: ignore
+        if lstm_precision not in LSTM_PRECISIONS:
+            raise ConfigurationError(
+                f"model.lstm_precision must be one of {list(LSTM_PRECISIONS)}, "
+                f"got {lstm_precision!r}"
+            )
+        self._float32_lstm = lstm_precision == "float32"
         token_dim = text_field_embedder.get_output_dim()
         if encoder.input_size != token_dim:
             raise ConfigurationError(
@@ -258,7 +271,11 @@ class LanguageModel(ChecksConfigKeys, Model):
         start = self.start_of_sentence_embedding.to(token_embeddings.dtype)
         inputs = torch.cat([start.expand(batch_size, 1, -1), token_embeddings], dim=1)
         mask_with_start = torch.cat([mask.new_ones(batch_size, 1), mask], dim=1)
-        return token_embeddings, self._encoder(inputs, mask_with_start), mask_with_start
+        if not self._float32_lstm:
+            return token_embeddings, self._encoder(inputs, mask_with_start), mask_with_start
+        with torch.autocast(inputs.device.type, enabled=False):
+            layer_outputs = self._encoder(inputs.float(), mask_with_start)
+        return token_embeddings, layer_outputs, mask_with_start
 
     def forward(  # type: ignore
         self,

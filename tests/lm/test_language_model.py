@@ -232,6 +232,7 @@ def test_targets_must_have_one_more_token_than_the_sentence(instances, vocab):
         ({"softmax": "adaptive", "adaptive_cutoffs": [40, 10]}, "model.adaptive_cutoffs"),
         ({"softmax": "adaptive", "adaptive_cutoffs": [10, 40]}, "0 dimensions"),
         ({"mixed_precision": "float8"}, "model.mixed_precision"),
+        ({"lstm_precision": "float16"}, "model.lstm_precision must be one of"),
         ({"softmax": "sampled", "num_samples": 10, "softmax_precision": "tf32"},
          "model.softmax_precision must be one of"),
         ({"softmax_precision": "bfloat16"}, "model.softmax_precision is only used with"),
@@ -283,6 +284,31 @@ def test_bfloat16_mixed_precision_is_close_to_float32_and_trains(instances, voca
     assert output["loss"].dtype == torch.float32
     output["loss"].backward()
     assert all(p.grad.dtype == torch.float32 for p in mixed.parameters() if p.grad is not None)
+
+
+def test_float32_lstm_under_bfloat16_keeps_the_lstm_out_of_the_autocast(instances, vocab):
+    torch.manual_seed(0)
+    full = build(vocab)
+    mixed = build(vocab, mixed_precision="bfloat16")
+    lstm32 = build(vocab, mixed_precision="bfloat16", lstm_precision="float32")
+    for model in (mixed, lstm32):
+        model.load_state_dict(full.state_dict())
+        model.eval()
+    full.eval()
+    batch = tensors(instances[:8], vocab)
+    dtypes = {}
+    for name, model in (("full", full), ("mixed", mixed), ("lstm32", lstm32)):
+
+        def record_dtype(module, inputs, outputs, name=name) -> None:
+            dtypes.setdefault(name, outputs[-1].dtype)
+
+        model._encoder.register_forward_hook(record_dtype)
+        with torch.no_grad():
+            model(**batch)
+    assert dtypes == {"full": torch.float32, "mixed": torch.bfloat16, "lstm32": torch.float32}
+    # The token embedder still runs in bfloat16, so lstm32 is neither model.
+    assert eval_loss(lstm32, batch) != eval_loss(full, batch)
+    assert abs(eval_loss(lstm32, batch) - eval_loss(full, batch)) < 0.05 * eval_loss(full, batch)
 
 
 def token_types_batch(tmp_path, vocab, **loader_params) -> Dict[str, Any]:

@@ -98,6 +98,16 @@ def test_precision_picks_the_models_autocast_or_the_trainers_amp(monkeypatch):
         lm_config(monkeypatch, "forward", "paper")
 
 
+def test_lstm_precision_reaches_the_model_only_when_not_mixed(monkeypatch):
+    monkeypatch.setenv("LM_PRECISION", "bfloat16")
+    assert "lstm_precision" not in lm_config(monkeypatch, "forward", "paper")["model"]
+    monkeypatch.setenv("LM_LSTM_PRECISION", "float32")
+    assert lm_config(monkeypatch, "forward", "paper")["model"]["lstm_precision"] == "float32"
+    monkeypatch.setenv("LM_LSTM_PRECISION", "half")
+    with pytest.raises(RuntimeError, match="LM_LSTM_PRECISION must be one of .*not half"):
+        lm_config(monkeypatch, "forward", "paper")
+
+
 def test_softmax_precision_is_the_models_and_checked(monkeypatch):
     assert lm_config(monkeypatch, "forward", "paper")["model"]["softmax_precision"] == "float32"
     monkeypatch.setenv("LM_SOFTMAX_PRECISION", "bfloat16")

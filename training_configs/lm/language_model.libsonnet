@@ -21,6 +21,8 @@
 //                           0 = one per CPU core
 //   LM_PRECISION            'float32', 'bfloat16' (autocast in the model, float32 softmax) or
 //                           'float16' (allennlp's trainer.use_amp: autocast + GradScaler)
+//   LM_LSTM_PRECISION       'mixed' (the LSTMs in LM_PRECISION) or 'float32' (only the token
+//                           encoder in bfloat16/float16; model.lstm_precision)
 //   LM_SOFTMAX_PRECISION    'float32' or 'bfloat16': operands of the sampled softmax's logits
 //                           products in training (tensor cores; float32 accumulation and
 //                           logits; model.softmax_precision)
@@ -96,6 +98,7 @@ local sizes = {
   tokenizing_processes:: std.parseInt(std.extVar('LM_TOKENIZING_PROCESSES')),
   precision:: std.extVar('LM_PRECISION'),
   softmax_precision:: std.extVar('LM_SOFTMAX_PRECISION'),
+  lstm_precision:: std.extVar('LM_LSTM_PRECISION'),
   held_out_every:: 100,
   max_sentence_length:: 100,
   vocab_size:: 50000,
@@ -108,6 +111,10 @@ local sizes = {
   local precisions = ['float32', 'bfloat16', 'float16'],
   assert std.member(precisions, $.precision)
          : 'LM_PRECISION must be one of %s, not %s' % [std.join(', ', precisions), $.precision],
+  local lstm_precisions = ['mixed', 'float32'],
+  assert std.member(lstm_precisions, $.lstm_precision)
+         : 'LM_LSTM_PRECISION must be one of %s, not %s'
+           % [std.join(', ', lstm_precisions), $.lstm_precision],
   local softmax_precisions = ['float32', 'bfloat16'],
   assert std.member(softmax_precisions, $.softmax_precision)
          : 'LM_SOFTMAX_PRECISION must be one of %s, not %s'
@@ -190,6 +197,7 @@ local sizes = {
     num_samples: preset.num_samples,
     [if $.precision == 'bfloat16' then 'mixed_precision']: 'bfloat16',
     softmax_precision: $.softmax_precision,
+    [if $.lstm_precision != 'mixed' then 'lstm_precision']: $.lstm_precision,
   },
 
   data_loader: loader(preset.batches_per_epoch, shuffle=true),
