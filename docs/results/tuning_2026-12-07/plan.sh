@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One GPU host, started by setup.sh (W=/tmp/w): dev tuning of both baselines (issue 11) on how
+# far a training epoch moves the weights. The baselines learn slowly at the configs' 64
+# sentences and Adam at 0.001 (chunking: dev F1 61.5 after epoch 1, still rising at epoch
+# 38 of its 50-epoch bound, where TagLM is at 91.4 after epoch 1; docs/results/study_2026-12-04),
+# so each task trains three variants, seeds 1-4 each, all in one run:
+#   default  the configs as they are (batch 64, lr 0.001);
+#   bs32     batches of 32 sentences (twice the updates per epoch, noisier gradients);
+#   lr2      Adam at 0.002 (the schedule's two drops then go to 0.0002 and 0.00002).
+# Per task, select.py keeps the variant with the highest mean dev F1 over the four seeds
+# (test F1 is not read); only then are the kept variant's models and the default's (the
+# same-run reference) evaluated, once each, on the test file. The other variant is never
+# evaluated on test. Word vectors: the GloVe 6B 50d subset of the CoNLL words, as in the studies.
+export OMP_NUM_THREADS=1 GLOVE=$W/glove_conll.txt.gz
+source scripts/gpu_runs.sh
+T=docs/results/tuning_2026-12-07
+SEEDS=(1 2 3 4)
+# Trainings at once: one per 9.5 GB of GPU memory (a tagger's peak, PyTorch's cache included,
+# was at most 10.4 GB beside 11 others), at most 13 of the host's 16 cores.
+memory=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+MAX_TRAININGS=${MAX_TRAININGS:-$(( memory / 9500 < 13 ? memory / 9500 : 13 ))}
+echo "$(date +%T) ${memory} MiB: ${MAX_TRAININGS} trainings at once" >> "$W/done.txt"
+mkdir -p "$W/runs/monitor"
+(while true; do
+   nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader
+   sleep 15
+ done >> "$W/runs/monitor/gpu.log" 2>&1) &
+monitor=$!
+disown
+
+declare -A OVERRIDES=(
+  [default]='{}'
+  [bs32]='{"data_loader.batch_sampler.batch_size": 32}'
+  [lr2]='{"trainer.optimizer.lr": 0.002}'
+)
+declare -A PIDS=([ner]="" [chunking]="")
+
+# The longest trainings first (batches of 32; chunking trains more epochs than NER).
+queue=()
+for seed in "${SEEDS[@]}"; do queue+=("chunking bs32 $seed" "ner bs32 $seed"); done
+for seed in "${SEEDS[@]}"; do queue+=("chunking default $seed" "chunking lr2 $seed"); done
+for seed in "${SEEDS[@]}"; do queue+=("ner default $seed" "ner lr2 $seed"); done
+for job in "${queue[@]}"; do
+  read -r task variant seed <<< "$job"
+  at_most "$MAX_TRAININGS"
+  train_tagger "$variant" "$task" baseline "$seed" "${OVERRIDES[$variant]}" &
+  PIDS[$task]+=" $!"
+done
+
+select_and_evaluate() {  # TASK: once its trainings have ended
+  local task=$1 best seed variant evaluations=()
+  # shellcheck disable=SC2086
+  wait ${PIDS[$task]}
+  summary "$W/$task.tsv"
+  best=$(python3 "$T/select.py" "$W/$task.tsv" "$task" "${SEEDS[@]}" 2>> "$W/done.txt") || best=default
+  echo "$(date +%T) $task selected $best" >> "$W/done.txt"
+  for variant in $(printf '%s\n' default "$best" | sort -u); do
+    for seed in "${SEEDS[@]}"; do
+      evaluate_tagger "$variant" "$task" "$seed" &
+      evaluations+=($!)
+    done
+  done
+  wait "${evaluations[@]}"
+}
+# The tasks in turn (chunking's trainings take longer): NER's wait for chunking's evaluations
+# (about 20 s each, all at once) at most.
+select_and_evaluate chunking
+select_and_evaluate ner
+summary; pack
+echo finished >> "$W/done.txt"
+kill "$monitor"
