@@ -13,6 +13,7 @@
 # evaluated on test. Word vectors: the GloVe 6B 50d subset of the CoNLL words, as in the studies.
 export OMP_NUM_THREADS=1 GLOVE=$W/glove_conll.txt.gz
 source scripts/gpu_runs.sh
+wait_for "$GLOVE"  # data.sh puts the CoNLL data first, the vectors last
 T=docs/results/tuning_2026-12-07
 SEEDS=(1 2 3 4)
 # Trainings at once: one per 9.5 GB of GPU memory (a tagger's peak, PyTorch's cache included,
