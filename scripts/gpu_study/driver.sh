@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# driver.sh (started by setup.sh on the GPU host): unpacks the bundle and CoNLL, checks the
-# imports, waits for both Wikipedia archives (send_text.sh, one call each), runs one
+# driver.sh (started by setup.sh on the GPU host): unpacks the bundle, checks the imports, waits
+# for both Wikipedia archives, CoNLL and the word vectors (send_text.sh, two calls), runs one
 # `allennlp taglm-study` over them with the options given to setup.sh, and packs the results
 # every 30 s and at the end. GPU memory per process and in all is logged every 10 s.
 set -u
@@ -8,7 +8,7 @@ W=/tmp/w
 t0=$(date +%s)
 log() { echo "$(date +%T) +$(( $(date +%s) - t0 ))s $*" >> $W/done.txt; }
 log start
-tar xJf $W/bundle.tar.xz -C $W && tar xJf $W/conll.tar.xz -C $W/data
+tar xJf $W/bundle.tar.xz -C $W
 log unpacked
 cd $W/repo
 export PYTHONPATH=$W/site:$W/repo PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
@@ -23,7 +23,9 @@ monitors=()
 monitors+=($!)
 (while true; do sleep 30; bash $W/repo/scripts/gpu_study/pack.sh; done) &
 monitors+=($!)
-until [ -e $W/wikiAA.tar.xz ] && [ -e $W/wikiAB.tar.xz ]; do sleep 1; done
+until [ -e $W/wikiAA.tar.xz ] && [ -e $W/wikiAB.tar.xz ] && [ -e $W/conll.tar.xz ] &&
+      [ -e $W/glove_conll.txt.gz ]; do sleep 1; done
+tar xJf $W/conll.tar.xz -C $W/data
 log text-ready
 eval "options=($(cat $W/study_options))"
 log "taglm-study ${options[*]}"

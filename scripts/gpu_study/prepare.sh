@@ -3,21 +3,22 @@
 # the GPU host needs and the host lacks (it has no network; each device call carries at most
 # 64 MiB with the checkout):
 #   .gpuA/ (the first call): bundle.tar.xz (allennlp and what it needs,
-#          ../shared/tools/offline_gpu_bundle.sh), conll.tar.xz (../shared/data/conll2003 and
-#          conll2000), glove_conll.txt.gz (the GloVe 6B 50d vectors of the CoNLL words:
-#          the upload limit rules out the 400k-word table);
-#   .gpuB/ (the second and third call, one archive each): wikiAA.tar.xz, wikiAB.tar.xz (the two
-#          WikiExtractor archives of ../shared/data/unlabeled, recompressed unchanged).
-# Keep .gpuA/ and .gpuB/ out of git (.git/info/exclude). About 5.5 min on 2 cores (2026-12-03):
-# call 1 carries 47.7 MB, calls 2 and 3 26.5 MB each, each plus the checkout's tracked files
-# (13.6 MB on 2026-12-04; the limit: 64 MiB).
+#          ../shared/tools/offline_gpu_bundle.sh, 42.6 MB);
+#   .gpuB/ (the second and third call): wikiAA.tar.xz, wikiAB.tar.xz (the two WikiExtractor
+#          archives of ../shared/data/unlabeled, recompressed unchanged, 26.5 MB each; one a
+#          call), conll.tar.xz (../shared/data/conll2003 and conll2000, 1.1 MB) and
+#          glove_conll.txt.gz (the GloVe 6B 50d vectors of the CoNLL words, 4.7 MB: the
+#          upload limit rules out the 400k-word table), both with wikiAA.tar.xz.
+# Keep .gpuA/ and .gpuB/ out of git (.git/info/exclude). About 5.5 min on 2 cores (2026-12-03),
+# after `make install` (export_glove_subset.py imports the plugin). Each call also carries the
+# checkout's tracked files (17.9 MB on 2026-12-07; the limit: 64 MiB in all).
 set -euo pipefail
 D=${DATA:-../shared/data}
 mkdir -p .gpuA .gpuB
 bash ../shared/tools/offline_gpu_bundle.sh .gpuA/bundle.tar.xz > /tmp/gpu_bundle.log 2>&1 &
 pids=($!)
-tar cJf .gpuA/conll.tar.xz -C "$D" conll2003 conll2000
-python3 scripts/export_glove_subset.py .gpuA/glove_conll.txt.gz "$D"/conll2003/eng.* "$D"/conll2000/*.txt
+tar cJf .gpuB/conll.tar.xz -C "$D" conll2003 conll2000
+python3 scripts/export_glove_subset.py .gpuB/glove_conll.txt.gz "$D"/conll2003/eng.* "$D"/conll2000/*.txt
 # Each archive: 26.5 MB and about 4 minutes of one core (measured 2026-12-03); both at once.
 for part in AA AB; do
   (gzip -dc "$D/unlabeled/enwiki-wikiextractor-$part.tar.gz" | xz -9 > ".gpuB/wiki$part.tar.xz.tmp" &&
