@@ -27,11 +27,13 @@ the same start on the same batches and reports the held-out perplexity (full sof
 and its relative difference to float32. `--profile-steps N` adds torch.profiler's table of N more
 steps per precision; `--component-steps N` the time of each part of a step over N more batches
 (`component_times`: character CNN, LSTM, softmax, each run alone, against the whole step).
-`--prefetch-batches N` has the loader build N batches ahead in a background thread.
+`--prefetch-batches N` has the loader build N batches ahead in a background thread;
+`--char-cnn fused` runs the character CNN as `taglm_fused_cnn_highway` (LM_CHAR_CNN).
 
     python benchmarks/lm_throughput.py --data TEXT [--size paper] [--device cuda]
         [--precisions float32,bfloat16,float16] [--softmax-precision bfloat16]
-        [--batch-size 128] [--pad-types-to-multiple 256] [--prefetch-batches 2] [--steps 50]
+        [--batch-size 128] [--pad-types-to-multiple 256] [--prefetch-batches 2]
+        [--char-cnn fused] [--steps 50]
         [--perplexity-steps 300] [--profile-steps 5] [--component-steps 10]
         [--output result.json]
 
@@ -73,6 +75,7 @@ def load_config(args: argparse.Namespace, cache_directory: str) -> Dict[str, Any
         LM_PRECISION="float32",
         LM_SOFTMAX_PRECISION="float32",
         LM_TIME_BUDGET_SECONDS="0",
+        LM_CHAR_CNN=args.char_cnn,
     )
     config_file = os.path.join(REPO_ROOT, "training_configs", "lm", f"{args.direction}.jsonnet")
     overrides: Dict[str, Any] = {}
@@ -203,6 +206,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         choices=("float32", "bfloat16"),
         help="model.softmax_precision of the bfloat16 and float16 runs",
     )
+    parser.add_argument(
+        "--char-cnn", default="allennlp", choices=("allennlp", "fused"), help="LM_CHAR_CNN"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="sentences per batch")
     parser.add_argument("--held-out-every", type=int, default=None)
     parser.add_argument(
@@ -245,6 +251,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             "batch_size_sentences": config["data_loader"]["batch_size"],
             "num_samples": config["model"]["num_samples"],
             "softmax_precision": args.softmax_precision,
+            "char_cnn": args.char_cnn,
             "pad_types_to_multiple": config["data_loader"].get("pad_types_to_multiple", 1),
             "prefetch_batches": config["data_loader"].get("prefetch_batches", 0),
         }

