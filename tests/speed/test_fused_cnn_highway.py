@@ -79,7 +79,9 @@ def test_character_padding_gives_allennlps_weight_gradients():
     (expected, expected_embedding_gradient, expected_gradients), actual_results = results
     actual, embedding_gradient, actual_gradients = actual_results
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(embedding_gradient, expected_embedding_gradient, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        embedding_gradient, expected_embedding_gradient, rtol=1e-5, atol=1e-5
+    )
     assert_same_gradients(actual_gradients, expected_gradients, 1e-5)
 
 
