@@ -23,9 +23,10 @@ class FusedCnnHighwayEncoder(CnnHighwayEncoder):
     for the `paper` preset's widths 1-7, in one large product instead of seven.
 
     Same parameters, parameter names and initialization as `CnnHighwayEncoder` (archives load
-    into either); the same outputs up to float rounding, and the same gradients, except that
-    a maximum reached at several positions shares its gradient among them (allennlp's gives it
-    to one): for the weights that is the same sum, since equal maxima come from equal windows.
+    into either); the same outputs and gradients up to float rounding. As in allennlp's, each
+    maximum's gradient goes to one of its positions (which one, where several positions tie,
+    may differ), and only the maxima's positions are kept for the backward pass, not the
+    convolutions' outputs.
 
     Input `(batch_size, num_characters, embedding_dim)`, output `(batch_size,
     projection_dim)`, as allennlp's.
@@ -49,13 +50,13 @@ class FusedCnnHighwayEncoder(CnnHighwayEncoder):
         )  # (num_filters, dim, max_width), the order of `windows`' last two dimensions
         bias = torch.cat([conv.bias for conv in self._convolutions])
         convolved = torch.nn.functional.linear(
-            windows.reshape(inputs.size(0), num_characters, -1), weight.flatten(1), bias
+            windows.flatten(2), weight.flatten(1), bias
         )  # (batch, num_characters, num_filters)
         maxima: List[torch.Tensor] = []
         start = 0
         for conv, width in zip(self._convolutions, widths):
             end = start + conv.out_channels
-            maxima.append(convolved[:, : num_characters - width + 1, start:end].amax(dim=1))
+            maxima.append(convolved[:, : num_characters - width + 1, start:end].max(dim=1).values)
             start = end
         token_embedding = self._activation(torch.cat(maxima, dim=-1))
         if self._projection_location == "after_cnn":

@@ -85,6 +85,12 @@ def test_character_padding_gives_allennlps_weight_gradients():
     assert_same_gradients(actual_gradients, expected_gradients, 1e-5)
 
 
+def test_no_tokens_give_no_encodings():
+    plain, fused = encoders()
+    inputs, mask = torch.randn(0, 50, 16), torch.ones(0, 50, dtype=torch.bool)
+    assert fused(inputs, mask).shape == plain(inputs, mask).shape == (0, 12)
+
+
 def test_inputs_narrower_than_a_filter_fail_as_allennlps():
     plain, fused = encoders()
     inputs, mask = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)

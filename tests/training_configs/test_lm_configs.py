@@ -9,6 +9,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 # Importing the plugin registers its components and sets the configs' environment defaults.
+from taglm_plugin.common.config_defaults import DEFAULTS
 from taglm_plugin.lm.language_model import LanguageModel
 from tests.conftest import FIXTURES, REPO_ROOT
 
@@ -113,6 +114,8 @@ def test_char_cnn_picks_the_encoder_and_is_checked(monkeypatch):
         config = lm_config(monkeypatch, "forward", "paper")
         return config["model"]["text_field_embedder"]["token_embedders"]["elmo"]["encoder"]["type"]
 
+    assert DEFAULTS["LM_CHAR_CNN"] == "allennlp"
+    monkeypatch.setenv("LM_CHAR_CNN", DEFAULTS["LM_CHAR_CNN"])
     assert encoder_type() == "cnn-highway"
     monkeypatch.setenv("LM_CHAR_CNN", "fused")
     assert encoder_type() == "taglm_fused_cnn_highway"

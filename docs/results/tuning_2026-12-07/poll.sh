@@ -8,7 +8,7 @@ keep() {
   W=$W bash -c 'source scripts/gpu_runs.sh; summary; pack' &&
     cp $W/results.tar.xz "$OUT/.results.tar.xz" && mv "$OUT/.results.tar.xz" "$OUT/results.tar.xz"
 }
-while ! grep -qs finished $W/done.txt && [ "$(date +%s)" -lt $end ]; do
+while ! grep -qsx finished $W/done.txt && [ "$(date +%s)" -lt $end ]; do
   sleep 30
   keep
 done
