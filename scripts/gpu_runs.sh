@@ -76,6 +76,18 @@ lm() {
   echo "$(date +%T) lm $direction rc=$rc export rc=$?" >> "$W/done.txt"
 }
 
+# monitor=$(gpu_monitor): logs the GPU's memory and utilization every 15 s to
+# $W/runs/monitor/gpu.log in a background process, which is no job of the calling shell
+# (`at_most` does not count it); prints its process id, for `kill`.
+gpu_monitor() {
+  mkdir -p "$W/runs/monitor"
+  (while true; do
+     nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader
+     sleep 15
+   done) >> "$W/runs/monitor/gpu.log" 2>&1 &
+  echo $!
+}
+
 summary() {  # [FILE]: the table of every run's figures, into FILE (default $W/summary.tsv)
   local out=${1:-$W/summary.tsv}
   python3 - "$W" <<'PY' > "$out.$$" && mv "$out.$$" "$out"

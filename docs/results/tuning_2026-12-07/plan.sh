@@ -24,13 +24,7 @@ memory=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | hea
 MAX_TRAININGS=${MAX_TRAININGS:-$(( memory / 9500 < 13 ? memory / 9500 : 13 ))}
 [ "$MAX_TRAININGS" -ge 1 ] || MAX_TRAININGS=1
 echo "$(date +%T) ${memory} MiB: ${MAX_TRAININGS} trainings at once" >> "$W/done.txt"
-mkdir -p "$W/runs/monitor"
-(while true; do
-   nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader
-   sleep 15
- done >> "$W/runs/monitor/gpu.log" 2>&1) &
-monitor=$!
-disown
+monitor=$(gpu_monitor)
 
 declare -A OVERRIDES=(
   [default]='{}'
