@@ -2,9 +2,11 @@ import torch
 from allennlp.modules.seq2vec_encoders.cnn_highway_encoder import CnnHighwayEncoder
 from allennlp.modules.seq2vec_encoders.seq2vec_encoder import Seq2VecEncoder
 
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
 
 @Seq2VecEncoder.register("taglm_fused_cnn_highway")
-class FusedCnnHighwayEncoder(CnnHighwayEncoder):
+class FusedCnnHighwayEncoder(ChecksConfigKeys, CnnHighwayEncoder):
     """
     allennlp's `cnn-highway` encoder (the character CNN + highway layers of Kim et al., 2016,
     and of ELMo's biLM: the token encoder of this project's LMs) with its convolutions of every

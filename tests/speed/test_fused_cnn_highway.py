@@ -5,6 +5,7 @@ from allennlp.modules.seq2vec_encoders import Seq2VecEncoder
 from allennlp.modules.seq2vec_encoders.cnn_highway_encoder import CnnHighwayEncoder
 from allennlp.modules.token_embedders import TokenCharactersEncoder
 
+from taglm_plugin.common.config_keys import UnknownConfigKeyError
 from taglm_plugin.speed.fused_cnn_highway import FusedCnnHighwayEncoder
 
 # The `paper` LM preset's filters (training_configs/lm/language_model.libsonnet), fewer of each.
@@ -111,8 +112,11 @@ def test_registered_with_allennlps_parameters_and_names():
             "projection_dim": 3,
         }
     )
-    encoder = Seq2VecEncoder.from_params(params)
+    encoder = Seq2VecEncoder.from_params(params.duplicate())
     assert isinstance(encoder, FusedCnnHighwayEncoder)
+    params["num_highways"] = 1  # misspelt
+    with pytest.raises(UnknownConfigKeyError, match="num_highways"):
+        Seq2VecEncoder.from_params(params)
     plain = CnnHighwayEncoder(4, [[1, 2], [3, 2]], 1, 3)
     assert {name: p.shape for name, p in encoder.state_dict().items()} == {
         name: p.shape for name, p in plain.state_dict().items()
