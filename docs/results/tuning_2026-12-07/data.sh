@@ -1,5 +1,6 @@
 #!/bin/bash
-# data.sh SECONDS: the second device call, carrying .gpuB, from the checkout's root: puts the
+# data.sh SECONDS: the second device call, carrying .gpuB/conll.tar.xz and
+# .gpuB/glove_conll.txt.gz, from the checkout's root: puts the
 # CoNLL data and the word vectors where plan.sh waits for them (the vectors last, by rename),
 # then waits like poll.sh.
 set -e
