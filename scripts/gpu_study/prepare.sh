@@ -15,7 +15,7 @@
 set -euo pipefail
 D=${DATA:-../shared/data}
 mkdir -p .gpuA .gpuB
-trap 'kill $(jobs -p) 2> /dev/null' EXIT  # a failed step stops the background ones too
+trap 'kill $(jobs -p) 2> /dev/null || true' EXIT  # a failed step stops the background ones too
 bash ../shared/tools/offline_gpu_bundle.sh .gpuA/bundle.tar.xz > /tmp/gpu_bundle.log 2>&1 &
 pids=($!)
 tar cJf .gpuB/conll.tar.xz -C "$D" conll2003 conll2000
