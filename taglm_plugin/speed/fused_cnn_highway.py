@@ -55,8 +55,8 @@ class FusedCnnHighwayEncoder(ChecksConfigKeys, CnnHighwayEncoder):
             windows.flatten(2), weight.flatten(1), bias
         )  # (batch, num_characters, num_filters)
         # A filter of width w has outputs at the first `num_characters - w + 1` positions: the
-        # others are masked out of its maximum (one pass over `convolved`; slicing it per width
-        # made the backward pass write a zero-filled copy of it per width).
+        # others are masked out of its maximum (one pass over `convolved`: a slice per width
+        # would have the backward pass write a zero-filled copy of it per width).
         filter_widths = torch.cat(
             [
                 torch.full((conv.out_channels,), conv.kernel_size[0], device=inputs.device)
