@@ -6,8 +6,7 @@
 # perplexity of both precisions after the same PERPLEXITY_STEPS batches (default 200); then the
 # `budget` preset in bfloat16 at 128, 512 and 1024 sentences per batch, with its parts; then
 # both presets' bfloat16 throughput again with the loader's prefetching thread (2 batches); last
-# the `paper` preset in bfloat16 with the fused character CNN (LM_CHAR_CNN=fused), its parts
-# against the first measurement's.
+# one round of the character CNN A/B (char_cnn_ab.sh: allennlp's against the fused one).
 # Usage (repo root, GPU host, .gpu/site carried): bash benchmarks/gpu/lm_speed.sh TEXT [STEPS]
 # (with TEXT in .gpu/ too; where both exceed a call's 64 MiB, a first call carrying .gpu/site
 # runs `mkdir -p /tmp/site && tar xJf .gpu/site/allennlp_site.tar.xz -C /tmp/site`, which
@@ -38,10 +37,7 @@ for size in paper budget; do
     --output $OUT/lm_${size}_bs${batch_size}_prefetch2.json > /dev/null 2>> $OUT/lm_prefetch.log
   echo "$size $batch_size, prefetch 2: exit $?"
 done
-timeout 120 $benchmark --size paper --batch-size 2048 --cache-dir runs/lm/cache_paper \
-  --precisions bfloat16 --warmup-steps 10 --steps 20 --component-steps 10 --char-cnn fused \
-  --output $OUT/lm_paper_bs2048_fused_char_cnn.json > /dev/null 2>> $OUT/lm_fused.log
-echo "paper 2048, fused char CNN: exit $?"
+bash benchmarks/gpu/char_cnn_ab.sh "$1" 1
 python3 - <<'PY'
 import glob, json, os
 for path in sorted(glob.glob(os.environ["OUT"] + "/lstm_precision_*.json")):
