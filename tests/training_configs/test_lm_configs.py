@@ -101,9 +101,10 @@ def test_precision_picks_the_models_autocast_or_the_trainers_amp(monkeypatch):
 
 def test_lstm_precision_reaches_the_model_only_when_not_mixed(monkeypatch):
     monkeypatch.setenv("LM_PRECISION", "bfloat16")
-    assert "lstm_precision" not in lm_config(monkeypatch, "forward", "paper")["model"]
-    monkeypatch.setenv("LM_LSTM_PRECISION", "float32")
+    assert DEFAULTS["LM_LSTM_PRECISION"] == "float32"
     assert lm_config(monkeypatch, "forward", "paper")["model"]["lstm_precision"] == "float32"
+    monkeypatch.setenv("LM_LSTM_PRECISION", "mixed")
+    assert "lstm_precision" not in lm_config(monkeypatch, "forward", "paper")["model"]
     monkeypatch.setenv("LM_LSTM_PRECISION", "half")
     with pytest.raises(RuntimeError, match="LM_LSTM_PRECISION must be one of .*not half"):
         lm_config(monkeypatch, "forward", "paper")
@@ -114,11 +115,11 @@ def test_char_cnn_picks_the_encoder_and_is_checked(monkeypatch):
         config = lm_config(monkeypatch, "forward", "paper")
         return config["model"]["text_field_embedder"]["token_embedders"]["elmo"]["encoder"]["type"]
 
-    assert DEFAULTS["LM_CHAR_CNN"] == "allennlp"
+    assert DEFAULTS["LM_CHAR_CNN"] == "fused"
     monkeypatch.setenv("LM_CHAR_CNN", DEFAULTS["LM_CHAR_CNN"])
-    assert encoder_type() == "cnn-highway"
-    monkeypatch.setenv("LM_CHAR_CNN", "fused")
     assert encoder_type() == "taglm_fused_cnn_highway"
+    monkeypatch.setenv("LM_CHAR_CNN", "allennlp")
+    assert encoder_type() == "cnn-highway"
     monkeypatch.setenv("LM_CHAR_CNN", "cudnn")
     with pytest.raises(RuntimeError, match="LM_CHAR_CNN must be one of allennlp, fused, not cudnn"):
         encoder_type()

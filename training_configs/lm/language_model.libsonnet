@@ -2,7 +2,7 @@
 // text with `taglm_lm_text` + `taglm_language_model`. forward.jsonnet and backward.jsonnet set
 // `direction`; the backward LM reads every sentence reversed. The two share no parameters.
 //
-//   chars of w_k -> char CNN + highway (allennlp `cnn-highway`) -> stacked LSTMP
+//   chars of w_k -> char CNN + highway (LM_CHAR_CNN) -> stacked LSTMP
 //   (`StackedProjectionLstm`) -> softmax over the `lm_targets` words (sampled in training,
 //   full for the validation perplexity)
 //
@@ -21,14 +21,14 @@
 //                           0 = one per CPU core
 //   LM_PRECISION            'float32', 'bfloat16' (autocast in the model, float32 softmax) or
 //                           'float16' (allennlp's trainer.use_amp: autocast + GradScaler)
-//   LM_LSTM_PRECISION       'mixed' (the LSTMs in LM_PRECISION) or 'float32' (only the token
-//                           encoder in bfloat16/float16; model.lstm_precision)
+//   LM_LSTM_PRECISION       'float32' (only the token encoder in bfloat16/float16) or 'mixed'
+//                           (the LSTMs in LM_PRECISION; model.lstm_precision)
 //   LM_SOFTMAX_PRECISION    'float32' or 'bfloat16': operands of the sampled softmax's logits
 //                           products in training (tensor cores; float32 accumulation and
 //                           logits; model.softmax_precision)
-//   LM_CHAR_CNN             'allennlp' (`cnn-highway`) or 'fused' (`taglm_fused_cnn_highway`:
-//                           the same parameters and outputs, the convolutions of all widths
-//                           as one matrix product; an archive loads into either)
+//   LM_CHAR_CNN             'fused' (`taglm_fused_cnn_highway`: the convolutions of all widths
+//                           as one matrix product) or 'allennlp' (`cnn-highway`): the same
+//                           parameters and outputs; an archive loads into either
 //   CUDA_DEVICE             -1 for the CPU, 0 for the first GPU
 //   CUDA_DEVICES            distributed training on these devices, e.g. 0,1
 //                           (../common/distributed.libsonnet; batch_size is per worker)
