@@ -63,8 +63,11 @@ class LanguageModel(ChecksConfigKeys, Model):
     embedded once and gathered (exact for a per-token embedder such as the character CNN).
 
     Mixed precision: `mixed_precision = "bfloat16"` (or `"float16"`) runs the token embedder and
-    the LSTMs under `torch.autocast` of that dtype (bfloat16 needs no loss scaling; for float16
-    use allennlp's `trainer.use_amp` instead, which adds a `GradScaler`). The softmax always
+    the LSTMs under `torch.autocast` of that dtype (for float16 use allennlp's `trainer.use_amp`
+    instead, which adds a `GradScaler`). bfloat16 has float32's range and needs no loss scaling,
+    except in the LSTMs: under bfloat16 autocast cuDNN computes them in float16, where their
+    gradients underflow (docs/PERFORMANCE.md), so the LM configs set `lstm_precision =
+    "float32"` (below). The softmax always
     runs in float32 (autocast off), so the logits keep their precision; with
     `softmax = "sampled"`, `softmax_precision = "bfloat16"` rounds only the operands of the
     sampled logits' matrix products to bfloat16 (tensor cores; float32 accumulation, logits and
