@@ -18,6 +18,11 @@ STD_MARGIN = 12.0
 # matrix products' operands.
 LOGITS_PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
+# Rows of the full softmax's logits that evaluation computes at a time: (4096, 50,000) float32
+# logits are 0.8 GB, where all rows of a batch of 128 sentences of 100 words at once were three
+# tensors of 2.6 GB.
+EVAL_CHUNK_ROWS = 4096
+
 
 class LogUniformSampledSoftmaxLoss(SampledSoftmaxLoss):
     """
@@ -36,6 +41,7 @@ class LogUniformSampledSoftmaxLoss(SampledSoftmaxLoss):
 
     Targets equal to `IGNORED_TARGET` (padding) add nothing to the loss, in training as in
     evaluation, so a padded batch needs no boolean indexing (a host synchronisation).
+    Evaluation computes allennlp's full-softmax loss `EVAL_CHUNK_ROWS` rows at a time.
 
     `logits_precision = "bfloat16"` rounds the operands of the sampled logits' matrix products
     (the states and the sampled words' weights in the forward pass, the gradient of the logits
@@ -107,6 +113,24 @@ class LogUniformSampledSoftmaxLoss(SampledSoftmaxLoss):
         ).masked_fill(sampled_ids == targets.unsqueeze(1), -10000.0)
         nll = torch.logaddexp(true_logits, sampled_logits.logsumexp(dim=1)) - true_logits
         return torch.where(predicted, nll, 0.0).sum()
+
+    def _forward_eval(self, embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """
+        allennlp's full-softmax loss of `embeddings` `(num_targets, embedding_dim)` for
+        `targets` `(num_targets,)`, summed over the targets that are not `IGNORED_TARGET`:
+        `logsumexp` of the logits minus the true logit, `EVAL_CHUNK_ROWS` rows at a time.
+        """
+        summed = embeddings.new_zeros((), dtype=torch.float32)
+        for start in range(0, embeddings.size(0), EVAL_CHUNK_ROWS):
+            chunk_targets = targets[start : start + EVAL_CHUNK_ROWS]
+            # (chunk_rows, num_words)
+            logits = torch.addmm(
+                self.softmax_b, embeddings[start : start + EVAL_CHUNK_ROWS], self.softmax_w.t()
+            )
+            true_logits = logits.gather(1, chunk_targets.clamp(min=0).unsqueeze(1)).squeeze(1)
+            nll = logits.logsumexp(dim=1) - true_logits
+            summed = summed + torch.where(chunk_targets != IGNORED_TARGET, nll, 0.0).sum()
+        return summed
 
     def log_uniform_candidate_sampler(
         self, targets: torch.Tensor, choice_func=None

@@ -63,6 +63,24 @@ def test_same_loss_as_allennlps_for_the_same_sample(monkeypatch):
     torch.testing.assert_close(ours(embeddings, targets), theirs(embeddings, targets))
 
 
+def test_evaluation_in_chunks_is_allennlps_full_softmax(monkeypatch):
+    torch.manual_seed(3)
+    ours = LogUniformSampledSoftmaxLoss(NUM_WORDS, 4, NUM_SAMPLES).eval()
+    theirs = SampledSoftmaxLoss(NUM_WORDS, 4, NUM_SAMPLES).eval()
+    theirs.load_state_dict(ours.state_dict())
+    # 11 rows in chunks of 4, 4 and 3; padding in the first and the last chunk.
+    monkeypatch.setattr(module, "EVAL_CHUNK_ROWS", 4)
+    targets = torch.tensor([IGNORED_TARGET, 3, 0, 29, 7, 7, 12, 1, 2, IGNORED_TARGET, 5])
+    embeddings = torch.randn(11, 4, requires_grad=True)
+    ours_loss = ours(embeddings, targets)
+    (ours_grad,) = torch.autograd.grad(ours_loss, embeddings)
+    theirs_loss = theirs(embeddings, targets)
+    (theirs_grad,) = torch.autograd.grad(theirs_loss, embeddings)
+    torch.testing.assert_close(ours_loss, theirs_loss)
+    torch.testing.assert_close(ours_grad, theirs_grad)
+    assert ours_grad[0].abs().sum() == 0 and ours_grad[9].abs().sum() == 0
+
+
 def fixed_sample(monkeypatch, loss: LogUniformSampledSoftmaxLoss) -> None:
     sample = log_uniform_choice(NUM_WORDS, NUM_SAMPLES, loss.num_draws, torch.device("cpu"))
     monkeypatch.setattr(module, "log_uniform_choice", lambda *args: sample)

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# LM quality for a fixed training time (issues 14 and 15): the `budget` preset's forward and
+# backward LMs trained side by side, as `allennlp taglm-study` trains them (bf16, bf16
+# sampled-softmax products, the configs' other defaults), for SECONDS each, once per VARIANT
+# BATCH:LR (sentences per batch, Adam's learning rate), one variant after the other so that
+# each pair has the GPU to itself. Every variant validates and checks its time budget after
+# the same EPOCH_SENTENCES training sentences (default 256,000: 2000 batches of 128, 500 of
+# 512, ...), on the same held-out sentences in batches of 128. Prints, per variant and direction, the held-out
+# perplexity after each of these "epochs" with its training seconds and tokens, and writes it
+# to RUNS/summary.json; GPU memory per process every 10 s to RUNS/gpumem.csv.
+# Usage (repo root, GPU host, allennlp importable, e.g. after `source benchmarks/gpu/env.sh`):
+#   RUNS=runs/lm_budget_ab bash benchmarks/gpu/lm_budget_ab.sh TEXT SECONDS BATCH:LR [...]
+#   e.g. bash benchmarks/gpu/lm_budget_ab.sh '/data/text/*.tar.xz' 180 128:0.001 512:0.002
+# TEXT is the LMs' LM_TRAIN_DATA (a file or a glob); the token caches in RUNS/cache_DIRECTION
+# are built by the first variant and read by the others. LM_SIZE (default budget) and
+# CUDA_DEVICE (default 0) pass through (LM_SIZE=small CUDA_DEVICE=-1 runs it on a CPU).
+set -uo pipefail
+if [ $# -lt 3 ]; then
+  echo "usage: $0 TEXT SECONDS BATCH:LR [BATCH:LR ...]" >&2
+  exit 2
+fi
+text=$1 seconds=$2 epoch_sentences=${EPOCH_SENTENCES:-256000}
+shift 2
+for variant in "$@"; do
+  if ! [[ $variant =~ ^[1-9][0-9]*:[0-9.e-]+$ ]] || (( epoch_sentences % ${variant%%:*} != 0 )); then
+    echo "variant '$variant': expected BATCH:LR with BATCH dividing $epoch_sentences, e.g. 512:0.002" >&2
+    exit 2
+  fi
+done
+runs=${RUNS:-runs/lm_budget_ab}
+mkdir -p "$runs"
+export PYTHONUNBUFFERED=1 LM_SIZE=${LM_SIZE:-budget} LM_TRAIN_DATA=$text
+export LM_TIME_BUDGET_SECONDS=$seconds LM_PRECISION=bfloat16 LM_SOFTMAX_PRECISION=bfloat16
+export CUDA_DEVICE=${CUDA_DEVICE:-0}
+(while true; do
+   nvidia-smi --query-compute-apps=timestamp,pid,used_memory --format=csv,noheader \
+     >> "$runs/gpumem.csv" 2> /dev/null
+   sleep 10
+ done) &
+monitor=$!
+trap 'kill $monitor 2> /dev/null' EXIT
+for variant in "$@"; do
+  batch=${variant%%:*} lr=${variant#*:}
+  overrides="{\"data_loader.batch_size\": $batch,
+              \"data_loader.batches_per_epoch\": $(( epoch_sentences / batch )),
+              \"trainer.optimizer.lr\": $lr}"
+  pids=()
+  for direction in forward backward; do
+    # The kill guard: training ends by its time budget; this only stops a hung process.
+    LM_CACHE_DIR=$runs/cache_$direction timeout -s KILL $(( seconds + 600 )) \
+      python3 -m allennlp train training_configs/lm/$direction.jsonnet \
+      -s "$runs/$variant/$direction" -f --include-package taglm_plugin -o "$overrides" \
+      > "$runs/${variant/:/_}_$direction.log" 2>&1 &
+    pids+=($!)
+  done
+  for index in 0 1; do
+    wait "${pids[$index]}"
+    echo "$variant $([ $index = 0 ] && echo forward || echo backward): exit $?"
+  done
+done
+python3 - "$runs" "$@" <<'PY'
+import json, sys
+from pathlib import Path
+from taglm_plugin.study.results import duration_seconds, per_epoch
+
+runs, variants = Path(sys.argv[1]), sys.argv[2:]
+summary = {}
+for variant in variants:
+    for direction in ("forward", "backward"):
+        directory = runs / variant / direction
+        epochs = []
+        for metrics, throughput in zip(
+            per_epoch(directory, "metrics_epoch"), per_epoch(directory, "throughput_epoch")
+        ):
+            epochs.append({
+                "seconds": round(duration_seconds(metrics["training_duration"]), 1),
+                "tokens_seen": throughput["tokens_seen"],
+                "tokens_per_second": round(throughput["tokens_per_second"]),
+                "perplexity": round(metrics["validation_perplexity"], 2),
+            })
+        summary[f"{variant} {direction}"] = epochs
+        print(f"{variant} {direction}:", " | ".join(
+            f"{e['seconds']:.0f} s, {e['tokens_seen'] / 1e6:.1f}M tokens, ppl {e['perplexity']:.1f}"
+            for e in epochs
+        ) or "no epoch finished", f"({epochs[-1]['tokens_per_second']:,} tokens/s)" if epochs else "")
+(runs / "summary.json").write_text(json.dumps(summary, indent=1))
+PY
