@@ -60,12 +60,24 @@ def test_paper_size_is_a_char_cnn_and_lstm_2048_512(monkeypatch):
     )
 
 
-def test_budget_size_validates_every_2000_batches(monkeypatch, tmp_path):
-    # Several validations (perplexity over time) and time-budget checks within minutes.
+def test_budget_size_validates_every_256000_sentences(monkeypatch, tmp_path):
+    # Several validations (perplexity over time) and time-budget checks within minutes, after
+    # as many sentences as `paper`'s, in the batches of the fixed-time A/B's best variant.
     monkeypatch.setenv("LM_CACHE_DIR", str(tmp_path))
-    config = lm_config(monkeypatch, "forward", "budget")
-    assert config["data_loader"]["batches_per_epoch"] == 2000
-    assert "batches_per_epoch" not in config["validation_data_loader"]
+    budget = lm_config(monkeypatch, "forward", "budget")
+    paper = lm_config(monkeypatch, "forward", "paper")
+    assert (budget["data_loader"]["batch_size"], budget["trainer"]["optimizer"]["lr"]) == (
+        512,
+        0.003,
+    )
+    assert (paper["data_loader"]["batch_size"], paper["trainer"]["optimizer"]["lr"]) == (
+        128,
+        0.001,
+    )
+    for config in (budget, paper):
+        loader = config["data_loader"]
+        assert loader["batches_per_epoch"] * loader["batch_size"] == 256000
+        assert "batches_per_epoch" not in config["validation_data_loader"]
 
 
 def test_budget_size_exports_under_16_mib_in_half_precision(monkeypatch):

@@ -55,6 +55,7 @@ local sizes = {
     dropout: 0.1,
     num_samples: 8192,
     batch_size: 128,  // sentences (Wikipedia: ~24 tokens each)
+    learning_rate: 0.001,  // Adam's
     // An "epoch" is 2000 batches (~6M tokens): validation, checkpoint and time-budget check.
     batches_per_epoch: 2000,
     num_epochs: 100,
@@ -69,8 +70,17 @@ local sizes = {
     token_dim: 256,
     hidden_size: 1024,
     projection_size: 256,
-    // Epochs of 2000 batches as `paper` (~6M tokens, ~50 s on an H200): a budget of a few
-    // minutes gets a validation (a few seconds) and a time-budget check every epoch.
+    // Batch size and learning rate for the lowest held-out perplexity after a fixed time
+    // (docs/PERFORMANCE.md, 2026-12-07, H200, forward and backward side by side as the study
+    // trains them, bf16, 180 s each): 512 sentences at Adam 0.003 99.2 / 97.2 (forward /
+    // backward, after 168 s, 50.1M tokens, 297k tokens/s each), 512 at 0.002 107.5 / 102.8,
+    // 512 at 0.001 127.8 / 129.0, 1024 at 0.002 128.0 / 113.3, 1024 at 0.004 135.1 / 119.7,
+    // 128 at 0.001 (as `paper`) 122.3 / 119.6 (after 177 s, 25.1M tokens, 142k tokens/s).
+    batch_size: 512,
+    learning_rate: 0.003,
+    // Epochs of 500 batches (~6M tokens, ~20 s on an H200 beside the other LM): a budget of a
+    // few minutes gets a validation (a few seconds) and a time-budget check every epoch.
+    batches_per_epoch: 500,
     num_epochs: 1000,  // LM_TIME_BUDGET_SECONDS ends it
   },
   // Trains in seconds on a CPU; for tests.
@@ -85,6 +95,7 @@ local sizes = {
     dropout: 0.0,
     num_samples: 32,
     batch_size: 8,
+    learning_rate: 0.001,
     batches_per_epoch: null,
     num_epochs: 2,
     num_workers: 0,
@@ -106,7 +117,7 @@ local sizes = {
   held_out_every:: 100,
   max_sentence_length:: 100,
   vocab_size:: 50000,
-  learning_rate:: 0.001,
+  learning_rate:: preset.learning_rate,
   grad_norm:: 5.0,
 
   local preset =
