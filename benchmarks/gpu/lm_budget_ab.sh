@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # LM quality for a fixed training time (issues 14 and 15): the `budget` preset's forward and
-# backward LMs trained side by side, as `allennlp taglm-study` trains them (bf16, bf16
-# sampled-softmax products, the configs' other defaults), for SECONDS each, once per VARIANT
+# backward LMs trained side by side, as `allennlp taglm-study` trains them (by default bf16,
+# bf16 sampled-softmax products, the configs' other defaults), for SECONDS each, once per VARIANT
 # BATCH:LR (sentences per batch, Adam's learning rate), one variant after the other so that
 # each pair has the GPU to itself. Every variant validates and checks its time budget after
 # the same EPOCH_SENTENCES training sentences (default 256,000: 2000 batches of 128, 500 of
-# 512, ...), on the same held-out sentences in batches of 128. Prints, per variant and direction, the held-out
-# perplexity after each of these "epochs" with its training seconds and tokens, and writes it
-# to RUNS/summary.json; GPU memory per process every 10 s to RUNS/gpumem.csv.
+# 512, ...), on the same held-out sentences (in the preset's batches). Prints, per variant and
+# direction, the held-out perplexity after each of these "epochs" with its training seconds
+# and tokens, and writes it to RUNS/summary.json; GPU memory per process every 10 s to
+# RUNS/gpumem.csv.
 # Usage (repo root, GPU host, allennlp importable, e.g. after `source benchmarks/gpu/env.sh`):
 #   RUNS=runs/lm_budget_ab bash benchmarks/gpu/lm_budget_ab.sh TEXT SECONDS BATCH:LR [...]
 #   e.g. bash benchmarks/gpu/lm_budget_ab.sh '/data/text/*.tar.xz' 180 128:0.001 512:0.002
 # TEXT is the LMs' LM_TRAIN_DATA (a file or a glob); the token caches in RUNS/cache_DIRECTION
-# are built by the first variant and read by the others. LM_SIZE (default budget) and
-# CUDA_DEVICE (default 0) pass through (LM_SIZE=small CUDA_DEVICE=-1 runs it on a CPU).
+# are built by the first variant and read by the others. LM_SIZE (default budget),
+# LM_PRECISION and LM_SOFTMAX_PRECISION (default bfloat16), CUDA_DEVICE (default 0) and the
+# configs' other variables pass through (LM_SIZE=small CUDA_DEVICE=-1 runs it on a CPU;
+# LM_PRECISION=float16 LM_LSTM_PRECISION=mixed trains with a loss scaler, the LSTMs in fp16).
 set -uo pipefail
 if [ $# -lt 3 ]; then
   echo "usage: $0 TEXT SECONDS BATCH:LR [BATCH:LR ...]" >&2
@@ -30,7 +33,8 @@ done
 runs=${RUNS:-runs/lm_budget_ab}
 mkdir -p "$runs"
 export PYTHONUNBUFFERED=1 LM_SIZE=${LM_SIZE:-budget} LM_TRAIN_DATA=$text
-export LM_TIME_BUDGET_SECONDS=$seconds LM_PRECISION=bfloat16 LM_SOFTMAX_PRECISION=bfloat16
+export LM_TIME_BUDGET_SECONDS=$seconds LM_PRECISION=${LM_PRECISION:-bfloat16}
+export LM_SOFTMAX_PRECISION=${LM_SOFTMAX_PRECISION:-bfloat16}
 export CUDA_DEVICE=${CUDA_DEVICE:-0}
 (while true; do
    nvidia-smi --query-compute-apps=timestamp,pid,used_memory --format=csv,noheader \
