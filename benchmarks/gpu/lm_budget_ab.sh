@@ -5,10 +5,10 @@
 # BATCH:LR (sentences per batch, Adam's learning rate), one variant after the other so that
 # each pair has the GPU to itself. Every variant validates and checks its time budget after
 # the same EPOCH_SENTENCES training sentences (default 256,000: 2000 batches of 128, 500 of
-# 512, ...), on the same held-out sentences (in the preset's batches). Prints, per variant and
+# 512, ...), on the same held-out sentences in batches of 128 (the configs' validation). Prints, per variant and
 # direction, the held-out perplexity after each of these "epochs" with its training seconds
 # and tokens, and writes it to RUNS/summary.json; GPU memory per process every 10 s to
-# RUNS/gpumem.csv.
+# RUNS/gpumem.csv. Exits 1 if a training failed (after the summary of the others).
 # Usage (repo root, GPU host, allennlp importable, e.g. after `source benchmarks/gpu/env.sh`):
 #   RUNS=runs/lm_budget_ab bash benchmarks/gpu/lm_budget_ab.sh TEXT SECONDS BATCH:LR [...]
 #   e.g. bash benchmarks/gpu/lm_budget_ab.sh '/data/text/*.tar.xz' 180 128:0.001 512:0.002
@@ -25,12 +25,14 @@ fi
 text=$1 seconds=$2 epoch_sentences=${EPOCH_SENTENCES:-256000}
 shift 2
 for variant in "$@"; do
-  if ! [[ $variant =~ ^[1-9][0-9]*:[0-9.e-]+$ ]] || (( epoch_sentences % ${variant%%:*} != 0 )); then
+  if ! [[ $variant =~ ^[1-9][0-9]*:[0-9]+(\.[0-9]+)?(e-?[0-9]+)?$ ]] ||
+     (( epoch_sentences % ${variant%%:*} != 0 )); then
     echo "variant '$variant': expected BATCH:LR with BATCH dividing $epoch_sentences, e.g. 512:0.002" >&2
     exit 2
   fi
 done
 runs=${RUNS:-runs/lm_budget_ab}
+failed=0
 mkdir -p "$runs"
 export PYTHONUNBUFFERED=1 LM_SIZE=${LM_SIZE:-budget} LM_TRAIN_DATA=$text
 export LM_TIME_BUDGET_SECONDS=$seconds LM_PRECISION=${LM_PRECISION:-bfloat16}
@@ -38,9 +40,9 @@ export LM_SOFTMAX_PRECISION=${LM_SOFTMAX_PRECISION:-bfloat16}
 export CUDA_DEVICE=${CUDA_DEVICE:-0}
 (while true; do
    nvidia-smi --query-compute-apps=timestamp,pid,used_memory --format=csv,noheader \
-     >> "$runs/gpumem.csv" 2> /dev/null
+     >> "$runs/gpumem.csv"
    sleep 10
- done) &
+ done) > /dev/null 2>&1 &  # (its sleep, left behind by the kill, holds no output open)
 monitor=$!
 trap 'kill $monitor 2> /dev/null' EXIT
 for variant in "$@"; do
@@ -59,7 +61,9 @@ for variant in "$@"; do
   done
   for index in 0 1; do
     wait "${pids[$index]}"
-    echo "$variant $([ $index = 0 ] && echo forward || echo backward): exit $?"
+    status=$?
+    (( status == 0 )) || failed=1
+    echo "$variant $([ $index = 0 ] && echo forward || echo backward): exit $status"
   done
 done
 python3 - "$runs" "$@" <<'PY'
@@ -89,3 +93,5 @@ for variant in variants:
         ) or "no epoch finished", f"({epochs[-1]['tokens_per_second']:,} tokens/s)" if epochs else "")
 (runs / "summary.json").write_text(json.dumps(summary, indent=1))
 PY
+(( $? == 0 )) || failed=1
+exit $(( failed ))

@@ -33,7 +33,7 @@ for batch_size in 128 512 1024; do
   echo "budget $batch_size: exit $?"
 done
 for size in paper budget; do
-  batch_size=$([ $size = paper ] && echo 2048 || echo 128)
+  batch_size=$([ $size = paper ] && echo 2048 || echo 512)
   timeout 120 $benchmark --size $size --batch-size $batch_size --cache-dir runs/lm/cache_$size \
     --precisions bfloat16 --warmup-steps 10 --steps 30 --prefetch-batches 2 \
     --output $OUT/lm_${size}_bs${batch_size}_prefetch2.json > /dev/null 2>> $OUT/lm_prefetch.log

@@ -2,6 +2,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from tests.conftest import FIXTURES, REPO_ROOT
 
 SCRIPT = "benchmarks/gpu/lm_budget_ab.sh"
@@ -39,8 +41,21 @@ def test_small_lms_side_by_side_give_perplexity_over_time(tmp_path):
     assert config["trainer"]["optimizer"]["lr"] == 0.002
 
 
-def test_a_bad_variant_stops_it_before_any_training(tmp_path):
-    result = run(tmp_path, "text.txt", "5", "16:0.002", "100:0.001")
+def test_a_failed_training_is_reported_and_fails_the_script(tmp_path):
+    result = run(tmp_path, str(tmp_path / "no_such_text.txt"), "5", "16:0.002")
+    assert result.returncode == 1
+    assert "16:0.002 forward: exit 1" in result.stdout
+    assert "16:0.002 backward: exit 1" in result.stdout
+    assert "16:0.002 forward: no epoch finished" in result.stdout
+    assert json.loads((tmp_path / "runs" / "summary.json").read_text()) == {
+        "16:0.002 forward": [],
+        "16:0.002 backward": [],
+    }
+
+
+@pytest.mark.parametrize("variant", ["100:0.001", "16:1e", "16:.5", "16"])
+def test_a_bad_variant_stops_it_before_any_training(tmp_path, variant):
+    result = run(tmp_path, "text.txt", "5", "16:0.002", variant)
     assert result.returncode == 2
-    assert "variant '100:0.001'" in result.stderr and "dividing 64" in result.stderr
+    assert f"variant '{variant}'" in result.stderr and "dividing 64" in result.stderr
     assert not (tmp_path / "runs").exists()

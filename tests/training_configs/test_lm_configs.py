@@ -78,6 +78,8 @@ def test_budget_size_validates_every_256000_sentences(monkeypatch, tmp_path):
         loader = config["data_loader"]
         assert loader["batches_per_epoch"] * loader["batch_size"] == 256000
         assert "batches_per_epoch" not in config["validation_data_loader"]
+        # Validation in batches of 128 sentences, as the fixed-time A/B measured its memory.
+        assert config["validation_data_loader"]["batch_size"] == 128
 
 
 def test_budget_size_exports_under_16_mib_in_half_precision(monkeypatch):

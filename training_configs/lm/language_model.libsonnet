@@ -76,6 +76,7 @@ local sizes = {
     // backward, after 168 s, 50.1M tokens, 297k tokens/s each), 512 at 0.002 107.5 / 102.8,
     // 512 at 0.001 127.8 / 129.0, 1024 at 0.002 128.0 / 113.3, 1024 at 0.004 135.1 / 119.7,
     // 128 at 0.001 (as `paper`) 122.3 / 119.6 (after 177 s, 25.1M tokens, 142k tokens/s).
+    // One run each; 0.003 is the highest rate tried at 512, and budgets over 180 s untried.
     batch_size: 512,
     learning_rate: 0.003,
     // Epochs of 500 batches (~6M tokens, ~20 s on an H200 beside the other LM): a budget of a
@@ -138,10 +139,10 @@ local sizes = {
   assert std.member(softmax_precisions, $.softmax_precision)
          : 'LM_SOFTMAX_PRECISION must be one of %s, not %s'
            % [std.join(', ', softmax_precisions), $.softmax_precision],
-  local loader(batches_per_epoch, shuffle) =
+  local loader(batch_size, batches_per_epoch, shuffle) =
     if $.cache_directory != '' then {
       type: 'taglm_lm_cache',
-      batch_size: preset.batch_size,
+      batch_size: batch_size,
       cache_directory: $.cache_directory,
       tokenizing_processes: $.tokenizing_processes,
       shuffle: shuffle,
@@ -153,9 +154,9 @@ local sizes = {
       [if batches_per_epoch != null then 'batches_per_epoch']: batches_per_epoch,
     } else {
       type: 'taglm_multiprocess',
-      batch_sampler: { type: 'bucket', batch_size: preset.batch_size, sorting_keys: ['tokens'] },
+      batch_sampler: { type: 'bucket', batch_size: batch_size, sorting_keys: ['tokens'] },
       // Instances each data loader worker sorts into buckets at a time.
-      max_instances_in_memory: 20 * preset.batch_size,
+      max_instances_in_memory: 20 * batch_size,
       num_workers: preset.num_workers,
       [if batches_per_epoch != null then 'batches_per_epoch']: batches_per_epoch,
     },
@@ -219,8 +220,10 @@ local sizes = {
     [if $.lstm_precision != 'mixed' then 'lstm_precision']: $.lstm_precision,
   },
 
-  data_loader: loader(preset.batches_per_epoch, shuffle=true),
-  validation_data_loader: loader(null, shuffle=false),
+  data_loader: loader(preset.batch_size, preset.batches_per_epoch, shuffle=true),
+  // Validation batches of 128 sentences whatever the training's, as measured (the perplexity
+  // does not depend on them; the GPU memory does).
+  validation_data_loader: loader(std.min(128, preset.batch_size), null, shuffle=false),
 
   trainer: {
     cuda_device: $.cuda_device,
