@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# TagLM speed figures on the GPU host (docs/GPU_RUNS.md), with LMs pretrained in the same call
-# by pretrain_lms.sh: EPOCHS epochs of ner/taglm.jsonnet and of ner/taglm_cached.jsonnet (LM
-# states cached after the first epoch), tagging throughput of the TagLM archive, the largest
-# batch x length that fits, and the CRF benchmark.
-# Usage (repo root, GPU host): GPU_DATA=.gpu/ner bash benchmarks/gpu/speed_taglm.sh TEXT EPOCHS
+# TagLM speed figures on the GPU host (docs/GPU_RUNS.md), with LMs of LM_SIZE (default budget;
+# `paper` for issue 15's items 3 and 4) pretrained for 30 s each in the same call by
+# pretrain_lms.sh (speed does not depend on their quality): EPOCHS epochs of ner/baseline.jsonnet,
+# ner/taglm.jsonnet and ner/taglm_cached.jsonnet (LM states cached after the first epoch), so
+# that TagLM's epochs compare with the baseline's of the same call; tagging throughput of the
+# TagLM archive on the GPU and the CPU, the largest batch x length that fits, and the CRF
+# benchmark.
+# Usage (repo root, GPU host): GPU_DATA=.gpu/ner [LM_SIZE=paper] bash benchmarks/gpu/speed_taglm.sh TEXT EPOCHS
 set -uo pipefail
 source benchmarks/gpu/env.sh
 bash benchmarks/gpu/pretrain_lms.sh $1 30 | grep -E "exit|Wrote"
-export NUM_EPOCHS=$2 LM_STATE_DIM=256
+export LM_SIZE=${LM_SIZE:-budget}
+export NUM_EPOCHS=$2 LM_STATE_DIM=$([ "$LM_SIZE" = paper ] && echo 512 || echo 256)
 export FORWARD_LM=$PWD/runs/lm/forward/encoder.tar.gz BACKWARD_LM=$PWD/runs/lm/backward/encoder.tar.gz
 mkdir -p runs/speed
-for config in taglm taglm_cached; do
+for config in baseline taglm taglm_cached; do
+  # The baseline at TagLM's batch size (64; its config trains at 32), so that the epochs compare.
   python3 -m allennlp train training_configs/ner/$config.jsonnet -s runs/speed/$config -f \
+    -o '{"data_loader.batch_sampler.batch_size": 64}' \
     --include-package taglm_plugin > runs/speed_$config.log 2>&1
   echo "$config: exit $?"
   grep -E "Epoch duration|f1-measure-overall \|" runs/speed_$config.log | tee -a $OUT/taglm_epochs.txt
