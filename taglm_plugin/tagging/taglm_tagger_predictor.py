@@ -244,14 +244,16 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
     def _tag_in_workers(self, inputs: List[JsonDict]) -> List[JsonDict]:
         """
         `predict_batch_json` by the workers: the inputs cut in order of length into shares of
-        `batch_size` (one forward pass of a worker), each share in the order of the batch; a
-        bad input raises `BadInputError` for the first bad input of the batch, as in this
-        process.
+        `batch_size` (one forward pass of a worker), each share in the order of the batch,
+        handed out longest first (so that the workers finish together: the shortest shares
+        last fill the gaps; shortest first left most workers idle while the longest shares
+        ran); a bad input raises `BadInputError` for the first bad input of the batch, as in
+        this process.
         """
         lengths = [_approximate_length(item) for item in inputs]
         shares = [
             ([(index, inputs[index]) for index in sorted(indices)], len(inputs))
-            for indices in _batches_by_length(lengths, self._batch_size)
+            for indices in reversed(_batches_by_length(lengths, self._batch_size))
         ]
         results = self._workers.map(shares)
         errors = [result for result in results if isinstance(result, BadInputError)]

@@ -15,6 +15,7 @@ from taglm_plugin.common.file_errors import DataFileError
 from taglm_plugin.tagging.conll_column import ConllColumnReader
 from taglm_plugin.tagging.taglm_tagger_predictor import (
     TagLmTaggerPredictor,
+    _approximate_length,
     entity_spans,
     token_offsets,
 )
@@ -334,6 +335,23 @@ def test_workers_give_the_outputs_of_one_process_in_input_order(archive_path, wo
         pooled.close()
 
 
+def test_workers_get_the_longest_shares_first(archive_path, monkeypatch):
+    # A worker that is handed the longest share last keeps the others waiting for it.
+    predictor = predictor_with_varied_tags(archive_path, workers=2, batch_size=4)
+    handed_out = []
+
+    def record(shares):
+        handed_out.extend(shares)
+        return [predictor._tag_share(share) for share in shares]
+
+    monkeypatch.setattr(predictor._workers, "map", record)
+    inputs = varied_inputs()
+    predictor.predict_batch_json(inputs)
+    longest = [max(_approximate_length(item) for _, item in share) for share, _ in handed_out]
+    assert longest == sorted(longest, reverse=True) and longest[0] > longest[-1]
+    assert sorted(index for share, _ in handed_out for index, _ in share) == list(range(40))
+
+
 def tokens(length):
     return {"tokens": ["EU"] * length}
 
@@ -345,8 +363,9 @@ def blank_token(length):
 @pytest.mark.parametrize(
     "first_bad",
     [
-        1,  # in the first share of 4 (the shortest), after the batch's shortest bad input
-        0,  # the longest: in the last share
+        1,  # in the shortest share of 4 (the last handed out), after the batch's shortest bad
+        # input
+        0,  # the longest: in the first share handed out
     ],
 )
 def test_workers_name_the_first_bad_input_of_the_batch(archive_path, first_bad):
