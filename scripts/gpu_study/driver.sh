@@ -2,7 +2,8 @@
 # driver.sh (started by setup.sh on the GPU host): unpacks the bundle, checks the imports, waits
 # for both Wikipedia archives, CoNLL and the word vectors (send_text.sh, two calls), runs one
 # `allennlp taglm-study` over them with the options given to setup.sh, and packs the results
-# every 30 s and at the end. GPU memory per process and in all is logged every 10 s.
+# every 30 s and at the end. GPU memory per process and in all is logged every 10 s. With
+# CPU_TAGGING=1, the CPU tagging throughput of the study's NER baseline follows the study.
 set -u
 W=/tmp/w
 t0=$(date +%s)
@@ -33,6 +34,20 @@ python3 -m allennlp taglm-study $W/study --lm-text $W/wikiAA.tar.xz $W/wikiAB.ta
   --conll2003-dir $W/data/conll2003 --conll2000-dir $W/data/conll2000 \
   --glove $W/glove_conll.txt.gz --cuda-device 0 "${options[@]}" > $W/study/study.log 2>&1
 log "study rc=$?"
+# With CPU_TAGGING=1 (in setup.sh's environment; ~2 min): issue 15's CPU tagging on this host,
+# the study's NER baseline (seed 1) tagging eng.train + eng.testa (17,291 sentences) in one
+# process (all cores' threads) and in 16 worker processes, at two call sizes.
+archive=$W/study/runs/ner/baseline/seed1/model.tar.gz
+if [ "${CPU_TAGGING:-0}" = 1 ] && [ -e $archive ]; then
+  cat $W/data/conll2003/eng.train $W/data/conll2003/eng.testa > $W/cpu_tagging.txt
+  mkdir -p $W/study/cpu_tagging
+  for batch_size in 4096 17291; do
+    env -u OMP_NUM_THREADS python3 benchmarks/predict_throughput.py $archive $W/cpu_tagging.txt \
+      --cuda-device -1 --workers 0,16 --batch-size $batch_size \
+      > $W/study/cpu_tagging/predict_bs$batch_size.json 2>> $W/study/cpu_tagging/log.txt
+    log "cpu tagging, calls of $batch_size: rc=$?"
+  done
+fi
 kill "${monitors[@]}"
 bash $W/repo/scripts/gpu_study/pack.sh
 touch $W/finished
