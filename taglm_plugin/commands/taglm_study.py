@@ -20,9 +20,9 @@ from taglm_plugin.study.study import run_study
 DESCRIPTION = f"""
 Pretrains the forward and the backward LM side by side on the unlabeled text (the `budget`
 preset in bf16 for a time budget) with the GPU to themselves, exports their encoders, then
-trains every config of every task
-with every seed (the baseline and TagLM for NER and chunking by default), several at once, as
-`python -m allennlp train` subprocesses, evaluates each model once on its task's test file,
+trains every config of every task with every seed (the baseline and TagLM for NER and
+chunking by default), several at once, as `python -m allennlp train` subprocesses, evaluates
+each model once on its task's test file,
 and writes results.json, accuracy.json and report.md (tables and PNG plots) into STUDY_DIR.
 Everything is checked before anything is trained. Invoked again on the same directory, it
 keeps the finished runs and runs the others; an interrupted training resumes with --recover.
@@ -30,6 +30,9 @@ keeps the finished runs and runs the others; an interrupted training resumes wit
 --lm-snapshots measures TagLM with LMs of smaller budgets in the same run: the LMs keep their
 weights at those fractions of their budget, and {SNAPSHOT_CONFIG} is trained with them too
 (the report's "LM budget vs TagLM F1").
+--variants tunes on dev in the same run: variants of configs (allennlp overrides) are trained
+with every seed, and of each config and its variants only the one of the highest mean dev F1
+(and the config itself) is evaluated on test (the report's "Selected on dev").
 --retrain-with-dev trains every run again on train+dev for the epochs that it trained up to
 its best dev epoch, with its learning-rate drops replayed, and evaluates it once on test:
 rows CONFIG+dev of their own, apart from the train-only results.
@@ -83,6 +86,11 @@ class TaglmStudy(Subcommand):
         option("--num-epochs", "upper bound on the taggers' epochs", type=int)
         option("--overrides-file", "JSON file of allennlp overrides (-o) by run kind: "
                '{"lm": {...}, "ner": {...}, "chunking": {...}}')
+        option("--variants", "JSON file of variants of configs to select among on dev: "
+               '{"TASK": {"CONFIG": {"VARIANT": {allennlp overrides}}}}; each is trained with '
+               "every seed as CONFIG~VARIANT; once all have trained, the candidate (the config "
+               "included) of the highest mean dev F1 is evaluated on test, the other variants "
+               "are not")  # fmt: skip
         option("--retrain-with-dev", "also train every run of --configs (and --ablations) "
                "again on train+dev (NER: eng.train and eng.testa; chunking: all of train.txt) "
                "for the epochs up to its best dev epoch, replaying its learning-rate "

@@ -15,7 +15,9 @@ A study directory holds
   (`allennlp evaluate` on the task's test file); `CONFIG` is `taglm_cached@lmF` for TagLM
   with the LM snapshots of fraction F, and `CONFIG+dev` for the run `CONFIG/seedN` trained
   again on train+dev with its schedule replayed (`--retrain-with-dev`,
-  `taglm_plugin.study.replay`);
+  `taglm_plugin.study.replay`), and `CONFIG~VARIANT` for CONFIG with the overrides of one of
+  its `--variants` (evaluated on test only if selected on dev: `taglm_plugin.study.selection`);
+* `runs/TASK/CONFIG~selection.json`: the dev selection among CONFIG and its variants;
 * `runs/.../NAME.STEP.log`: each step's output, beside its directory (`allennlp train -f`
   empties the directory);
 * `study_STEP.json` in a run directory: written when the step (`train`, `export`,
@@ -27,6 +29,7 @@ import glob
 import importlib.util
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +77,9 @@ DEFAULT_CONFIGS = ("baseline", "taglm_cached")
 SNAPSHOT_CONFIG = "taglm_cached"
 # What names a run trained again on train+dev (`--retrain-with-dev`): CONFIG+dev.
 RETRAIN_SUFFIX = "+dev"
+# What names a variant of a config (`--variants`): CONFIG~VARIANT.
+VARIANT_SEPARATOR = "~"
+_VARIANT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 # The NER ablations of the paper's Sec. 5 (training_configs/ner), added by --ablations.
 NER_ABLATIONS = (
     "taglm_forward_only",
@@ -136,6 +142,9 @@ class StudyOptions:
     glove: str = _environment("GLOVE")
     num_epochs: int = field(default_factory=lambda: int(os.environ["NUM_EPOCHS"]))
     overrides_file: Optional[str] = None
+    # JSON file `{TASK: {CONFIG: {VARIANT: {allennlp overrides}}}}`: variants of configs, selected
+    # among on dev (`taglm_plugin.study.selection`).
+    variants: Optional[str] = None
     # Train every run of the configs (not the LM snapshot runs) again on train+dev.
     retrain_with_dev: bool = False
     recover: bool = False
@@ -152,6 +161,8 @@ class Step:
     # A train step's config file and overrides, as its `allennlp train` command reads them;
     # None for every other step, and for a train+dev retrain (its replay writes its config).
     config: Optional[Tuple[Path, Dict[str, Any]]] = None
+    # The runs whose train steps must have finished before this step starts.
+    after: List["Job"] = field(default_factory=list)
 
 
 def marker(directory: Path, step_name: str) -> Path:
@@ -207,6 +218,30 @@ def snapshot_fractions(options: StudyOptions) -> List[float]:
             "--lm-snapshot-seeds", f"must be at least 1, not {options.lm_snapshot_seeds}"
         )
     return sorted(fractions)
+
+
+def variant_run(config: str, variant: str) -> str:
+    """`CONFIG~VARIANT`: the name of the runs of `config` with the overrides of `variant`."""
+    return f"{config}{VARIANT_SEPARATOR}{variant}"
+
+
+def selection_file(study_dir: Path, task: str, config: str) -> Path:
+    """Where the dev selection among `config` and its variants is written."""
+    return study_dir / "runs" / task / f"{variant_run(config, 'selection')}.json"
+
+
+@dataclass
+class Selection:
+    """The configs of one task selected among on dev: `config` and its `--variants`, whose
+    runs are named `candidates` (the config's first), with `seeds` seeds each and the
+    overrides `variants` (by candidate; none for the config)."""
+
+    task: str
+    config: str
+    candidates: List[str]
+    variants: Dict[str, Dict[str, Any]]
+    seeds: int
+    file: Path
 
 
 def training_was_interrupted(directory: Path) -> bool:
@@ -265,6 +300,8 @@ class Plan:
     lm_text_files: List[Path] = field(default_factory=list)
     # The `--lm-snapshots` fractions that the plan trains TagLM with, ascending.
     lm_snapshots: List[float] = field(default_factory=list)
+    # The configs with `--variants`, selected among on dev.
+    selections: List[Selection] = field(default_factory=list)
 
     @property
     def jobs(self) -> List[Job]:
@@ -385,14 +422,19 @@ def lm_text_files(patterns: Tuple[str, ...]) -> List[Path]:
     return files
 
 
+def read_json_option(option: str, path: str) -> Any:
+    """The JSON file `path` given to `option`; a `StudyOptionError` if it does not read."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise StudyOptionError(option, f"cannot read {path}: {error}")
+
+
 def read_overrides(options: StudyOptions) -> Dict[str, Dict[str, Any]]:
     """`--overrides-file`: `{"lm" or TASK: {dotted key: value}}`, allennlp `-o` overrides."""
     if options.overrides_file is None:
         return {}
-    try:
-        overrides = json.loads(Path(options.overrides_file).read_text())
-    except (OSError, ValueError) as error:
-        raise StudyOptionError("--overrides-file", f"cannot read {options.overrides_file}: {error}")
+    overrides = read_json_option("--overrides-file", options.overrides_file)
     allowed = ("lm",) + tuple(TASKS)
     if not isinstance(overrides, dict) or not all(
         key in allowed and isinstance(value, dict) for key, value in overrides.items()
@@ -405,13 +447,58 @@ def read_overrides(options: StudyOptions) -> Dict[str, Dict[str, Any]]:
     return overrides
 
 
-def evaluate_config(path: Path, overrides: Dict[str, Any], env: Dict[str, str]) -> Params:
-    """The config as `allennlp train` reads it in `env`; a `StudyOptionError` if it fails."""
+def read_variants(
+    options: StudyOptions, configs: Dict[str, List[str]]
+) -> Dict[Tuple[str, str], Dict[str, Dict[str, Any]]]:
+    """`--variants`: `{(task, config): {variant: overrides}}`, each config one of the study's
+    for that task, each variant name letters, digits, `_`, `.` or `-`, its overrides allennlp
+    `-o` overrides (on top of `--overrides-file`'s)."""
+    if options.variants is None:
+        return {}
+    given = read_json_option("--variants", options.variants)
+    shape = (
+        f"{options.variants} must hold {{TASK: {{CONFIG: {{VARIANT: {{allennlp overrides}}}}}}}}"
+    )
+    if not isinstance(given, dict):
+        raise StudyOptionError("--variants", shape)
+    variants = {}
+    for task, by_config in given.items():
+        if task not in configs:
+            raise StudyOptionError("--variants", f"variants for {task!r}, which is not in --tasks")
+        if not isinstance(by_config, dict):
+            raise StudyOptionError("--variants", shape)
+        for config, by_name in by_config.items():
+            if config not in configs[task]:
+                raise StudyOptionError(
+                    "--variants",
+                    f"variants of {task} config {config!r}, which the study does not train; "
+                    f"its {task} configs: {', '.join(configs[task])}",
+                )
+            if not isinstance(by_name, dict) or not by_name or not all(
+                isinstance(overrides, dict) for overrides in by_name.values()
+            ):
+                raise StudyOptionError("--variants", shape)
+            for name in by_name:
+                if not _VARIANT_NAME.fullmatch(name) or name == "selection":
+                    raise StudyOptionError(
+                        "--variants",
+                        f"{name!r} ({task} {config}) is not a variant name: letters, digits, "
+                        "'_', '.' and '-' only, and not 'selection'",
+                    )
+            variants[task, config] = by_name
+    return variants
+
+
+def evaluate_config(
+    path: Path, overrides: Dict[str, Any], env: Dict[str, str], option: Optional[str] = None
+) -> Params:
+    """The config as `allennlp train` reads it in `env`; a `StudyOptionError` if it fails,
+    naming `option` (by default `--overrides-file` with overrides, `--configs` without)."""
     try:
         return Params.from_file(str(path), json.dumps(overrides), ext_vars=env)
     except Exception as error:  # Jsonnet's RuntimeError, a bad override's ConfigurationError
         raise StudyOptionError(
-            "--overrides-file" if overrides else "--configs",
+            option or ("--overrides-file" if overrides else "--configs"),
             f"{path} does not evaluate with the study's options: {error}",
         ) from error
 
@@ -495,11 +582,44 @@ def retrain_job(
     directory = job.directory.parent.parent / name / job.directory.name
     retrain = [sys.executable, "-m", "taglm_plugin.study.retrain", str(job.directory)]
     steps = [
-        Step("train", retrain + train_command(config, directory, overrides)),
+        Step("train", retrain + train_command(config, directory, overrides), after=[job]),
         evaluate_step(directory, test_file, options),
     ]
     return Job(job.task, name, job.seed, directory, dict(job.env), steps, job.needs_lms,
                retrains=job)  # fmt: skip
+
+
+def variant_jobs(
+    options: StudyOptions,
+    config_job: Job,
+    variants: Dict[str, Dict[str, Any]],
+    selection: Selection,
+    test_file: Path,
+) -> List[Job]:
+    """The runs `CONFIG~VARIANT/seedN` of the run `config_job` (`CONFIG/seedN`), one per
+    variant of `variants`: trained with the config's overrides and the variant's, then
+    evaluated on `test_file` if `selection` selects their variant on dev
+    (`taglm_plugin.study.selection`), which waits for every run of its candidates (the
+    caller adds them to the evaluate steps' `after`)."""
+    config, overrides = config_job.steps[0].config
+    runs_dir = config_job.directory.parent.parent
+    candidates = [str(runs_dir / candidate) for candidate in selection.candidates]
+    jobs = []
+    for variant, variant_overrides in variants.items():
+        name = variant_run(config_job.config, variant)
+        directory = runs_dir / name / config_job.directory.name
+        select = [
+            sys.executable, "-m", "taglm_plugin.study.selection", str(selection.file), name,
+            str(selection.seeds), *candidates, "--",
+            *evaluate_step(directory, test_file, options).command,
+        ]  # fmt: skip
+        steps = [
+            train_step(config, directory, dict(overrides, **variant_overrides)),
+            Step("evaluate", select),
+        ]
+        jobs.append(Job(config_job.task, name, config_job.seed, directory, dict(config_job.env),
+                        steps, config_job.needs_lms))  # fmt: skip
+    return jobs
 
 
 def lm_tokenizing_processes(env: Dict[str, str]) -> str:
@@ -595,15 +715,18 @@ def tagger_jobs(
     options: StudyOptions,
     configs: Dict[str, List[str]],
     overrides: Dict[str, Dict[str, Any]],
+    variants: Dict[Tuple[str, str], Dict[str, Dict[str, Any]]],
     env: Dict[str, str],
     fractions: List[float],
-) -> List[Job]:
+) -> Tuple[List[Job], List[Selection]]:
     """Every task, config and seed, seed by seed (the scheduler starts jobs in this order, so a
     study cut short holds results of every config), and `SNAPSHOT_CONFIG` with the LM
     snapshots of each of `fractions` for the seeds 1..`--lm-snapshot-seeds`; each trained, then
     evaluated on its task's test file. With
     `--retrain-with-dev`, after them, every run of `configs` trained again on train+dev
-    (`retrain_job`); a config whose training cannot be replayed so is a `StudyOptionError`."""
+    (`retrain_job`); a config whose training cannot be replayed so is a `StudyOptionError`.
+    With `variants`, each run of a config that has some is followed by its variants' runs
+    (`variant_jobs`); returns the runs and the `Selection`s."""
     config_dir = Path(options.config_dir)
     needs_lms, with_dev = {}, {}
     for task, names in configs.items():
@@ -611,6 +734,9 @@ def tagger_jobs(
             config = config_dir / task / f"{name}.jsonnet"
             params = evaluate_config(config, overrides.get(task, {}), env)
             needs_lms[task, name] = params["model"].get("lm_embedder") is not None
+            for variant_overrides in variants.get((task, name), {}).values():
+                evaluate_config(config, dict(overrides.get(task, {}), **variant_overrides), env,
+                                option="--variants")  # fmt: skip
             if options.retrain_with_dev:
                 try:
                     with_dev[task, name] = train_and_dev(params.as_dict(quiet=True))
@@ -618,6 +744,15 @@ def tagger_jobs(
                     raise StudyOptionError(
                         "--retrain-with-dev", f"{config} cannot be trained on train+dev: {error}"
                     ) from error
+    selections = {
+        (task, name): Selection(
+            task, name, [name] + [variant_run(name, variant) for variant in by_name],
+            {variant_run(name, variant): overrides for variant, overrides in by_name.items()},
+            options.seeds, selection_file(options.study_dir, task, name),
+        )  # fmt: skip
+        for (task, name), by_name in variants.items()
+    }
+    groups: Dict[Tuple[str, str], List[Job]] = {key: [] for key in selections}
     jobs, retrain_jobs = [], []
     for seed in range(1, max(options.seeds, options.lm_snapshot_seeds) + 1):
         for task, names in configs.items():
@@ -639,12 +774,20 @@ def tagger_jobs(
                 job = Job(task, run_name, seed, directory, job_env, steps, needs_lms[task, name],
                           lm_snapshot=fraction)  # fmt: skip
                 jobs.append(job)
+                if fraction is None and (task, name) in selections:
+                    group = groups[task, name]
+                    group.append(job)
+                    for variant_job in variant_jobs(options, job, variants[task, name],
+                                                    selections[task, name], test_file):
+                        variant_job.steps[1].after = group
+                        group.append(variant_job)
+                        jobs.append(variant_job)
                 if options.retrain_with_dev and fraction is None:
                     retrain_overrides = dict(overrides.get(task, {}), **with_dev[task, name])
                     retrain_jobs.append(
                         retrain_job(options, job, config, retrain_overrides, test_file)
                     )
-    return jobs + retrain_jobs
+    return jobs + retrain_jobs, list(selections.values())
 
 
 def build_plan(options: StudyOptions) -> Plan:
@@ -654,7 +797,8 @@ def build_plan(options: StudyOptions) -> Plan:
     `--lm-text` pattern that matches nothing, a config that does not evaluate, no such CUDA
     device or too little GPU memory for `--parallel`, an interrupted run without `--recover`
     or whose config the options have changed, an `--lm-snapshots` fraction out of (0, 1) or
-    that finished LMs did not keep. The LM
+    that finished LMs did not keep, a `--variants` file that names other tasks or configs or
+    whose overrides do not evaluate. The LM
     snapshots are trained only where `SNAPSHOT_CONFIG` is among the configs.
     """
     if options.seeds < 1:
@@ -678,7 +822,8 @@ def build_plan(options: StudyOptions) -> Plan:
     env = base_env(options)
     if not any(SNAPSHOT_CONFIG in names for names in configs.values()):
         fractions = []
-    taggers = tagger_jobs(options, configs, overrides, env, fractions)
+    variants = read_variants(options, configs)
+    taggers, selections = tagger_jobs(options, configs, overrides, variants, env, fractions)
     lms: List[Job] = []
     text_files: List[Path] = []
     if any(job.needs_lms for job in taggers):
@@ -712,4 +857,5 @@ def build_plan(options: StudyOptions) -> Plan:
                 "run the study with the options it was started with, or delete the directory "
                 "to start that run over",
             )
-    return Plan(options, lms, taggers, choose_parallel(options), text_files, fractions)
+    return Plan(options, lms, taggers, choose_parallel(options), text_files, fractions,
+                selections)  # fmt: skip

@@ -11,10 +11,13 @@ perplexity, and TagLM's dev and test F1 with them) and the baseline's F1, and
 task). With runs trained on train+dev (`--retrain-with-dev`), the section "Trained on
 train+dev": per task, a row `CONFIG+dev` per config (test F1, epochs, the epochs at which the
 learning rate dropped, per seed, and training time), apart from the train-only tables and
-plots. Without matplotlib the report says that the plots are missing; a later invocation of
+plots. With `--variants`, the section "Selected on dev": per task and config, a row per
+candidate (its overrides, dev F1 per seed and their mean ± std, whether selected). Without
+matplotlib the report says that the plots are missing; a later invocation of
 the study draws them.
 """
 import datetime
+import json
 import logging
 import statistics
 from dataclasses import dataclass
@@ -139,6 +142,35 @@ def retrained_section(retrained: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]]
                 mean_std([run["train_seconds"] / 60 for run in values], 1),
             ])  # fmt: skip
         lines += [f"### {task}", ""] + table(header, rows) + [""]
+    return lines
+
+
+def selection_section(selections: Dict[str, Dict[str, Dict[str, Any]]]) -> List[str]:
+    """The section "Selected on dev" (see the module's docstring)."""
+    lines = [
+        "## Selected on dev",
+        "",
+        "Each config with variants (`--variants`: CONFIG~VARIANT, the config with those "
+        "allennlp overrides) trained with every seed; the candidate of the highest mean dev F1 "
+        "is selected and only its models and the config's own are evaluated on test (in the "
+        "tables above).",
+        "",
+    ]
+    header = ["config", "overrides", "dev F1 per seed", "dev F1", "selected"]
+    for task, configs in selections.items():
+        for config, selection in configs.items():
+            rows = [
+                [
+                    name,
+                    ", ".join(f"`{key}`: {json.dumps(value)}"
+                              for key, value in candidate["overrides"].items()) or "–",
+                    " / ".join(f"{f1:.2f}" for f1 in candidate["dev_f1"]),
+                    mean_std(candidate["dev_f1"]),
+                    "**yes**" if name == selection["selected"] else "",
+                ]  # fmt: skip
+                for name, candidate in selection["candidates"].items()
+            ]
+            lines += [f"### {task}: {config}", ""] + table(header, rows) + [""]
     return lines
 
 
@@ -304,6 +336,8 @@ def write_report(results: Dict[str, Any], directory: Path) -> None:
         lines += [f"**Plots not drawn**: {error} (matplotlib is in requirements.txt).", ""]
     for task, configs in results["taggers"].items():
         lines += task_section(task, configs)
+    if results["selections"]:
+        lines += selection_section(results["selections"])
     if results["retrained_with_dev"]:
         lines += retrained_section(results["retrained_with_dev"])
     if results["lms"]:

@@ -23,13 +23,18 @@ percent (rounded to 2 decimals), times in seconds.
          "restored": [SAVE_EPOCH, RESTORE_EPOCH] or null (the weights of SAVE_EPOCH restored
          after RESTORE_EPOCH), "train_seconds", "evaluate_seconds",
          "training_duration_seconds"}}}},
+     "selections": {TASK: {CONFIG: {"selected": NAME, "candidates": {NAME: {
+         "overrides" (the variant's; {} for CONFIG), "seeds", "dev_f1": [per seed],
+         "mean_dev_f1"}}}}},
      "missing": {RUN: why it has no results}}
 
 where an LM's STATE at an epoch is `{"epoch", "seconds" (allennlp's training_duration at its
 end), "tokens_seen" (taglm_token_throughput), "perplexity" (held out, measured there)}`;
 `lm_snapshots` has the LM snapshots (`--lm-snapshots`) whose LMs finished;
 `retrained_with_dev` the runs trained again on train+dev (`--retrain-with-dev`), kept apart
-from the train-only runs of `taggers`.
+from the train-only runs of `taggers`; `selections` the dev selections among configs and their
+`--variants` (`taglm_plugin.study.selection`): `taggers` has a variant's runs only if it was
+selected (the others were not evaluated on test).
 
 `accuracy.json`: `{TASK: {CONFIG: {"seeds": [...], "dev_f1": [...], "test_f1": [...]}}}`, and
 `{TASK: {CONFIG+dev: {"seeds": [...], "test_f1": [...]}}}` for the runs trained on train+dev
@@ -187,12 +192,27 @@ def snapshot_results(plan: Plan) -> Dict[str, Any]:
     }
 
 
+def selection_results(plan: Plan) -> Dict[str, Any]:
+    """`selections` (see the module's docstring): those made, with the variants' overrides."""
+    results: Dict[str, Any] = {}
+    for selection in plan.selections:
+        if selection.file.is_file():
+            made = read_json(selection.file)
+            for name, candidate in made["candidates"].items():
+                candidate["overrides"] = selection.variants.get(name, {})
+            results.setdefault(selection.task, {})[selection.config] = made
+    return results
+
+
 def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
     """The results of the plan's finished runs; the others, with `failed`'s reasons, under
     `missing`."""
     results: Dict[str, Any] = {"taggers": {}, "lms": {}, "lm_snapshots": snapshot_results(plan),
-                               "retrained_with_dev": {}, "missing": {}}  # fmt: skip
+                               "retrained_with_dev": {}, "selections": selection_results(plan),
+                               "missing": {}}  # fmt: skip
     for job in plan.jobs:
+        if job.task != "lm" and job.is_done and not (job.directory / "test_metrics.json").is_file():
+            continue  # a variant not selected on dev: its dev F1 is in `selections`
         if not job.is_done:
             results["missing"][job.name] = failed.get(job.name, "not finished")
         elif job.task == "lm":

@@ -32,18 +32,26 @@ def _trained(job: Job) -> bool:
     return marker(job.directory, "train").is_file()
 
 
+def _waits_for(job: Job) -> List[Job]:
+    """The runs whose training the pending steps of `job` need and that have not trained."""
+    return [other for step in job.pending_steps() for other in step.after if not _trained(other)]
+
+
 class Scheduler:
     """
     Runs every unfinished job of `jobs` (a finished one, see `Job.is_done`, is kept as it is),
     in their order, at most `parallel` at once. The LM jobs (`task` "lm") train first, with
     the GPU to themselves (beside eight trainings each got 53k tokens/s, alone 128k:
     docs/RESULTS.md). The taggers that need no LM start once the LMs' train steps have ended
-    (beside the LMs' exports), those that need them once every LM job has ended, and a job
-    that retrains another (`Job.retrains`) once that one's train step has finished. A step's
-    output goes to its log (`Job.log`, appended to); a step that exits with status 0 gets its
-    marker file (`plan.marker`: its wall time), and the job's next step starts in its place. A
-    step that fails or runs past its `timeout_seconds` fails its job (and, for an LM, every job
-    that needs the LMs; in its train step, the job that retrains it); the other jobs go on.
+    (beside the LMs' exports), those that need them once every LM job has ended, and a step
+    with runs `after` it (`Step.after`: a train+dev retrain after its train-only run, a
+    variant's test evaluation after every candidate of its dev selection) once their train
+    steps have finished. A step's output goes to its log (`Job.log`, appended to); a step that
+    exits with status 0 gets its marker file (`plan.marker`: its wall time), and the job's next
+    step starts in its place, or once the runs it needs have trained, in the next free place.
+    A step that fails or runs past its `timeout_seconds` fails its job (and, for an LM, every
+    job that needs the LMs; in its train step, the jobs with steps after it); the other jobs
+    go on.
     When the scheduler itself is interrupted, it stops its running steps (SIGTERM: allennlp
     archives the best epoch so far; `--recover` resumes the training later).
     """
@@ -56,6 +64,8 @@ class Scheduler:
         self._pending = [job for job in jobs if not job.is_done]
         self._running: List[_Running] = []
         self._job_seconds: List[float] = []
+        # When the jobs that wait between two steps (`Step.after`) started their first.
+        self._job_starts: Dict[str, float] = {}
         self.failed: Dict[str, str] = {}
 
     def run(self) -> Dict[str, str]:
@@ -112,8 +122,12 @@ class Scheduler:
                 )
             )
             next_steps = running.job.pending_steps()
-            if next_steps:
+            if next_steps and all(_trained(other) for other in next_steps[0].after):
                 self._start(running.job, next_steps[0], running.job_start)
+            elif next_steps:
+                # Waits, out of the running ones, for the runs its next step needs.
+                self._pending.insert(0, running.job)
+                self._job_starts[running.job.name] = running.job_start
             else:
                 self._job_seconds.append(time.monotonic() - running.job_start)
                 logger.info("Finished %s", running.job.name)
@@ -136,9 +150,10 @@ class Scheduler:
             why = None
             if job.needs_lms and lms_failed:
                 why = "not run: an LM failed"
-            elif job.retrains is not None and job.retrains.name in self.failed:
-                if not _trained(job.retrains):
-                    why = f"not run: {job.retrains.name} failed"
+            else:
+                failed = [other.name for other in _waits_for(job) if other.name in self.failed]
+                if failed:
+                    why = f"not run: {', '.join(failed)} failed"
             if why is not None:
                 self._pending.remove(job)
                 self.failed[job.name] = why
@@ -149,14 +164,15 @@ class Scheduler:
                     job
                     for job in self._pending
                     if (job.task == "lm" or (lms_ended if job.needs_lms else lms_trained))
-                    and (job.retrains is None or _trained(job.retrains))
+                    and all(_trained(other) for other in job.pending_steps()[0].after)
                 ),
                 None,
             )
             if ready is None:
                 break
             self._pending.remove(ready)
-            self._start(ready, ready.pending_steps()[0], time.monotonic())
+            job_start = self._job_starts.pop(ready.name, time.monotonic())
+            self._start(ready, ready.pending_steps()[0], job_start)
             changed = True
         return changed
 

@@ -4,7 +4,8 @@
 baseline, TagLM (`taglm_cached`) and TagLM with the LM snapshots (`taglm_cached@lm0.5`) for NER
 and chunking with one seed and one epoch, two runs at once; then invoked again on the same
 directory, which runs nothing. The NER baseline with `--retrain-with-dev` (two epochs, no
-LMs), once. Also its `--help` through allennlp's own parser.
+LMs), once; with a variant selected on dev (`--variants`, one epoch), once. Also its `--help`
+through allennlp's own parser.
 """
 import json
 import os
@@ -140,7 +141,8 @@ def test_help(capsys, monkeypatch):
     assert exit.value.code == 0
     help = capsys.readouterr().out
     for option in ("--lm-text", "--parallel", "--ablations", "--recover", "--overrides-file",
-                   "--lm-snapshots", "--lm-snapshot-seeds", "--retrain-with-dev"):  # fmt: skip
+                   "--lm-snapshots", "--lm-snapshot-seeds", "--retrain-with-dev",
+                   "--variants"):  # fmt: skip
         assert option in help
 
 
@@ -170,6 +172,39 @@ def test_lm_snapshot_options(capsys, monkeypatch, tmp_path):
     assert exit.value.code == 2
     assert "--lm-snapshots: 1.5 is not a fraction of the LM budget" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+@pytest.fixture(scope="module")
+def variant_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("variants")
+    variants = {"ner": {"baseline": {"lr2": {"trainer.optimizer.lr": 0.002}}}}
+    (root / "variants.json").write_text(json.dumps(variants))
+    return run(root, {}, "--tasks", "ner", "--configs", "baseline", "--num-epochs", "1",
+               "--variants", str(root / "variants.json"), times=1)  # fmt: skip
+
+
+def test_variants_are_selected_on_dev_and_only_the_selected_is_evaluated(variant_study):
+    """`--variants`: `baseline~lr2` trained beside `baseline`; of the two, the one of the higher
+    dev F1 (`baseline` on a tie) is evaluated on test, and `baseline` is in any case."""
+    directory, (output,) = variant_study
+    results = json.loads((directory / "results.json").read_text())
+    selection = results["selections"]["ner"]["baseline"]
+    dev_f1 = {name: candidate["dev_f1"] for name, candidate in selection["candidates"].items()}
+    assert list(dev_f1) == ["baseline", "baseline~lr2"]
+    expected = "baseline~lr2" if dev_f1["baseline~lr2"] > dev_f1["baseline"] else "baseline"
+    assert selection["selected"] == expected
+    assert selection["candidates"]["baseline~lr2"]["overrides"] == {"trainer.optimizer.lr": 0.002}
+    runs = directory / "runs" / "ner"
+    config = json.loads((runs / "baseline~lr2" / "seed1" / "config.json").read_text())
+    assert config["trainer"]["optimizer"]["lr"] == 0.002
+    evaluated = (runs / "baseline~lr2" / "seed1" / "test_metrics.json").is_file()
+    assert evaluated == (expected == "baseline~lr2")
+    assert (runs / "baseline" / "seed1" / "test_metrics.json").is_file()
+    assert sorted(results["taggers"]["ner"]) == sorted({"baseline", expected})
+    assert results["missing"] == {}
+    assert "## Selected on dev" in (directory / "report.md").read_text()
+    assert "2 runs, 0 of them finished before" in output
+    assert f"selected: {expected}" in (runs / "baseline~lr2" / "seed1.evaluate.log").read_text()
 
 
 def test_retrain_with_dev_trains_each_run_again_on_train_and_dev(retrained_study):

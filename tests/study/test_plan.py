@@ -226,6 +226,66 @@ def test_bad_overrides_file(options, tmp_path):
     fails_naming("--overrides-file", options, "chunking, which is not in --tasks")
 
 
+def test_variants_are_trained_with_every_seed_and_evaluated_if_selected(options, tmp_path):
+    """`--variants`: after each run of a config, one run per variant, trained with the study's
+    overrides and the variant's; their test evaluation goes through the dev selection, after
+    every run of the config and its variants."""
+    overrides = {"ner": {"trainer.grad_norm": 1.0}}
+    variants = {"ner": {"baseline": {"bs8": {"data_loader.batch_sampler.batch_size": 8},
+                                     "lr.2": {"trainer.optimizer.lr": 0.002}}}}  # fmt: skip
+    (tmp_path / "overrides.json").write_text(json.dumps(overrides))
+    (tmp_path / "variants.json").write_text(json.dumps(variants))
+    options.overrides_file = str(tmp_path / "overrides.json")
+    options.variants = str(tmp_path / "variants.json")
+    options.tasks, options.configs, options.lm_snapshots = ("ner",), ("baseline",), ()
+    plan = build_plan(options)
+    names = ["baseline", "baseline~bs8", "baseline~lr.2"]
+    assert [job.name for job in plan.tagger_jobs] == [
+        f"ner/{name}/seed{seed}" for seed in (1, 2) for name in names
+    ]
+    (selection,) = plan.selections
+    assert selection.candidates == names and selection.seeds == 2
+    assert selection.file == options.study_dir / "runs/ner/baseline~selection.json"
+    assert selection.variants == {f"baseline~{name}": value
+                                  for name, value in variants["ner"]["baseline"].items()}
+    config, bs8 = plan.tagger_jobs[3], plan.tagger_jobs[4]
+    assert bs8.directory == options.study_dir / "runs/ner/baseline~bs8/seed2"
+    assert bs8.env == config.env and bs8.env["SEED"] == "2"
+    train = bs8.steps[0].command
+    assert train[:5] == config.steps[0].command[:5]
+    assert json.loads(train[train.index("-o") + 1]) == {
+        "trainer.grad_norm": 1.0, "data_loader.batch_sampler.batch_size": 8
+    }
+    assert config.steps[1].after == [] and bs8.steps[0].after == []
+    assert bs8.steps[1].after == plan.tagger_jobs
+    evaluate = bs8.steps[1].command
+    runs = options.study_dir / "runs" / "ner"
+    assert evaluate[1:9] == ["-m", "taglm_plugin.study.selection", str(selection.file),
+                             "baseline~bs8", "2", *(str(runs / name) for name in names)]
+    assert evaluate[9] == "--" and "evaluate" in evaluate[10:]
+    assert str(bs8.directory / "model.tar.gz") in evaluate
+
+
+@pytest.mark.parametrize("variants, match", [
+    ("not json", "cannot read"),
+    ([], "must hold"),
+    ({"chunking": {"baseline": {"a": {}}}}, "'chunking', which is not in --tasks"),
+    ({"ner": {"taglm": {"a": {}}}}, "'taglm', which the study does not train.*baseline"),
+    ({"ner": {"baseline": {}}}, "must hold"),
+    ({"ner": {"baseline": {"a": 1}}}, "must hold"),
+    ({"ner": {"baseline": {"a/b": {}}}}, "'a/b' .* is not a variant name"),
+    ({"ner": {"baseline": {"selection": {}}}}, "'selection' .* is not a variant name"),
+    ({"ner": {"baseline": {"a": {"trainer.num_epochs.x": 1}}}},
+     "baseline.jsonnet does not evaluate.*trainer.num_epochs"),
+])  # fmt: skip
+def test_bad_variants(options, tmp_path, variants, match):
+    options.tasks, options.configs = ("ner",), ("baseline",)
+    path = tmp_path / "variants.json"
+    path.write_text(variants if isinstance(variants, str) else json.dumps(variants))
+    options.variants = str(path)
+    fails_naming("--variants", options, match)
+
+
 def test_bad_lm_setting(options):
     options.lm_precision = "int8"
     fails_naming("--lm-size / --lm-precision / --lm-softmax-precision / --overrides-file",

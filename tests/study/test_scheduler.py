@@ -107,15 +107,35 @@ def test_a_retraining_waits_for_the_train_step_of_the_run_it_retrains(tmp_path):
     evaluated = marker(run.directory, "evaluate")
     check = (f"import os, sys; sys.exit(0 if os.path.exists({str(trained)!r}) "
              f"and not os.path.exists({str(evaluated)!r}) else 1)")  # fmt: skip
-    retrain = job(tmp_path, "ner", "baseline+dev", Step("train", python(check)))
-    retrain.retrains = run
+    retrain = job(tmp_path, "ner", "baseline+dev", Step("train", python(check), after=[run]))
     assert Scheduler([retrain, run], parallel=2, poll_seconds=0.05).run() == {}
     assert retrain.is_done
 
     fail = python("import sys; sys.exit(1)")
     broken = job(tmp_path / "b", "ner", "baseline", Step("train", fail))
-    orphan = job(tmp_path / "b", "ner", "baseline+dev", Step("train", python("")))
-    orphan.retrains = broken
+    orphan = job(tmp_path / "b", "ner", "baseline+dev", Step("train", python(""), after=[broken]))
     failed = Scheduler([broken, orphan], parallel=2, poll_seconds=0.05).run()
     assert failed["ner/baseline+dev/seed1"] == "not run: ner/baseline/seed1 failed"
     assert not orphan.directory.exists()
+
+
+def test_a_step_after_other_runs_frees_its_place_while_it_waits(tmp_path):
+    """A variant's test evaluation waits for every run of its dev selection to have trained:
+    with one place, its run trains, gives the place to the other run, then evaluates; when one
+    of those runs fails to train, the evaluation is not run."""
+    variant = job(tmp_path, "ner", "taglm~bs32", Step("train", python("")))
+    other = job(tmp_path, "ner", "taglm", Step("train", python("import time; time.sleep(0.3)")))
+    trained = marker(other.directory, "train")
+    variant.steps.append(
+        Step("evaluate", exits_0_if(f"os.path.exists({str(trained)!r})"), after=[variant, other])
+    )
+    assert Scheduler([variant, other], parallel=1, poll_seconds=0.05).run() == {}
+    assert variant.is_done and other.is_done
+
+    broken = job(tmp_path / "b", "ner", "taglm", Step("train", python("import sys; sys.exit(1)")))
+    waiting = job(tmp_path / "b", "ner", "taglm~bs32", Step("train", python("")))
+    waiting.steps.append(Step("evaluate", python(""), after=[waiting, broken]))
+    failed = Scheduler([waiting, broken], parallel=2, poll_seconds=0.05).run()
+    assert failed["ner/taglm~bs32/seed1"] == "not run: ner/taglm/seed1 failed"
+    assert marker(waiting.directory, "train").is_file()
+    assert not marker(waiting.directory, "evaluate").is_file()

@@ -1,0 +1,78 @@
+"""
+The dev selection among a config and its `--variants`: the step `evaluate` of every variant
+run (`CONFIG~VARIANT/seedN`), which starts once every run of the config and of its variants
+has trained:
+
+    python -m taglm_plugin.study.selection SELECTION_FILE RUN SEEDS CANDIDATE_DIR... -- COMMAND...
+
+`CANDIDATE_DIR`s are the run directories of the candidates (`runs/TASK/CONFIG` first, then
+`runs/TASK/CONFIG~VARIANT` in the order of the variants file), each with `seed1`.. `seedSEEDS`.
+The selected candidate is the one of the highest mean dev F1 over the seeds (the best epoch's,
+`metrics.json`), the first listed on ties. It is written to `SELECTION_FILE`:
+
+    {"selected": NAME, "candidates": {NAME: {"seeds": [...], "dev_f1": [...],
+                                             "mean_dev_f1": F1}}}
+
+(F1 in percent). `COMMAND` (the run's `allennlp evaluate` on the test file) runs only if `RUN`
+(a candidate's name) is the selected one: every model is evaluated once on test, and only the
+selected variants' models are. The config itself is evaluated as every run of a study is.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+from taglm_plugin.study.replay import read_json
+
+DEV_F1 = "best_validation_f1-measure-overall"
+
+
+def select(candidate_directories: List[Path], seeds: int) -> Dict[str, Any]:
+    """The selection (see the module's docstring) among the runs of seeds 1..`seeds` in
+    `candidate_directories`."""
+    candidates = {}
+    for directory in candidate_directories:
+        dev_f1 = [
+            round(100 * read_json(directory / f"seed{seed}" / "metrics.json")[DEV_F1], 2)
+            for seed in range(1, seeds + 1)
+        ]
+        candidates[directory.name] = {
+            "seeds": list(range(1, seeds + 1)),
+            "dev_f1": dev_f1,
+            "mean_dev_f1": round(statistics.mean(dev_f1), 3),
+        }
+    selected = max(candidates, key=lambda name: candidates[name]["mean_dev_f1"])
+    return {"selected": selected, "candidates": candidates}
+
+
+def write_json(path: Path, value: Any) -> None:
+    """`value` as JSON at `path`, whole or not at all."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(value, indent=1) + "\n")
+    os.replace(partial, path)
+
+
+def main(arguments: List[str]) -> int:
+    if "--" not in arguments or arguments.index("--") < 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    split = arguments.index("--")
+    selection_file, run, seeds, *directories = arguments[:split]
+    selection = select([Path(directory) for directory in directories], int(seeds))
+    write_json(Path(selection_file), selection)
+    means = ", ".join(
+        f"{name} {candidate['mean_dev_f1']:.2f}"
+        for name, candidate in selection["candidates"].items()
+    )
+    print(f"Mean dev F1: {means}; selected: {selection['selected']}", flush=True)
+    if selection["selected"] != run:
+        print(f"{run} is not selected: not evaluated on test")
+        return 0
+    return subprocess.run(arguments[split + 1 :]).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
