@@ -8,6 +8,7 @@
 # once on its test file, `train_tagger` alone (dev tuning) does not. `summary` writes
 # $W/summary.tsv and `pack` $W/results.tar.xz (metrics, logs' tails).
 set -uo pipefail
+source benchmarks/gpu/lib.sh
 W=${W:?set W}
 export PYTHONPATH=$W/site:$PWD CUDA_DEVICE=${CUDA_DEVICE:-0} PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -67,9 +68,7 @@ lm() {
   mkdir -p "$dir"
   LM_SIZE=budget LM_TRAIN_DATA=$text LM_TIME_BUDGET_SECONDS=$seconds \
   LM_PRECISION=bfloat16 LM_SOFTMAX_PRECISION=bfloat16 LM_CACHE_DIR=$W/lm_cache/$direction \
-    timeout -s KILL $((seconds + 300)) python3 -m allennlp train \
-    "training_configs/lm/$direction.jsonnet" -s "$dir" -f --include-package taglm_plugin \
-    -o "$overrides" > "$dir.train.log" 2>&1
+    train_lm "$direction" "$dir" $((seconds + 300)) "$dir.train.log" -o "$overrides"
   local rc=$?
   python3 -m taglm_plugin.commands.export_lm "$dir/model.tar.gz" "$dir/encoder.tar.gz" \
     >> "$dir.train.log" 2>&1

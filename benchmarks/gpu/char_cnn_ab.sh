@@ -20,10 +20,4 @@ for round in $(seq "${2:-2}"); do
     echo "round $round, $char_cnn: exit $?"
   done
 done
-python3 - "$results" <<'PY'
-import glob, json, os, sys
-for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.json")), key=os.path.getmtime):
-    figures = json.load(open(path))["throughput"]["bfloat16"]
-    print(os.path.basename(path), round(figures["tokens_per_second"]),
-          {k: round(v, 1) for k, v in figures.get("component_ms_per_step", {}).items()})
-PY
+python3 benchmarks/gpu/throughput_summary.py "$results/*.json" --by-mtime --precision bfloat16

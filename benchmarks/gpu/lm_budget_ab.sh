@@ -18,6 +18,7 @@
 # configs' other variables pass through (LM_SIZE=small CUDA_DEVICE=-1 runs it on a CPU;
 # LM_PRECISION=float16 LM_LSTM_PRECISION=mixed trains with a loss scaler, the LSTMs in fp16).
 set -uo pipefail
+source benchmarks/gpu/lib.sh
 if [ $# -lt 3 ]; then
   echo "usage: $0 TEXT SECONDS BATCH:LR [BATCH:LR ...]" >&2
   exit 2
@@ -38,11 +39,7 @@ export PYTHONUNBUFFERED=1 LM_SIZE=${LM_SIZE:-budget} LM_TRAIN_DATA=$text
 export LM_TIME_BUDGET_SECONDS=$seconds LM_PRECISION=${LM_PRECISION:-bfloat16}
 export LM_SOFTMAX_PRECISION=${LM_SOFTMAX_PRECISION:-bfloat16}
 export CUDA_DEVICE=${CUDA_DEVICE:-0}
-(while true; do
-   nvidia-smi --query-compute-apps=timestamp,pid,used_memory --format=csv,noheader \
-     >> "$runs/gpumem.csv"
-   sleep 10
- done) > /dev/null 2>&1 &  # (its sleep, left behind by the kill, holds no output open)
+gpu_memory_monitor "$runs/gpumem.csv"
 monitor=$!
 trap 'kill $monitor 2> /dev/null' EXIT
 for variant in "$@"; do
@@ -52,11 +49,8 @@ for variant in "$@"; do
               \"trainer.optimizer.lr\": $lr}"
   pids=()
   for direction in forward backward; do
-    # The kill guard: training ends by its time budget; this only stops a hung process.
-    LM_CACHE_DIR=$runs/cache_$direction timeout -s KILL $(( seconds + 600 )) \
-      python3 -m allennlp train training_configs/lm/$direction.jsonnet \
-      -s "$runs/$variant/$direction" -f --include-package taglm_plugin -o "$overrides" \
-      > "$runs/${variant/:/_}_$direction.log" 2>&1 &
+    LM_CACHE_DIR=$runs/cache_$direction train_lm $direction "$runs/$variant/$direction" \
+      $(( seconds + 600 )) "$runs/${variant/:/_}_$direction.log" -o "$overrides" &
     pids+=($!)
   done
   for index in 0 1; do

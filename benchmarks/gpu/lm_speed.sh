@@ -40,14 +40,8 @@ for size in paper budget; do
   echo "$size $batch_size, prefetch 2: exit $?"
 done
 bash benchmarks/gpu/char_cnn_ab.sh "$1" 1
-python3 - <<'PY'
+python3 - <<'PY' && python3 benchmarks/gpu/throughput_summary.py "$OUT/lm_*.json" --perplexity
 import glob, json, os
 for path in sorted(glob.glob(os.environ["OUT"] + "/lstm_precision_*.json")):
     print(os.path.basename(path), json.load(open(path))["by_scale"])
-for path in sorted(glob.glob(os.environ["OUT"] + "/lm_*.json")):
-    result = json.load(open(path))
-    for precision, figures in result["throughput"].items():
-        print(os.path.basename(path), precision, round(figures["tokens_per_second"]),
-              {k: round(v, 1) for k, v in figures.get("component_ms_per_step", {}).items()})
-    print(result.get("perplexity"))
 PY

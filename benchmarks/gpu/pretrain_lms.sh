@@ -8,13 +8,12 @@
 # built by the forward run and reused by the backward one; empty: allennlp's loader) pass through.
 set -uo pipefail
 source benchmarks/gpu/env.sh
+source benchmarks/gpu/lib.sh
 export LM_SIZE=${LM_SIZE:-budget} LM_TRAIN_DATA=$1 LM_TIME_BUDGET_SECONDS=$2
 limit=$([ "$LM_SIZE" = budget ] && echo "--max-mib 16")
 for direction in forward backward; do
   start=$(date +%s)
-  # The kill guard: training ends by its time budget; this only stops a hung process.
-  timeout -s KILL $(( $2 + 150 )) python3 -m allennlp train training_configs/lm/$direction.jsonnet \
-    -s runs/lm/$direction -f --include-package taglm_plugin > $OUT/lm_$direction.log 2>&1
+  train_lm $direction runs/lm/$direction $(( $2 + 150 )) $OUT/lm_$direction.log
   echo "$direction: exit $? after $(( $(date +%s) - start )) s"
   python3 -m taglm_plugin.commands.export_lm runs/lm/$direction/model.tar.gz \
     runs/lm/$direction/encoder.tar.gz --half $limit 2>&1 | grep -v nltk | tail -2

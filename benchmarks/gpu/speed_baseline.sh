@@ -5,6 +5,7 @@
 # Usage (repo root, GPU host): GPU_DATA=.gpu/ner [PROFILE=0] bash benchmarks/gpu/speed_baseline.sh EPOCHS
 set -uo pipefail
 source benchmarks/gpu/env.sh
+source benchmarks/gpu/lib.sh
 epochs=$1
 mkdir -p runs/speed
 python3 benchmarks/crf_benchmark.py --device cuda --json $OUT/crf_benchmark_gpu.json 2>&1 | grep -v nltk | tail -14
@@ -16,12 +17,7 @@ for config in training_configs/ner/baseline.jsonnet benchmarks/configs/allennlp_
   cp runs/speed/$name/metrics.json $OUT/${name}_metrics.json
   grep -E "Epoch duration|f1-measure-overall \|" runs/speed_$name.log | tee -a $OUT/epochs.txt
 done
-for device in 0 -1; do
-  # On the CPU: in this process and with one worker process per core, side by side.
-  python3 benchmarks/predict_throughput.py runs/speed/baseline/model.tar.gz $CONLL2003_DIR/eng.testa \
-    --cuda-device $device > $OUT/predict_baseline_device$device.json 2>/dev/null
-  grep sentences_per_second $OUT/predict_baseline_device$device.json
-done
+tagging_throughput baseline runs/speed/baseline/model.tar.gz
 [ "${PROFILE:-1}" = 1 ] || exit 0
 NUM_EPOCHS=1 python3 -m cProfile -o runs/baseline_epoch.prof -m allennlp train \
   training_configs/ner/baseline.jsonnet -s runs/speed/profile -f --include-package taglm_plugin > /dev/null 2>&1

@@ -9,6 +9,7 @@
 # Usage (repo root, GPU host): GPU_DATA=.gpu/ner [LM_SIZE=paper] bash benchmarks/gpu/speed_taglm.sh TEXT EPOCHS
 set -uo pipefail
 source benchmarks/gpu/env.sh
+source benchmarks/gpu/lib.sh
 bash benchmarks/gpu/pretrain_lms.sh $1 30 | grep -E "exit|Wrote"
 export LM_SIZE=${LM_SIZE:-budget}
 export NUM_EPOCHS=$2 LM_STATE_DIM=$([ "$LM_SIZE" = paper ] && echo 512 || echo 256)
@@ -22,10 +23,6 @@ for config in baseline taglm taglm_cached; do
   echo "$config: exit $?"
   grep -E "Epoch duration|f1-measure-overall \|" runs/speed_$config.log | tee -a $OUT/taglm_epochs.txt
 done
-for device in 0 -1; do
-  python3 benchmarks/predict_throughput.py runs/speed/taglm/model.tar.gz $CONLL2003_DIR/eng.testa \
-    --cuda-device $device > $OUT/predict_taglm_device$device.json 2>/dev/null
-  grep sentences_per_second $OUT/predict_taglm_device$device.json
-done
+tagging_throughput taglm runs/speed/taglm/model.tar.gz
 timeout 200 python3 benchmarks/max_batch_length.py --lengths 124 1000 --json $OUT/max_batch_length.json 2>&1 | grep "|"
 python3 benchmarks/crf_benchmark.py --device cuda --json $OUT/crf_benchmark_gpu.json 2>&1 | grep -E "x  |device"

@@ -16,11 +16,8 @@ export PYTHONPATH=$W/site:$W/repo PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 python3 -c "import allennlp, taglm_plugin, matplotlib, torch; print('imports ok', torch.__version__, torch.cuda.get_device_name(0))" >> $W/done.txt 2>&1
 mkdir -p $W/study
 monitors=()
-(while true; do
-   nvidia-smi --query-compute-apps=timestamp,pid,used_memory --format=csv,noheader >> $W/study/gpumem.csv 2>/dev/null
-   nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader >> $W/study/gpu.csv 2>/dev/null
-   sleep 10
- done) &
+source $W/repo/benchmarks/gpu/lib.sh
+gpu_memory_monitor $W/study/gpumem.csv $W/study/gpu.csv
 monitors+=($!)
 (while true; do sleep 30; bash $W/repo/scripts/gpu_study/pack.sh; done) &
 monitors+=($!)
