@@ -244,6 +244,24 @@ class Selection:
     file: Path
 
 
+def check_selection_made(selection: Selection) -> None:
+    """A dev selection that an earlier invocation made must have been made among the same
+    candidates and seeds: its variants' runs evaluated on test (or not) by it."""
+    if not selection.file.is_file():
+        return
+    made = json.loads(selection.file.read_text())["candidates"]
+    seeds = list(range(1, selection.seeds + 1))
+    if list(made) != selection.candidates or any(c["seeds"] != seeds for c in made.values()):
+        raise StudyOptionError(
+            "--variants",
+            f"the dev selection of {selection.task} {selection.config} in {selection.file} was "
+            f"made among {', '.join(made)} with seeds "
+            f"{', '.join(map(str, next(iter(made.values()))['seeds']))}, not "
+            f"{', '.join(selection.candidates)} with seeds 1-{selection.seeds}; the models it "
+            "evaluated on test would stay: give the study another directory",
+        )
+
+
 def training_was_interrupted(directory: Path) -> bool:
     """Whether training began in `directory` (allennlp wrote config.json) and did not end."""
     return (directory / "config.json").is_file() and not marker(directory, "train").is_file()
@@ -595,9 +613,11 @@ def variant_jobs(
     variants: Dict[str, Dict[str, Any]],
     selection: Selection,
     test_file: Path,
+    needs_lms: Dict[Tuple[str, str], bool],
 ) -> List[Job]:
     """The runs `CONFIG~VARIANT/seedN` of the run `config_job` (`CONFIG/seedN`), one per
-    variant of `variants`: trained with the config's overrides and the variant's, then
+    variant of `variants` (`needs_lms`: whether it needs the LMs, by task and run name):
+    trained with the config's overrides and the variant's, then
     evaluated on `test_file` if `selection` selects their variant on dev
     (`taglm_plugin.study.selection`), which waits for every run of its candidates (the
     caller adds them to the evaluate steps' `after`)."""
@@ -618,7 +638,7 @@ def variant_jobs(
             Step("evaluate", select),
         ]
         jobs.append(Job(config_job.task, name, config_job.seed, directory, dict(config_job.env),
-                        steps, config_job.needs_lms))  # fmt: skip
+                        steps, needs_lms[config_job.task, name]))  # fmt: skip
     return jobs
 
 
@@ -734,9 +754,11 @@ def tagger_jobs(
             config = config_dir / task / f"{name}.jsonnet"
             params = evaluate_config(config, overrides.get(task, {}), env)
             needs_lms[task, name] = params["model"].get("lm_embedder") is not None
-            for variant_overrides in variants.get((task, name), {}).values():
-                evaluate_config(config, dict(overrides.get(task, {}), **variant_overrides), env,
-                                option="--variants")  # fmt: skip
+            for variant, variant_overrides in variants.get((task, name), {}).items():
+                params = evaluate_config(config, dict(overrides.get(task, {}), **variant_overrides),
+                                         env, option="--variants")  # fmt: skip
+                lm_embedder = params["model"].get("lm_embedder")
+                needs_lms[task, variant_run(name, variant)] = lm_embedder is not None
             if options.retrain_with_dev:
                 try:
                     with_dev[task, name] = train_and_dev(params.as_dict(quiet=True))
@@ -778,7 +800,7 @@ def tagger_jobs(
                     group = groups[task, name]
                     group.append(job)
                     for variant_job in variant_jobs(options, job, variants[task, name],
-                                                    selections[task, name], test_file):
+                                                    selections[task, name], test_file, needs_lms):
                         variant_job.steps[1].after = group
                         group.append(variant_job)
                         jobs.append(variant_job)
@@ -838,6 +860,8 @@ def build_plan(options: StudyOptions) -> Plan:
                     for lm in lms
                 },
             )
+    for selection in selections:
+        check_selection_made(selection)
     interrupted = [job for job in lms + taggers if training_was_interrupted(job.directory)]
     if interrupted and not options.recover:
         raise StudyOptionError(

@@ -43,7 +43,7 @@ selected (the others were not evaluated on test).
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Set
 
 from taglm_plugin.study.plan import (
     Job,
@@ -204,17 +204,30 @@ def selection_results(plan: Plan) -> Dict[str, Any]:
     return results
 
 
+def not_selected(plan: Plan) -> Set[str]:
+    """The variants (`CONFIG~VARIANT`) that their dev selection did not select."""
+    names: Set[str] = set()
+    for selection in plan.selections:
+        if selection.file.is_file():
+            selected = read_json(selection.file)["selected"]
+            names.update(name for name in selection.candidates[1:] if name != selected)
+    return names
+
+
 def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
     """The results of the plan's finished runs; the others, with `failed`'s reasons, under
     `missing`."""
     results: Dict[str, Any] = {"taggers": {}, "lms": {}, "lm_snapshots": snapshot_results(plan),
                                "retrained_with_dev": {}, "selections": selection_results(plan),
                                "missing": {}}  # fmt: skip
+    unselected = not_selected(plan)
     for job in plan.jobs:
-        if job.task != "lm" and job.is_done and not (job.directory / "test_metrics.json").is_file():
-            continue  # a variant not selected on dev: its dev F1 is in `selections`
+        if job.config in unselected:
+            continue  # not evaluated on test; its dev F1 is in `selections`
         if not job.is_done:
             results["missing"][job.name] = failed.get(job.name, "not finished")
+        elif job.task != "lm" and not (job.directory / "test_metrics.json").is_file():
+            results["missing"][job.name] = "finished, but its test_metrics.json is missing"
         elif job.task == "lm":
             results["lms"][job.config] = lm_result(job)
         elif job.retrains is not None:

@@ -64,8 +64,8 @@ class Scheduler:
         self._pending = [job for job in jobs if not job.is_done]
         self._running: List[_Running] = []
         self._job_seconds: List[float] = []
-        # When the jobs that wait between two steps (`Step.after`) started their first.
-        self._job_starts: Dict[str, float] = {}
+        # How long the jobs that wait between two steps (`Step.after`) have run so far.
+        self._job_seconds_before_wait: Dict[str, float] = {}
         self.failed: Dict[str, str] = {}
 
     def run(self) -> Dict[str, str]:
@@ -127,7 +127,9 @@ class Scheduler:
             elif next_steps:
                 # Waits, out of the running ones, for the runs its next step needs.
                 self._pending.insert(0, running.job)
-                self._job_starts[running.job.name] = running.job_start
+                self._job_seconds_before_wait[running.job.name] = (
+                    time.monotonic() - running.job_start
+                )
             else:
                 self._job_seconds.append(time.monotonic() - running.job_start)
                 logger.info("Finished %s", running.job.name)
@@ -171,7 +173,8 @@ class Scheduler:
             if ready is None:
                 break
             self._pending.remove(ready)
-            job_start = self._job_starts.pop(ready.name, time.monotonic())
+            # A job that waited between two steps: its run time leaves the wait out.
+            job_start = time.monotonic() - self._job_seconds_before_wait.pop(ready.name, 0.0)
             self._start(ready, ready.pending_steps()[0], job_start)
             changed = True
         return changed

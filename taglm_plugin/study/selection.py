@@ -20,10 +20,9 @@ selected variants' models are. The config itself is evaluated as every run of a 
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from taglm_plugin.study.replay import read_json
 
@@ -55,10 +54,11 @@ def write_json(path: Path, value: Any) -> None:
     os.replace(partial, path)
 
 
-def main(arguments: List[str]) -> int:
+def main(arguments: List[str]) -> Optional[List[str]]:
+    """Makes the selection of the command line `arguments` (see the module's docstring) and
+    writes it; returns `COMMAND` if `RUN` is selected, else None."""
     if "--" not in arguments or arguments.index("--") < 4:
-        print(__doc__, file=sys.stderr)
-        return 2
+        sys.exit(__doc__)
     split = arguments.index("--")
     selection_file, run, seeds, *directories = arguments[:split]
     selection = select([Path(directory) for directory in directories], int(seeds))
@@ -70,9 +70,12 @@ def main(arguments: List[str]) -> int:
     print(f"Mean dev F1: {means}; selected: {selection['selected']}", flush=True)
     if selection["selected"] != run:
         print(f"{run} is not selected: not evaluated on test")
-        return 0
-    return subprocess.run(arguments[split + 1 :]).returncode
+        return None
+    return arguments[split + 1 :]
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    command = main(sys.argv[1:])
+    if command:
+        # In this process's place, so that stopping the study's step stops the evaluation.
+        os.execvp(command[0], command)

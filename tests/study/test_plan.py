@@ -266,6 +266,29 @@ def test_variants_are_trained_with_every_seed_and_evaluated_if_selected(options,
     assert str(bs8.directory / "model.tar.gz") in evaluate
 
 
+def test_a_selection_made_among_other_candidates_or_seeds_is_refused(options, tmp_path):
+    """A study directory whose dev selection was made with other seeds or variants: those
+    runs' test evaluations were decided by it, so the study refuses to go on there."""
+    variants = {"ner": {"baseline": {"lr2": {"trainer.optimizer.lr": 0.002}}}}
+    (tmp_path / "variants.json").write_text(json.dumps(variants))
+    options.variants = str(tmp_path / "variants.json")
+    options.tasks, options.configs, options.lm_snapshots = ("ner",), ("baseline",), ()
+    (selection,) = build_plan(options).selections
+    selection.file.parent.mkdir(parents=True)
+    made = {"selected": "baseline", "candidates": {
+        name: {"seeds": [1, 2], "dev_f1": [90.0, 91.0], "mean_dev_f1": 90.5}
+        for name in ("baseline", "baseline~lr2")}}  # fmt: skip
+    selection.file.write_text(json.dumps(made))
+    build_plan(options)  # the same candidates and seeds: the study goes on
+    options.seeds = 3
+    fails_naming("--variants", options, "made among baseline, baseline~lr2 with seeds 1, 2, "
+                 "not baseline, baseline~lr2 with seeds 1-3")  # fmt: skip
+    options.seeds = 2
+    variants["ner"]["baseline"]["bs8"] = {"data_loader.batch_sampler.batch_size": 8}
+    (tmp_path / "variants.json").write_text(json.dumps(variants))
+    fails_naming("--variants", options, "another directory")
+
+
 @pytest.mark.parametrize("variants, match", [
     ("not json", "cannot read"),
     ([], "must hold"),

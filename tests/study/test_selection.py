@@ -4,13 +4,17 @@ evaluates a variant's run on test only if that variant is selected; and how `res
 `report.md` show it.
 """
 import json
+import subprocess
 import sys
 from pathlib import Path
+from typing import List
 
 from taglm_plugin.study.plan import Job, Plan, Selection, Step, StudyOptions, marker
+from taglm_plugin.study.replay import read_json
 from taglm_plugin.study.report import write_report
 from taglm_plugin.study.results import write_results
 from taglm_plugin.study.selection import main, select
+from tests.conftest import REPO_ROOT
 from tests.study.test_results_report import tagger, write
 
 # Dev F1 per seed: `~wide` has the highest mean (0.92), `~narrow` the same mean as the config.
@@ -43,21 +47,33 @@ def test_the_highest_mean_dev_f1_is_selected_the_first_listed_on_ties(tmp_path):
     assert select(directories[:2], 1)["selected"] == "taglm~narrow"
 
 
-def test_only_the_selected_variant_runs_its_evaluation(tmp_path, capsys):
+def test_only_the_selected_variant_runs_its_evaluation(tmp_path):
+    """The module as the study's step runs it: the evaluation command runs (in the module's
+    place) only for the selected variant."""
     directories = [str(path) for path in candidates(tmp_path, ["taglm", "taglm~wide",
                                                                "taglm~narrow"])]  # fmt: skip
     selection_file = tmp_path / "taglm~selection.json"
     evaluated = tmp_path / "evaluated"
     evaluate = [sys.executable, "-c", f"open({str(evaluated)!r}, 'w').write('yes')"]
-    assert main([str(selection_file), "taglm~narrow", "2", *directories, "--", *evaluate]) == 0
-    assert not evaluated.exists()
-    assert "taglm~narrow is not selected" in capsys.readouterr().out
+
+    def step(run: str, command: List[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "taglm_plugin.study.selection", str(selection_file), run,
+             "2", *directories, "--", *command],
+            cwd=REPO_ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+
+    not_selected = step("taglm~narrow", evaluate)
+    assert not_selected.returncode == 0 and not evaluated.exists()
+    assert "taglm~narrow is not selected" in not_selected.stdout
     assert json.loads(selection_file.read_text())["selected"] == "taglm~wide"
-    assert main([str(selection_file), "taglm~wide", "2", *directories, "--", *evaluate]) == 0
-    assert evaluated.read_text() == "yes"
-    failing = [sys.executable, "-c", "import sys; sys.exit(3)"]
-    assert main([str(selection_file), "taglm~wide", "2", *directories, "--", *failing]) == 3
-    assert main([str(selection_file), "taglm~wide"]) == 2
+    assert step("taglm~wide", evaluate).returncode == 0 and evaluated.read_text() == "yes"
+    assert step("taglm~wide", [sys.executable, "-c", "import sys; sys.exit(3)"]).returncode == 3
+    assert main([str(selection_file), "taglm~wide", "2", *directories, "--", "x"]) == ["x"]
+    assert main([str(selection_file), "taglm", "2", *directories, "--", "x"]) is None
+    usage = subprocess.run([sys.executable, "-m", "taglm_plugin.study.selection", "x", "y"],
+                           cwd=REPO_ROOT, capture_output=True, text=True)  # fmt: skip
+    assert usage.returncode == 1 and "SELECTION_FILE RUN SEEDS" in usage.stderr
 
 
 def test_results_and_report_of_a_selection(tmp_path):
@@ -101,3 +117,23 @@ def test_results_and_report_of_a_selection(tmp_path):
     assert "| taglm~wide | `model.encoder.hidden_sizes`: [400, 400] | 93.00 / 91.00 | " \
            "92.00 ± 1.41 | **yes** |" in report
     assert "| taglm | – | 90.00 / 92.00 | 91.00 ± 1.41 |  |" in report
+
+
+def test_results_leave_out_only_the_variants_not_selected(tmp_path):
+    """A finished run of the config without `test_metrics.json` is missing, not left out."""
+    root = tmp_path / "study"
+    runs = root / "runs" / "ner"
+    jobs = [tagger(root, "ner", name, 1, [DEV_F1[name][0]], 0.9)
+            for name in ("taglm", "taglm~wide")]  # fmt: skip
+    (runs / "taglm~wide" / "seed1" / "test_metrics.json").unlink()
+    (runs / "taglm" / "seed1" / "test_metrics.json").unlink()
+    selection = Selection("ner", "taglm", ["taglm", "taglm~wide"], {}, 1, runs / "s.json")
+    plan = Plan(StudyOptions(root), [], jobs, parallel=1, selections=[selection])
+    assert write_results(plan, {})["missing"] == {
+        "ner/taglm/seed1": "finished, but its test_metrics.json is missing",
+        "ner/taglm~wide/seed1": "finished, but its test_metrics.json is missing",
+    }
+    write(selection.file, select([runs / "taglm", runs / "taglm~wide"], 1))
+    write(selection.file, dict(read_json(selection.file), selected="taglm"))
+    results = write_results(plan, {})
+    assert list(results["missing"]) == ["ner/taglm/seed1"] and results["taggers"] == {}
