@@ -2,8 +2,9 @@
 # TagLM speed figures on the GPU host (docs/GPU_RUNS.md), with LMs of LM_SIZE (default budget;
 # `paper` for issue 15's items 3 and 4) pretrained for 30 s each in the same call by
 # pretrain_lms.sh (speed does not depend on their quality): EPOCHS epochs of ner/baseline.jsonnet,
-# ner/taglm.jsonnet and ner/taglm_cached.jsonnet (LM states cached after the first epoch), so
-# that TagLM's epochs compare with the baseline's of the same call; tagging throughput of the
+# ner/taglm.jsonnet and ner/taglm_cached.jsonnet (LM states cached: computed before epoch 1 by
+# the cache's warm-up, and without it during epoch 1), so that TagLM's epochs compare with the
+# baseline's of the same call; tagging throughput of the
 # TagLM archive on the GPU and the CPU, the largest batch x length that fits, and the CRF
 # benchmark.
 # Usage (repo root, GPU host): GPU_DATA=.gpu/ner [LM_SIZE=paper] bash benchmarks/gpu/speed_taglm.sh TEXT EPOCHS
@@ -15,13 +16,19 @@ export LM_SIZE=${LM_SIZE:-budget}
 export NUM_EPOCHS=$2 LM_STATE_DIM=$([ "$LM_SIZE" = paper ] && echo 512 || echo 256)
 export FORWARD_LM=$PWD/runs/lm/forward/encoder.tar.gz BACKWARD_LM=$PWD/runs/lm/backward/encoder.tar.gz
 mkdir -p runs/speed
-for config in baseline taglm taglm_cached; do
+# taglm_cached twice: with the cache's warm-up before epoch 1 (the config's default) and
+# without it (`_cold`: the states computed in the tagger's batches during epoch 1).
+for run in baseline taglm taglm_cached taglm_cached_cold; do
+  config=${run%_cold}
+  warmup=$([ "$run" = taglm_cached_cold ] && echo 0 || echo 512)
   # The baseline at TagLM's batch size (64; its config trains at 32), so that the epochs compare.
-  python3 -m allennlp train training_configs/ner/$config.jsonnet -s runs/speed/$config -f \
+  LM_CACHE_WARMUP_BATCH_SIZE=$warmup python3 -m allennlp train \
+    training_configs/ner/$config.jsonnet -s runs/speed/$run -f \
     -o '{"data_loader.batch_sampler.batch_size": 64}' \
-    --include-package taglm_plugin > runs/speed_$config.log 2>&1
-  echo "$config: exit $?"
-  grep -E "Epoch duration|f1-measure-overall \|" runs/speed_$config.log | tee -a $OUT/taglm_epochs.txt
+    --include-package taglm_plugin > runs/speed_$run.log 2>&1
+  echo "$run: exit $?"
+  grep -E "Epoch duration|f1-measure-overall \||LM state cache warmed up" runs/speed_$run.log |
+    tee -a $OUT/taglm_epochs.txt
 done
 tagging_throughput taglm runs/speed/taglm/model.tar.gz
 timeout 200 python3 benchmarks/max_batch_length.py --lengths 124 1000 --json $OUT/max_batch_length.json 2>&1 | grep "|"

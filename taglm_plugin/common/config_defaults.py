@@ -44,6 +44,9 @@ DEFAULTS = {
     "BACKWARD_LM": "runs/lm/backward/model.tar.gz",
     # Size of one direction's top-layer LM states (512 for LSTM-2048-512).
     "LM_STATE_DIM": "512",
+    # With the LM state cache (`lm_cache`), sentences per LM batch of the cache's warm-up before
+    # the first epoch (training_configs/common/bilm.libsonnet); 0: no warm-up.
+    "LM_CACHE_WARMUP_BATCH_SIZE": "512",
     # -1 trains on the CPU; 0 on the first GPU.
     "CUDA_DEVICE": "-1",
     # Distributed training (training_configs/common/distributed.libsonnet): devices of the

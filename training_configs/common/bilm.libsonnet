@@ -26,6 +26,15 @@
   // directory: 'runs/lm_states' (an LMDB store of all of them, which later runs of the same
   // LM, layer and directions reuse). Cached states equal computed ones; only training is faster.
   lm_cache:: null,
+  // With the cache, the states of every training and dev sentence are computed before the first
+  // epoch, in batches of this many sentences of similar length (`taglm_lm_cache_warmup`), rather
+  // than in the tagger's batches during it; 0: no warm-up.
+  lm_cache_warmup_batch_size:: std.parseInt(std.extVar('LM_CACHE_WARMUP_BATCH_SIZE')),
+  trainer+: {
+    callbacks+: if $.lm_cache != null && $.lm_cache_warmup_batch_size > 0 then [
+      { type: 'taglm_lm_cache_warmup', batch_size: $.lm_cache_warmup_batch_size },
+    ] else [],
+  },
   lm_embedder:: {
     type: 'frozen_bilm',
     pretrained_file: { [k]: $.lm_archives[k] for k in std.objectFields($.lm_archives)

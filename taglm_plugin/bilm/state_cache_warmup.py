@@ -1,0 +1,92 @@
+"""
+`taglm_lm_cache_warmup`: the frozen biLM's state cache filled before the first epoch, in large
+batches of sentences of similar length.
+"""
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List
+
+from allennlp.data import Instance
+from allennlp.nn.util import move_to_device
+from allennlp.training.callbacks.callback import TrainerCallback
+
+from taglm_plugin.bilm.frozen_bilm import FrozenBiLmEmbedder
+from taglm_plugin.common.config_keys import ChecksConfigKeys
+
+if TYPE_CHECKING:
+    from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
+
+logger = logging.getLogger(__name__)
+
+
+@TrainerCallback.register("taglm_lm_cache_warmup")
+class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
+    """
+    Before training, runs every cached `frozen_bilm` of the model (`cache` set) on every
+    sentence of the training and the validation data, sorted by length, `batch_size`
+    sentences at a time, so that the first epoch reads the states from the cache like the
+    later ones. In training the LM otherwise runs on the batches of the tagger (64 sentences),
+    with the tagger's padding. The states are the ones the LM computes in any batch (equal up
+    to float32 rounding of the different batch shapes; `state_cache.py`); training reads them
+    from the cache as before. Sentences the cache has no room for (`max_memory_mib`) are
+    computed again in training, as without the warm-up; an embedder without `cache` is left
+    alone. The time it takes is logged ("LM state cache warmed up"): it is spent before the
+    first epoch, outside allennlp's epoch durations.
+
+    Registered as a `TrainerCallback` with name "taglm_lm_cache_warmup".
+
+    # Parameters
+
+    batch_size : `int`, optional (default = `512`)
+        Sentences per LM batch.
+    text_field : `str`, optional (default = `"tokens"`)
+        The instances' text field, whose tensors hold the LM's under `lm_tokens_key`.
+    lm_tokens_key : `str`, optional (default = `"lm"`)
+        The key of the LM's tensors (the tagger's `lm_tokens_key`).
+    """
+
+    def __init__(
+        self,
+        serialization_dir: str,
+        batch_size: int = 512,
+        text_field: str = "tokens",
+        lm_tokens_key: str = "lm",
+    ) -> None:
+        super().__init__(serialization_dir)
+        self._batch_size = batch_size
+        self._text_field = text_field
+        self._lm_tokens_key = lm_tokens_key
+
+    def on_start(
+        self, trainer: "GradientDescentTrainer", is_primary: bool = True, **kwargs
+    ) -> None:
+        super().on_start(trainer, is_primary)
+        embedders = [
+            module
+            for module in trainer.model.modules()
+            if isinstance(module, FrozenBiLmEmbedder) and module.state_cache is not None
+        ]
+        loaders = [trainer.data_loader, trainer._validation_data_loader]
+        loaders = [loader for loader in loaders if loader is not None]
+        if not embedders or not loaders:
+            return
+        start = time.perf_counter()
+        instances = [instance for loader in loaders for instance in loader.iter_instances()]
+        collate = loaders[0].collate_fn  # type: ignore
+        for lm_tensors in self._lm_batches(instances, collate):
+            lm_tensors = move_to_device(lm_tensors, trainer.cuda_device)
+            for embedder in embedders:
+                embedder(**lm_tensors)
+        logger.info(
+            "LM state cache warmed up: %d sentences in %.2f s (%s cached states)",
+            len(instances),
+            time.perf_counter() - start,
+            ", ".join(str(len(embedder.state_cache)) for embedder in embedders),  # type: ignore
+        )
+
+    def _lm_batches(self, instances: List[Instance], collate: Any) -> Iterable[Dict[str, Any]]:
+        """The LM's tensors of `instances` in batches of `batch_size`, shortest first."""
+        instances = sorted(instances, key=lambda instance: len(instance[self._text_field]))
+        for start in range(0, len(instances), self._batch_size):
+            tensors = collate(instances[start : start + self._batch_size])
+            yield tensors[self._text_field][self._lm_tokens_key]
