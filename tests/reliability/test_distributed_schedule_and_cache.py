@@ -8,11 +8,15 @@ parts that decide or keep state per worker:
   `--recover` draws the dropout masks of the uninterrupted run on every worker (each worker's
   generator has its own state: the workers' batches differ in size);
 * the LM-state cache of `frozen_bilm`: per worker in memory, one LMDB store for both, the
-  same training as without the cache.
+  same training as without the cache;
+* the end of a worker: no thread of its gloo process group is left when the interpreter
+  finalizes (allennlp never destroys the group; `taglm_plugin.process_setup` does, at exit).
 """
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -23,7 +27,7 @@ from tests.bilm.tiny_bilms import (
     tiny_language_model_config,
     write_tiny_language_model,
 )
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO_ROOT
 from tests.reliability.distributed_plugins import RECORDS_PATTERN
 from tests.reliability.test_distributed_training import (
     DISTRIBUTED,
@@ -37,7 +41,12 @@ from tests.reliability.test_distributed_training import (
     one_process_order,
     train,
 )
-from tests.reliability.training_runs import comparable_metrics, start_training, wait_for_file
+from tests.reliability.training_runs import (
+    ENVIRONMENT,
+    comparable_metrics,
+    start_training,
+    wait_for_file,
+)
 
 PLUGINS = ("--include-package", "tests.reliability.distributed_plugins")
 TAGGER_DEV = FIXTURES / "tagger" / "conll2003" / "eng.testa"
@@ -167,3 +176,74 @@ def test_distributed_taglm_trains_with_the_lm_state_cache_as_without(tiny_lm_env
     sentences = set(conll_sentences(TAGGER_TRAIN)) | set(conll_sentences(TAGGER_DEV))
     with lmdb.open(str(store), readonly=True, lock=False) as environment:
         assert environment.stat()["entries"] == len(sentences) + 2
+
+
+# Two gloo workers as allennlp's `_train_worker` leaves them: the process group never
+# destroyed, a `DistributedDataParallel` wrapper that only the garbage collector frees (the
+# trainer's objects are in reference cycles). Each worker prints the names of its threads
+# during training and when every atexit handler has run: the observer is registered before
+# taglm_plugin is imported, so it runs after the plugin's handler, just before finalization.
+WORKER_EXIT_SCRIPT = """
+import atexit, os
+
+def threads():
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as comm:
+                names.append(comm.read().strip())
+        except OSError:  # ended meanwhile
+            pass
+    return sorted(names)
+
+def report(when):  # one write: the two workers' lines do not interleave
+    os.write(1, f"{when}: {threads()}\\n".encode())
+
+if __name__ == "__mp_main__":
+    atexit.register(report, "at finalization")
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import taglm_plugin
+
+def worker(rank, port):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", world_size=2,
+                            rank=rank)
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2))
+    model.cycle = model
+    model(torch.ones(1, 2)).sum().backward()
+    dist.all_gather_object([None, None], rank)
+    report("during training")
+
+if __name__ == "__main__":
+    from allennlp.common.util import find_open_port
+    mp.spawn(worker, args=(find_open_port(),), nprocs=2)
+"""
+# torch's names of a gloo process group's worker threads and of the TCP store's server thread.
+PROCESS_GROUP_THREADS = ("pt_gloo_runloop", "pt_tcpstore_uv")
+
+
+def test_no_process_group_thread_outlives_a_worker_into_finalization(tmp_path):
+    """
+    A gloo worker thread alive at finalization may release a collective's tensors then, and
+    taking the GIL ends it in C++ code: "terminate called without an active exception", the
+    worker dies with SIGABRT after training (pytorch/pytorch#179291), now and then.
+    """
+    script = tmp_path / "worker_exit.py"
+    script.write_text(WORKER_EXIT_SCRIPT)
+    # The script's directory comes first in sys.path: the checkout's package must come next.
+    environment = dict(ENVIRONMENT, PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=REPO_ROOT, env=environment, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    during = [line for line in lines if line.startswith("during training:")]
+    at_exit = [line for line in lines if line.startswith("at finalization:")]
+    assert len(during) == len(at_exit) == 2, result.stdout
+    # The names are torch's: during training the threads are there.
+    assert all("pt_gloo_runloop" in line for line in during), during
+    for line in at_exit:
+        assert not any(name in line for name in PROCESS_GROUP_THREADS), at_exit
