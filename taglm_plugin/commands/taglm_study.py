@@ -71,8 +71,7 @@ class TaglmStudy(Subcommand):
         option("--cuda-device", "GPU of every run; -1 for the CPU", type=int)
         option("--lm-size", "LM preset of training_configs/lm: paper, budget or small")
         option("--lm-seconds", "training time budget of each LM; 0 for none", type=float)
-        option("--lm-precision", "LM training precision: float32, bfloat16 (the LSTMs in "
-               "float32) or float16 (with a loss scaler, the LSTMs in float16 too)")
+        option("--lm-precision", "LM training precision: float32, bfloat16 or float16")
         option("--lm-softmax-precision", "operands of the LM's sampled-softmax products: "
                "float32 or bfloat16")
         option("--lm-snapshots", "fractions of the LM budget (strictly between 0 and 1) at "

@@ -701,10 +701,6 @@ def lm_jobs(
             LM_TRAIN_DATA=str(text_glob),
             LM_TIME_BUDGET_SECONDS=str(options.lm_seconds),
             LM_PRECISION=options.lm_precision,
-            # float16 trains with a loss scaler, which keeps the LSTMs' fp16 gradients from
-            # underflowing: the LSTMs in fp16 too, as measured (docs/PERFORMANCE.md).
-            LM_LSTM_PRECISION="mixed" if options.lm_precision == "float16"
-            else env["LM_LSTM_PRECISION"],
             LM_SOFTMAX_PRECISION=options.lm_softmax_precision,
             LM_CACHE_DIR=str(options.study_dir / "lm_cache" / direction),
             LM_TOKENIZING_PROCESSES=lm_tokenizing_processes(env),

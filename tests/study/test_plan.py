@@ -309,18 +309,6 @@ def test_bad_variants(options, tmp_path, variants, match):
     fails_naming("--variants", options, match)
 
 
-def test_float16_lms_have_their_lstms_in_float16(options):
-    """The measured float16 setting (a loss scaler, the LSTMs in fp16); under bfloat16 the
-    LSTMs stay in float32."""
-    assert [job.env["LM_LSTM_PRECISION"] for job in build_plan(options).lm_jobs] == [
-        "float32", "float32"
-    ]
-    options.lm_precision = "float16"
-    lms = build_plan(options).lm_jobs
-    assert [job.env["LM_LSTM_PRECISION"] for job in lms] == ["mixed", "mixed"]
-    assert [job.env["LM_PRECISION"] for job in lms] == ["float16", "float16"]
-
-
 def test_bad_lm_setting(options):
     options.lm_precision = "int8"
     fails_naming("--lm-size / --lm-precision / --lm-softmax-precision / --overrides-file",
