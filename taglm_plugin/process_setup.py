@@ -14,9 +14,9 @@ made once, and each is documented in the module that implements it:
   name is never imported (`common.registered_types`).
 * `allennlp predict`: a bad input line is reported with its line number
   (`commands.predict_manager`).
-* exit: a process that leaves torch.distributed's default process group initialized (every
-  worker of allennlp's distributed training: its `_train_worker` never destroys it) destroys
-  it before the interpreter finalizes (`_destroy_process_group`, here).
+* exit: a process that leaves torch.distributed's default gloo process group initialized
+  (every CPU worker of allennlp's distributed training: its `_train_worker` never destroys it)
+  destroys it before the interpreter finalizes (`_destroy_process_group`, here).
 
 What runs at interpreter start, before allennlp imports any plugin, is in
 `taglm_plugin_startup` (the `.pth` file that installing the project adds), not here.
@@ -49,22 +49,27 @@ def apply() -> None:
 
 def _destroy_process_group() -> None:
     """
-    Destroys torch.distributed's process groups, if initialized, at exit (an `atexit` handler:
-    the interpreter is still whole), and collects the garbage that still holds them (the
-    finished trainer's `DistributedDataParallel` wrapper, in reference cycles), so that the
-    process group's threads end here. Left alive, a gloo group's worker threads may release
-    a collective's tensors while the interpreter finalizes, and taking the GIL then ends the
-    thread in the middle of C++ code: "terminate called without an active exception", the
-    worker dies with SIGABRT after training finished (the mechanism described in
-    pytorch/pytorch#179291, a torch change proposing such a handler, not merged). No barrier
-    first: a group whose other worker already failed must not hang the exit.
+    Destroys torch.distributed's process groups, if initialized with gloo, at exit (an
+    `atexit` handler: the interpreter is still whole), and collects the garbage that still
+    holds them (the finished trainer's `DistributedDataParallel` wrapper, in reference
+    cycles), so that the process group's threads end here. Left alive, a gloo group's worker
+    threads may release a collective's tensors while the interpreter finalizes, and taking
+    the GIL then ends the thread in the middle of C++ code: "terminate called without an
+    active exception", the worker dies with SIGABRT after training finished (the mechanism
+    described in pytorch/pytorch#179291, a torch change proposing such a handler, not
+    merged). No barrier first: a group whose other worker already failed must not hang the
+    exit. NCCL groups are left alone: their destroy waits for pending collectives, which a
+    failed peer never joins.
     """
     if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_backend() != "gloo":
         return
     try:
         dist.destroy_process_group()
     except Exception as error:  # exiting anyway: the handler must not hide the exit status
         logger.warning("Could not destroy the distributed process group at exit: %s", error)
         return
+    gc.unfreeze()  # `taglm_gc_freeze` unfreezes at the end of training, not after a failure
     gc.collect()
     logger.info("Destroyed the distributed process group before exit")

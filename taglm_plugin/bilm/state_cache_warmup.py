@@ -6,6 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List
 
+import torch
 from allennlp.data import Instance
 from allennlp.nn.util import move_to_device
 from allennlp.training.callbacks.callback import TrainerCallback
@@ -23,10 +24,11 @@ logger = logging.getLogger(__name__)
 class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
     """
     Before training, runs every cached `frozen_bilm` of the model (`cache` set) on every
-    sentence of the training and the validation data, sorted by length, `batch_size`
-    sentences at a time, so that the first epoch reads the states from the cache like the
-    later ones. In training the LM otherwise runs on the batches of the tagger (64 sentences),
-    with the tagger's padding. The states are the ones the LM computes in any batch (equal up
+    sentence of the training and the validation data (each loader's, in memory; a lazy one is
+    left out), sorted by length, `batch_size` sentences and at most `max_tokens` padded tokens
+    at a time, so that the first epoch reads the states from the cache like the later ones. In
+    training the LM otherwise runs on the batches of the tagger (64 sentences), with the
+    tagger's padding. The states are the ones the LM computes in any batch (equal up
     to float32 rounding of the different batch shapes; `state_cache.py`); training reads them
     from the cache as before. Sentences the cache has no room for (`max_memory_mib`) are
     computed again in training, as without the warm-up; an embedder without `cache` is left
@@ -38,7 +40,10 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
     # Parameters
 
     batch_size : `int`, optional (default = `512`)
-        Sentences per LM batch.
+        Sentences per LM batch, at most.
+    max_tokens : `int`, optional (default = `8192`)
+        Tokens per LM batch with padding, at most (a sentence longer than that alone): the
+        LM's memory is that of the tagger's batches of 64 sentences of up to 128 tokens.
     text_field : `str`, optional (default = `"tokens"`)
         The instances' text field, whose tensors hold the LM's under `lm_tokens_key`.
     lm_tokens_key : `str`, optional (default = `"lm"`)
@@ -49,11 +54,13 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
         self,
         serialization_dir: str,
         batch_size: int = 512,
+        max_tokens: int = 8192,
         text_field: str = "tokens",
         lm_tokens_key: str = "lm",
     ) -> None:
         super().__init__(serialization_dir)
         self._batch_size = batch_size
+        self._max_tokens = max_tokens
         self._text_field = text_field
         self._lm_tokens_key = lm_tokens_key
 
@@ -67,26 +74,45 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
             if isinstance(module, FrozenBiLmEmbedder) and module.state_cache is not None
         ]
         loaders = [trainer.data_loader, trainer._validation_data_loader]
-        loaders = [loader for loader in loaders if loader is not None]
+        # A lazy loader (`max_instances_in_memory`) would read its data once more for this.
+        loaders = [
+            loader
+            for loader in loaders
+            if loader is not None and getattr(loader, "max_instances_in_memory", None) is None
+        ]
         if not embedders or not loaders:
             return
         start = time.perf_counter()
-        instances = [instance for loader in loaders for instance in loader.iter_instances()]
-        collate = loaders[0].collate_fn  # type: ignore
-        for lm_tensors in self._lm_batches(instances, collate):
-            lm_tensors = move_to_device(lm_tensors, trainer.cuda_device)
-            for embedder in embedders:
-                embedder(**lm_tensors)
+        sentences = 0
+        for loader in loaders:
+            instances = list(loader.iter_instances())
+            sentences += len(instances)
+            for lm_tensors in self._lm_batches(instances, loader.collate_fn):  # type: ignore
+                lm_tensors = move_to_device(lm_tensors, trainer.cuda_device)
+                for embedder in embedders:
+                    embedder(**lm_tensors)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the warm-up's largest batches are not training's
         logger.info(
             "LM state cache warmed up: %d sentences in %.2f s (%s cached states)",
-            len(instances),
+            sentences,
             time.perf_counter() - start,
             ", ".join(str(len(embedder.state_cache)) for embedder in embedders),  # type: ignore
         )
 
     def _lm_batches(self, instances: List[Instance], collate: Any) -> Iterable[Dict[str, Any]]:
-        """The LM's tensors of `instances` in batches of `batch_size`, shortest first."""
-        instances = sorted(instances, key=lambda instance: len(instance[self._text_field]))
-        for start in range(0, len(instances), self._batch_size):
-            tensors = collate(instances[start : start + self._batch_size])
-            yield tensors[self._text_field][self._lm_tokens_key]
+        """The LM's tensors of `instances`, shortest first, in batches of at most `batch_size`
+        sentences and `max_tokens` tokens with padding."""
+        lengths = [len(instance[self._text_field]) for instance in instances]
+        order = sorted(range(len(instances)), key=lengths.__getitem__)
+        batch: List[Instance] = []
+        for index in order:
+            if batch and (
+                len(batch) == self._batch_size
+                or (len(batch) + 1) * lengths[index] > self._max_tokens
+            ):
+                yield collate(batch)[self._text_field][self._lm_tokens_key]
+                batch = []
+            batch.append(instances[index])
+        if batch:
+            yield collate(batch)[self._text_field][self._lm_tokens_key]

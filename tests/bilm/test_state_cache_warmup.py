@@ -3,7 +3,6 @@
 validation sentence in large batches, and training then reads every state from the cache; the
 trained model is the one trained without the warm-up.
 """
-import math
 from typing import List
 
 import torch
@@ -18,18 +17,20 @@ from tests.conftest import FIXTURES, REPO_ROOT
 
 TAGGER = FIXTURES / "tagger"
 WARMUP_BATCH = 8
+WARMUP_TOKENS = 40
 
 
 def train(tmp_path, name: str, archives, warmup: bool, monkeypatch) -> List[tuple]:
     """Trains the tiny TagLM fixture with the LM cache for one epoch; returns its LM calls as
-    (rows, whether the tagger had run a batch before)."""
+    (rows, tokens with padding, whether the tagger had run a batch before) and the model."""
     calls: List[tuple] = []
     tagger_ran = []
     lm_states = FrozenBiLmEmbedder._lm_states
     tagger_forward = TagLmTagger.forward
 
     def counted_lm_states(self, lm_tensors):
-        calls.append((lm_tensors["elmo_tokens"].shape[0], bool(tagger_ran)))
+        rows, tokens, _ = lm_tensors["elmo_tokens"].shape
+        calls.append((rows, tokens, bool(tagger_ran)))
         return lm_states(self, lm_tensors)
 
     def marked_forward(self, *args, **kwargs):
@@ -47,7 +48,8 @@ def train(tmp_path, name: str, archives, warmup: bool, monkeypatch) -> List[tupl
     params["trainer"]["num_epochs"] = 1
     if warmup:
         params["trainer"]["callbacks"] = [
-            {"type": "taglm_lm_cache_warmup", "batch_size": WARMUP_BATCH}
+            {"type": "taglm_lm_cache_warmup", "batch_size": WARMUP_BATCH,
+             "max_tokens": WARMUP_TOKENS}
         ]
     monkeypatch.chdir(REPO_ROOT)
     model = train_model(params, str(tmp_path / name))
@@ -62,13 +64,18 @@ def test_the_first_epoch_reads_every_state_from_the_cache(tmp_path, monkeypatch)
         len(ConllColumnReader().read_sentences(str(TAGGER / "conll2003" / name)))
         for name in ("eng.train", "eng.testa")
     )
-    # Before the tagger's first batch, in batches of up to 8 sentences (the tagger's: 4).
-    assert calls and all(not tagger_ran for _, tagger_ran in calls)
-    assert max(rows for rows, _ in calls) == WARMUP_BATCH
-    assert len(calls) <= math.ceil(sentences / WARMUP_BATCH)
+    # Before the tagger's first batch, in batches of up to 8 sentences (the tagger's: 4) and
+    # 40 tokens with padding (but a longer sentence alone).
+    assert calls and all(not tagger_ran for _, _, tagger_ran in calls)
+    assert 4 < max(rows for rows, _, _ in calls) <= WARMUP_BATCH
+    assert all(rows * tokens <= WARMUP_TOKENS or rows == 1 for rows, tokens, _ in calls)
+    # A batch that the token bound closed before it had 8 sentences.
+    assert any(rows < WARMUP_BATCH and (rows + 1) * tokens > WARMUP_TOKENS
+               for rows, tokens, _ in calls)  # fmt: skip
+    assert len(calls) < sentences / 2
     cold_calls, cold_model = train(tmp_path, "cold", archives, False, monkeypatch)
-    assert all(tagger_ran for _, tagger_ran in cold_calls)
-    assert max(rows for rows, _ in cold_calls) <= 4
+    assert all(tagger_ran for _, _, tagger_ran in cold_calls)
+    assert max(rows for rows, _, _ in cold_calls) <= 4
     warm, cold = warm_model.state_dict(), cold_model.state_dict()
     assert warm.keys() == cold.keys()
     for name in warm:
