@@ -9,7 +9,8 @@ percent (rounded to 2 decimals), times in seconds.
          "dev_f1", "test_f1", "dev_f1_per_type": {TYPE: F1}, "test_f1_per_type",
          "best_epoch", "epochs", "dev_f1_per_epoch": [F1 of epoch 0, ...],
          "train_seconds", "evaluate_seconds" (wall times of the subprocesses),
-         "training_duration_seconds" (allennlp's)}}}},
+         "training_duration_seconds" (allennlp's: its epochs, not what callbacks do before
+         them, such as the LM cache's warm-up)}}}},
      "lms": {DIRECTION: {
          "tokens_seen", "tokens_per_second" (taglm_token_throughput, last epoch), "epochs",
          "train_seconds", "export_seconds", "best_perplexity" (held out),
