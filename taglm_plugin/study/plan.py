@@ -755,9 +755,11 @@ def tagger_jobs(
             params = evaluate_config(config, overrides.get(task, {}), env)
             needs_lms[task, name] = params["model"].get("lm_embedder") is not None
             for variant, variant_overrides in variants.get((task, name), {}).items():
-                params = evaluate_config(config, dict(overrides.get(task, {}), **variant_overrides),
-                                         env, option="--variants")  # fmt: skip
-                lm_embedder = params["model"].get("lm_embedder")
+                variant_params = evaluate_config(
+                    config, dict(overrides.get(task, {}), **variant_overrides), env,
+                    option="--variants",
+                )  # fmt: skip
+                lm_embedder = variant_params["model"].get("lm_embedder")
                 needs_lms[task, variant_run(name, variant)] = lm_embedder is not None
             if options.retrain_with_dev:
                 try:

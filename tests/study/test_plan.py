@@ -266,6 +266,20 @@ def test_variants_are_trained_with_every_seed_and_evaluated_if_selected(options,
     assert str(bs8.directory / "model.tar.gz") in evaluate
 
 
+def test_retrain_with_dev_replays_the_config_not_its_last_variant(options, tmp_path):
+    """`--retrain-with-dev` retrains the configs as given: a variant whose schedule could not be
+    replayed (no `taglm_stop_after_schedule`) does not make the config's retraining fail."""
+    variants = {"ner": {"baseline": {"nostop": {"trainer.callbacks": []}}}}
+    (tmp_path / "variants.json").write_text(json.dumps(variants))
+    options.variants = str(tmp_path / "variants.json")
+    options.tasks, options.configs, options.lm_snapshots = ("ner",), ("baseline",), ()
+    options.seeds, options.retrain_with_dev = 1, True
+    plan = build_plan(options)
+    assert [job.name for job in plan.tagger_jobs] == [
+        "ner/baseline/seed1", "ner/baseline~nostop/seed1", "ner/baseline+dev/seed1"
+    ]
+
+
 def test_a_selection_made_among_other_candidates_or_seeds_is_refused(options, tmp_path):
     """A study directory whose dev selection was made with other seeds or variants: those
     runs' test evaluations were decided by it, so the study refuses to go on there."""
