@@ -41,7 +41,7 @@ from allennlp.common.checks import ConfigurationError
 
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.conventions import DIRECTIONS
-from taglm_plugin.study.replay import ReplayError, train_and_dev
+from taglm_plugin.study.replay import ReplayError, read_json, train_and_dev
 from taglm_plugin.tagging.pretrained_vectors import PACKAGED_GLOVE
 
 
@@ -232,16 +232,19 @@ def selection_file(study_dir: Path, task: str, config: str) -> Path:
 
 @dataclass
 class Selection:
-    """The configs of one task selected among on dev: `config` and its `--variants`, whose
-    runs are named `candidates` (the config's first), with `seeds` seeds each and the
-    overrides `variants` (by candidate; none for the config)."""
+    """The configs of one task selected among on dev: `config` and its `--variants`, the
+    overrides `variants` by run name (`CONFIG~VARIANT`), with `seeds` seeds each."""
 
     task: str
     config: str
-    candidates: List[str]
     variants: Dict[str, Dict[str, Any]]
     seeds: int
     file: Path
+
+    @property
+    def candidates(self) -> List[str]:
+        """The names of the runs selected among: the config's, then its variants'."""
+        return [self.config, *self.variants]
 
 
 def check_selection_made(selection: Selection) -> None:
@@ -249,7 +252,7 @@ def check_selection_made(selection: Selection) -> None:
     candidates and seeds: its variants' runs evaluated on test (or not) by it."""
     if not selection.file.is_file():
         return
-    made = json.loads(selection.file.read_text())["candidates"]
+    made = read_json(selection.file)["candidates"]
     seeds = list(range(1, selection.seeds + 1))
     if list(made) != selection.candidates or any(c["seeds"] != seeds for c in made.values()):
         raise StudyOptionError(
@@ -770,7 +773,7 @@ def tagger_jobs(
                     ) from error
     selections = {
         (task, name): Selection(
-            task, name, [name] + [variant_run(name, variant) for variant in by_name],
+            task, name,
             {variant_run(name, variant): overrides for variant, overrides in by_name.items()},
             options.seeds, selection_file(options.study_dir, task, name),
         )  # fmt: skip

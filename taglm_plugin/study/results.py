@@ -205,14 +205,16 @@ def selection_results(plan: Plan) -> Dict[str, Any]:
     return results
 
 
-def not_selected(plan: Plan) -> Set[str]:
-    """The variants (`CONFIG~VARIANT`) that their dev selection did not select."""
-    names: Set[str] = set()
-    for selection in plan.selections:
-        if selection.file.is_file():
-            selected = read_json(selection.file)["selected"]
-            names.update(name for name in selection.candidates[1:] if name != selected)
-    return names
+def not_selected(selections: Dict[str, Any]) -> Set[str]:
+    """The variants (`CONFIG~VARIANT`) that their dev selection (`selection_results`) did not
+    select."""
+    return {
+        name
+        for configs in selections.values()
+        for config, made in configs.items()
+        for name in made["candidates"]
+        if name not in (config, made["selected"])
+    }
 
 
 def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
@@ -221,7 +223,7 @@ def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
     results: Dict[str, Any] = {"taggers": {}, "lms": {}, "lm_snapshots": snapshot_results(plan),
                                "retrained_with_dev": {}, "selections": selection_results(plan),
                                "missing": {}}  # fmt: skip
-    unselected = not_selected(plan)
+    unselected = not_selected(results["selections"])
     for job in plan.jobs:
         if job.config in unselected:
             continue  # not evaluated on test; its dev F1 is in `selections`

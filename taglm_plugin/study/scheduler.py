@@ -32,6 +32,11 @@ def _trained(job: Job) -> bool:
     return marker(job.directory, "train").is_file()
 
 
+def _can_start(step: Step) -> bool:
+    """Whether the runs `after` `step` have trained."""
+    return all(_trained(other) for other in step.after)
+
+
 def _waits_for(job: Job) -> List[Job]:
     """The runs whose training the pending steps of `job` need and that have not trained."""
     return [other for step in job.pending_steps() for other in step.after if not _trained(other)]
@@ -122,7 +127,7 @@ class Scheduler:
                 )
             )
             next_steps = running.job.pending_steps()
-            if next_steps and all(_trained(other) for other in next_steps[0].after):
+            if next_steps and _can_start(next_steps[0]):
                 self._start(running.job, next_steps[0], running.job_start)
             elif next_steps:
                 # Waits, out of the running ones, for the runs its next step needs.
@@ -166,7 +171,7 @@ class Scheduler:
                     job
                     for job in self._pending
                     if (job.task == "lm" or (lms_ended if job.needs_lms else lms_trained))
-                    and all(_trained(other) for other in job.pending_steps()[0].after)
+                    and _can_start(job.pending_steps()[0])
                 ),
                 None,
             )

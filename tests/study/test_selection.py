@@ -96,7 +96,7 @@ def test_results_and_report_of_a_selection(tmp_path):
     names = ["taglm", "taglm~wide", "taglm~narrow"]
     overrides = {"taglm~wide": {"model.encoder.hidden_sizes": [400, 400]},
                  "taglm~narrow": {"model.dropout": 0.1}}  # fmt: skip
-    selection = Selection("ner", "taglm", names, overrides, 2, runs.parent / "s.json")
+    selection = Selection("ner", "taglm", overrides, 2, runs.parent / "s.json")
     write(selection.file, select([runs / name for name in names], 2))
     plan = Plan(StudyOptions(root), [], jobs, parallel=1, selections=[selection])
     results = write_results(plan, {})
@@ -127,7 +127,7 @@ def test_results_leave_out_only_the_variants_not_selected(tmp_path):
             for name in ("taglm", "taglm~wide")]  # fmt: skip
     (runs / "taglm~wide" / "seed1" / "test_metrics.json").unlink()
     (runs / "taglm" / "seed1" / "test_metrics.json").unlink()
-    selection = Selection("ner", "taglm", ["taglm", "taglm~wide"], {}, 1, runs / "s.json")
+    selection = Selection("ner", "taglm", {"taglm~wide": {}}, 1, runs / "s.json")
     plan = Plan(StudyOptions(root), [], jobs, parallel=1, selections=[selection])
     assert write_results(plan, {})["missing"] == {
         "ner/taglm/seed1": "finished, but its test_metrics.json is missing",
