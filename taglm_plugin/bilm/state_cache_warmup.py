@@ -92,7 +92,7 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
                 for embedder in embedders:
                     embedder(**lm_tensors)
         if torch.cuda.is_available():
-            torch.cuda.empty_cache()  # the warm-up's largest batches are not training's
+            torch.cuda.empty_cache()  # its blocks back to the GPU, for the runs beside this one
         logger.info(
             "LM state cache warmed up: %d sentences in %.2f s (%s cached states)",
             sentences,
