@@ -12,8 +12,10 @@
 # Usage (repo root, GPU host, allennlp importable, e.g. after `source benchmarks/gpu/env.sh`):
 #   RUNS=runs/lm_budget_ab bash benchmarks/gpu/lm_budget_ab.sh TEXT SECONDS BATCH:LR [...]
 #   e.g. bash benchmarks/gpu/lm_budget_ab.sh '/data/text/*.tar.xz' 180 128:0.001 512:0.002
-# TEXT is the LMs' LM_TRAIN_DATA (a file or a glob); the token caches in RUNS/cache_DIRECTION
-# are built by the first variant and read by the others. LM_SIZE (default budget),
+# TEXT is the LMs' LM_TRAIN_DATA (a file or a glob); the token caches in CACHES/cache_DIRECTION
+# (CACHES: default RUNS; the caches depend on the text only, so runs of other presets or
+# precisions on the same text may share them) are built by the first variant and read by the
+# others. LM_SIZE (default budget),
 # LM_PRECISION and LM_SOFTMAX_PRECISION (default bfloat16), CUDA_DEVICE (default 0) and the
 # configs' other variables pass through (LM_SIZE=small CUDA_DEVICE=-1 runs it on a CPU;
 # LM_PRECISION=float16 LM_LSTM_PRECISION=mixed trains with a loss scaler, the LSTMs in fp16).
@@ -49,7 +51,7 @@ for variant in "$@"; do
               \"trainer.optimizer.lr\": $lr}"
   pids=()
   for direction in forward backward; do
-    LM_CACHE_DIR=$runs/cache_$direction train_lm $direction "$runs/$variant/$direction" \
+    LM_CACHE_DIR=${CACHES:-$runs}/cache_$direction train_lm $direction "$runs/$variant/$direction" \
       $(( seconds + 600 )) "$runs/${variant/:/_}_$direction.log" -o "$overrides" &
     pids+=($!)
   done

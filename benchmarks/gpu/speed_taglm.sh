@@ -5,9 +5,9 @@
 # ner/taglm.jsonnet and ner/taglm_cached.jsonnet (LM states cached: computed before epoch 1 by
 # the cache's warm-up, and without it during epoch 1), so that TagLM's epochs compare with the
 # baseline's of the same call; tagging throughput of the
-# TagLM archive on the GPU and the CPU, the largest batch x length that fits, and the CRF
-# benchmark.
-# Usage (repo root, GPU host): GPU_DATA=.gpu/ner [LM_SIZE=paper] bash benchmarks/gpu/speed_taglm.sh TEXT EPOCHS
+# TagLM archive on the GPU and the CPU, and (unless KERNELS=0) the largest batch x length that
+# fits and the CRF benchmark.
+# Usage (repo root, GPU host): GPU_DATA=.gpu/ner [LM_SIZE=paper] [KERNELS=0] bash benchmarks/gpu/speed_taglm.sh TEXT EPOCHS
 set -uo pipefail
 source benchmarks/gpu/env.sh
 source benchmarks/gpu/lib.sh
@@ -31,5 +31,6 @@ for run in baseline taglm taglm_cached taglm_cached_cold; do
     tee -a $OUT/taglm_epochs.txt
 done
 tagging_throughput taglm runs/speed/taglm/model.tar.gz
+[ "${KERNELS:-1}" = 0 ] && exit 0
 timeout 200 python3 benchmarks/max_batch_length.py --lengths 124 1000 --json $OUT/max_batch_length.json 2>&1 | grep "|"
 python3 benchmarks/crf_benchmark.py --device cuda --json $OUT/crf_benchmark_gpu.json 2>&1 | grep -E "x  |device"

@@ -4,6 +4,9 @@
 # `allennlp taglm-study` over them with the options given to setup.sh, and packs the results
 # every 30 s and at the end. GPU memory per process and in all is logged every 10 s. With
 # CPU_TAGGING=1, the CPU tagging throughput of the study's NER baseline follows the study.
+# With PLAN=SCRIPT (a path in the checkout, in setup.sh's environment), `bash SCRIPT` runs
+# instead of the study, with the same data, from the checkout's root, its output into
+# $W/study (packed like the study's); setup.sh's options are then its arguments.
 set -u
 W=/tmp/w
 t0=$(date +%s)
@@ -26,11 +29,17 @@ until [ -e $W/wikiAA.tar.xz ] && [ -e $W/wikiAB.tar.xz ] && [ -e $W/conll.tar.xz
 tar xJf $W/conll.tar.xz -C $W/data
 log text-ready
 eval "options=($(cat $W/study_options))"
-log "taglm-study ${options[*]}"
-python3 -m allennlp taglm-study $W/study --lm-text $W/wikiAA.tar.xz $W/wikiAB.tar.xz \
-  --conll2003-dir $W/data/conll2003 --conll2000-dir $W/data/conll2000 \
-  --glove $W/glove_conll.txt.gz --cuda-device 0 "${options[@]}" > $W/study/study.log 2>&1
-log "study rc=$?"
+if [ -n "${PLAN:-}" ]; then
+  log "$PLAN ${options[*]}"
+  W=$W bash "$PLAN" "${options[@]}" > $W/study/plan.log 2>&1
+  log "plan rc=$?"
+else
+  log "taglm-study ${options[*]}"
+  python3 -m allennlp taglm-study $W/study --lm-text $W/wikiAA.tar.xz $W/wikiAB.tar.xz \
+    --conll2003-dir $W/data/conll2003 --conll2000-dir $W/data/conll2000 \
+    --glove $W/glove_conll.txt.gz --cuda-device 0 "${options[@]}" > $W/study/study.log 2>&1
+  log "study rc=$?"
+fi
 # With CPU_TAGGING=1 (in setup.sh's environment; ~2 min): issue 15's CPU tagging on this host,
 # the study's NER baseline (seed 1) tagging eng.train + eng.testa (17,291 sentences) in one
 # process (all cores' threads) and in 16 worker processes, at two call sizes.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # setup.sh [STUDY OPTIONS]: the first device call (carry .gpuA), from the checkout's root:
 # copies .gpuA and the checkout to /tmp/w and starts driver.sh in the background with the
-# options for `allennlp taglm-study`; returns at once. The driver waits for the Wikipedia
-# archives, CoNLL and the word vectors of the next two calls (send_text.sh).
+# options for `allennlp taglm-study` (or, with PLAN=SCRIPT, for that script: driver.sh);
+# returns at once. The driver waits for the Wikipedia archives, CoNLL and the word vectors of
+# the next two calls (send_text.sh).
 set -e
 W=/tmp/w; mkdir -p $W/repo $W/data
 cp .gpuA/* $W/

@@ -9,10 +9,10 @@ from tests.conftest import FIXTURES, REPO_ROOT
 SCRIPT = "benchmarks/gpu/lm_budget_ab.sh"
 
 
-def run(tmp_path, *arguments: str) -> subprocess.CompletedProcess:
+def run(tmp_path, *arguments: str, **variables: str) -> subprocess.CompletedProcess:
     environment = dict(
         os.environ, LM_SIZE="small", CUDA_DEVICE="-1", EPOCH_SENTENCES="64",
-        RUNS=str(tmp_path / "runs"),
+        RUNS=str(tmp_path / "runs"), **variables,
     )  # fmt: skip
     return subprocess.run(
         ["bash", SCRIPT, *arguments], cwd=REPO_ROOT, env=environment, capture_output=True,
@@ -39,6 +39,16 @@ def test_small_lms_side_by_side_give_perplexity_over_time(tmp_path):
     assert config["data_loader"]["batch_size"] == 16
     assert config["data_loader"]["batches_per_epoch"] == 4
     assert config["trainer"]["optimizer"]["lr"] == 0.002
+
+
+def test_the_token_caches_go_where_caches_says(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text((FIXTURES / "tagger" / "lm_text.txt").read_text() * 30)
+    result = run(tmp_path, str(text), "5", "16:0.002", CACHES=str(tmp_path / "caches"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for direction in ("forward", "backward"):
+        assert list((tmp_path / "caches" / f"cache_{direction}").glob("lm_tokens-*.npz"))
+    assert not list((tmp_path / "runs").glob("cache_*"))
 
 
 def test_a_failed_training_is_reported_and_fails_the_script(tmp_path):
