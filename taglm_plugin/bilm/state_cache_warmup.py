@@ -35,6 +35,13 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
     alone. The time it takes is logged ("LM state cache warmed up"): it is spent before the
     first epoch, outside allennlp's epoch durations.
 
+    On a GPU, PyTorch's cache of freed blocks is emptied after every batch, so that the
+    trainings beside this one on the same GPU can have them. Each batch's largest tensors are a
+    little larger or smaller than the last one's (`max_tokens` x 50 characters x the LM's
+    filters: 3.4 GB for the character CNN of the `paper` preset), and the cache keeps blocks
+    of the sizes it has seen: a warm-up with `paper`-size LMs that emptied it only at the end
+    held 70 GB of an H100 (docs/PERFORMANCE.md).
+
     Registered as a `TrainerCallback` with name "taglm_lm_cache_warmup".
 
     # Parameters
@@ -91,14 +98,20 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
                 lm_tensors = move_to_device(lm_tensors, trainer.cuda_device)
                 for embedder in embedders:
                     embedder(**lm_tensors)
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()  # its blocks back to the GPU, for the runs beside this one
+                del lm_tensors
+                self._release_gpu_blocks()
         logger.info(
             "LM state cache warmed up: %d sentences in %.2f s (%s cached states)",
             sentences,
             time.perf_counter() - start,
             ", ".join(str(len(embedder.state_cache)) for embedder in embedders),  # type: ignore
         )
+
+    @staticmethod
+    def _release_gpu_blocks() -> None:
+        """Returns the GPU blocks PyTorch holds freed to the GPU, for the runs beside this one."""
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
 
     def _lm_batches(self, instances: List[Instance], collate: Any) -> Iterable[Dict[str, Any]]:
         """The LM's tensors of `instances`, shortest first, in batches of at most `batch_size`
