@@ -11,7 +11,8 @@
 #          upload limit rules out the 400k-word table), both with wikiAA.tar.xz.
 # Keep .gpuA/ and .gpuB/ out of git (.git/info/exclude). About 5.5 min on 2 cores (2026-12-03),
 # after `make install` (export_glove_subset.py imports the plugin). Each call also carries the
-# checkout's tracked files (17.9 MB on 2026-12-07; the limit: 64 MiB in all).
+# checkout's files (7.4 MB on 2026-12-07; the limit: 64 MiB in all, so the first call has about
+# 21 MB to spare: commit a study's per-run files as one runs.tar.xz, as docs/results/study_*).
 set -euo pipefail
 D=${DATA:-../shared/data}
 mkdir -p .gpuA .gpuB
