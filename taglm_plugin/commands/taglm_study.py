@@ -19,7 +19,8 @@ from taglm_plugin.study.study import run_study
 
 DESCRIPTION = f"""
 Pretrains the forward and the backward LM side by side on the unlabeled text (the `budget`
-preset in bf16 for a time budget) with the GPU to themselves, exports their encoders, then
+preset, on a GPU in float16 with a loss scaler, for a time budget) with the GPU to themselves,
+exports their encoders, then
 trains every config of every task with every seed (the baseline and TagLM for NER and
 chunking by default), several at once, as `python -m allennlp train` subprocesses, evaluates
 each model once on its task's test file,
@@ -71,7 +72,11 @@ class TaglmStudy(Subcommand):
         option("--cuda-device", "GPU of every run; -1 for the CPU", type=int)
         option("--lm-size", "LM preset of training_configs/lm: paper, budget or small")
         option("--lm-seconds", "training time budget of each LM; 0 for none", type=float)
-        option("--lm-precision", "LM training precision: float32, bfloat16 or float16")
+        option("--lm-precision", "LM training precision: float32, bfloat16 or float16 (with "
+               "a loss scaler; GPU only) (default: float16 on a GPU, bfloat16 on the CPU)")
+        option("--lm-lstm-precision", "the LMs' LSTMs: float32, or mixed (in --lm-precision) "
+               "(default: mixed under float16, float32 otherwise: under bfloat16 their "
+               "gradients underflow)")
         option("--lm-softmax-precision", "operands of the LM's sampled-softmax products: "
                "float32 or bfloat16")
         option("--lm-snapshots", "fractions of the LM budget (strictly between 0 and 1) at "

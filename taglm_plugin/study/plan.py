@@ -122,15 +122,22 @@ class StudyOptions:
     parallel: Optional[int] = None
     cuda_device: int = field(default_factory=lambda: 0 if torch.cuda.is_available() else -1)
     # The LM setting of the lowest held-out perplexity measured after a fixed time
-    # (docs/PERFORMANCE.md): the `budget` preset (512 sentences per batch, Adam at 0.003) in
-    # bf16 with the bf16 sampled-softmax products, each direction with its own token cache;
-    # the LSTMs stay in float32 and the character CNN is the fused one (LM_LSTM_PRECISION,
-    # LM_CHAR_CNN). At the `paper` size that bf16 setting's held-out perplexity is +6.5-8.3%
-    # over float32's after the same 200 batches, float16 with a loss scaler and the LSTMs in
-    # float16 -0.5% (one run each); at the `budget` size neither is measured against float32.
+    # (docs/PERFORMANCE.md): the `budget` preset (512 sentences per batch, Adam at 0.003) on a
+    # GPU in float16 with a loss scaler, the LSTMs in float16 too, with the bf16 sampled-softmax
+    # products, each direction with its own token cache, the fused character CNN (LM_CHAR_CNN).
+    # Against bf16 with float32 LSTMs (the default before), side by side for 180 s on an H100:
+    # 319k against 275k tokens/s each, held-out perplexity 98.3 / 101.6 (forward / backward)
+    # against 103.4 / 102.2 after 157-159 s; `paper` (LSTM-2048-512, bf16, Adam 0.002) 143.3 /
+    # 134.5 after 161 s. At the `paper` size float16 with the loss scaler is -0.5% against
+    # float32's perplexity after the same 200 batches, bf16 +6.5-8.3% (one run each).
+    # `lm_precision` None: float16 on a GPU, bfloat16 on the CPU (allennlp's loss scaler needs
+    # a GPU); `lm_lstm_precision` None: "mixed" (the LSTMs in `lm_precision`) under float16,
+    # "float32" otherwise (under bf16 autocast cuDNN computes them in float16 without a loss
+    # scaler, and their gradients underflow).
     lm_size: str = "budget"
     lm_seconds: float = 360.0
-    lm_precision: str = "bfloat16"
+    lm_precision: Optional[str] = None
+    lm_lstm_precision: Optional[str] = None
     lm_softmax_precision: str = "bfloat16"
     # Fractions of the LM budget whose LM states TagLM is also trained with (LM budget against
     # F1 in one run). By default 2 seeds x 2 tasks: 4 tagger runs beside the 20 of the default
@@ -696,6 +703,7 @@ def lm_jobs(
     the size of their states. A finished LM training without a snapshot of `fractions` is a
     `StudyOptionError`: snapshots are kept only while the LM trains."""
     jobs, state_dims = [], set()
+    lm_precision = options.lm_precision or ("float16" if options.cuda_device >= 0 else "bfloat16")
     for direction in DIRECTIONS:
         directory = options.study_dir / "runs" / "lm" / direction
         lm_env = dict(
@@ -703,7 +711,9 @@ def lm_jobs(
             LM_SIZE=options.lm_size,
             LM_TRAIN_DATA=str(text_glob),
             LM_TIME_BUDGET_SECONDS=str(options.lm_seconds),
-            LM_PRECISION=options.lm_precision,
+            LM_PRECISION=lm_precision,
+            LM_LSTM_PRECISION=options.lm_lstm_precision
+            or ("mixed" if lm_precision == "float16" else "float32"),
             LM_SOFTMAX_PRECISION=options.lm_softmax_precision,
             LM_CACHE_DIR=str(options.study_dir / "lm_cache" / direction),
             LM_TOKENIZING_PROCESSES=lm_tokenizing_processes(env),
@@ -713,7 +723,8 @@ def lm_jobs(
             params = evaluate_config(config, overrides, lm_env)
         except StudyOptionError as error:
             raise StudyOptionError(
-                "--lm-size / --lm-precision / --lm-softmax-precision / --overrides-file",
+                "--lm-size / --lm-precision / --lm-lstm-precision / --lm-softmax-precision / "
+                "--overrides-file",
                 str(error),
             ) from error
         state_dims.add(params["model"]["encoder"]["projection_size"])

@@ -83,7 +83,9 @@ def test_runs_of_the_default_study(options):
     assert taglm.env["SEED"] == "1" and plan.tagger_jobs[6].env["SEED"] == "2"
     assert [step.name for step in taglm.steps] == ["train", "evaluate"]
     assert [step.name for step in plan.lm_jobs[0].steps] == ["train", "export", "export@lm0.5"]
+    # On the CPU (allennlp's loss scaler needs a GPU).
     assert plan.lm_jobs[0].env["LM_PRECISION"] == "bfloat16"
+    assert plan.lm_jobs[0].env["LM_LSTM_PRECISION"] == "float32"
     assert plan.lm_jobs[0].env["LM_CACHE_DIR"] != plan.lm_jobs[1].env["LM_CACHE_DIR"]
     assert plan.parallel == max(1, cpu_cores() // THREADS_PER_RUN)
 
@@ -323,10 +325,29 @@ def test_bad_variants(options, tmp_path, variants, match):
     fails_naming("--variants", options, match)
 
 
+@pytest.mark.parametrize("cuda_device, precision, lstm_precision, expected", [
+    (0, None, None, ("float16", "mixed")),
+    (-1, None, None, ("bfloat16", "float32")),
+    (0, "bfloat16", None, ("bfloat16", "float32")),
+    (0, "float32", None, ("float32", "float32")),
+    (0, None, "float32", ("float16", "float32")),
+    (0, "bfloat16", "mixed", ("bfloat16", "mixed")),
+])  # fmt: skip
+def test_lm_precisions(options, monkeypatch, cuda_device, precision, lstm_precision, expected):
+    monkeypatch.setattr(plan_module, "gpu_free_mib", lambda device: 100 * GPU_MIB_PER_RUN)
+    options.cuda_device = cuda_device
+    options.lm_precision, options.lm_lstm_precision = precision, lstm_precision
+    for job in build_plan(options).lm_jobs:
+        assert (job.env["LM_PRECISION"], job.env["LM_LSTM_PRECISION"]) == expected
+
+
 def test_bad_lm_setting(options):
     options.lm_precision = "int8"
-    fails_naming("--lm-size / --lm-precision / --lm-softmax-precision / --overrides-file",
-                 options, "LM_PRECISION must be one of")  # fmt: skip
+    fails_naming("--lm-size / --lm-precision / --lm-lstm-precision / --lm-softmax-precision / "
+                 "--overrides-file", options, "LM_PRECISION must be one of")  # fmt: skip
+    options.lm_precision, options.lm_lstm_precision = None, "half"
+    fails_naming("--lm-size / --lm-precision / --lm-lstm-precision / --lm-softmax-precision / "
+                 "--overrides-file", options, "LM_LSTM_PRECISION must be one of")  # fmt: skip
 
 
 def test_gpu_memory_for_the_parallel_runs(options, monkeypatch):
