@@ -4,7 +4,7 @@
 # pretrain_lms.sh (speed does not depend on their quality): EPOCHS epochs of ner/baseline.jsonnet,
 # ner/taglm.jsonnet and ner/taglm_cached.jsonnet (LM states cached: computed before epoch 1 by
 # the cache's warm-up, and without it during epoch 1), so that TagLM's epochs compare with the
-# baseline's of the same call; tagging throughput of the
+# baseline's of the same call (their logs' tails in $OUT); tagging throughput of the
 # TagLM archive on the GPU and the CPU, and (unless KERNELS=0) the largest batch x length that
 # fits and the CRF benchmark.
 # Usage (repo root, GPU host): GPU_DATA=.gpu/ner [LM_SIZE=paper] [KERNELS=0] bash benchmarks/gpu/speed_taglm.sh TEXT EPOCHS
@@ -27,6 +27,7 @@ for run in baseline taglm taglm_cached taglm_cached_cold; do
     -o '{"data_loader.batch_sampler.batch_size": 64}' \
     --include-package taglm_plugin > runs/speed_$run.log 2>&1
   echo "$run: exit $?"
+  tail -c 300000 runs/speed_$run.log > $OUT/speed_$run.log
   grep -E "Epoch duration|f1-measure-overall \||LM state cache warmed up" runs/speed_$run.log |
     tee -a $OUT/taglm_epochs.txt
 done
