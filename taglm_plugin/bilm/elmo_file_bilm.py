@@ -184,8 +184,16 @@ class ElmoFileBiLm(PretrainedBiLm):
         self.elmo_bilm._elmo_lstm.reset_states()
 
     def forward(  # type: ignore
-        self, lm_tensors: Dict[str, torch.Tensor], layer: int
+        self,
+        lm_tensors: Dict[str, torch.Tensor],
+        layer: int,
+        token_encoder_dtype: Optional[torch.dtype] = None,
     ) -> Dict[str, torch.Tensor]:
+        if token_encoder_dtype is not None:
+            raise ConfigurationError(
+                "an ELMo-format biLM runs allennlp's _ElmoBiLm in float32 only; "
+                "leave precision at float32"
+            )
         if set(lm_tensors) != {"elmo_tokens"}:
             raise ConfigurationError(
                 "an ELMo-format biLM reads the output of the elmo_characters token indexer "

@@ -15,6 +15,7 @@ from taglm_plugin.bilm.pretrained_bilm import PretrainedBiLm
 from taglm_plugin.bilm.state_cache import LmStateCache, state_dict_fingerprint
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.lm.conventions import DIRECTIONS
+from taglm_plugin.lm.language_model import MIXED_PRECISION_DTYPES
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
         "expected_dim": 1024,
         "layer": -1,            // 0 = token embedding, 1.. = LSTM layers, negative from the top
         "directions": "both",   // or "forward" / "backward"
-        "cache": {"max_memory_mib": 4096, "directory": null}  // optional, LM archives only
+        "cache": {"max_memory_mib": 4096, "directory": null},  // optional, LM archives only
+        "precision": "float32"  // or "bfloat16" / "float16": the token encoders' (LM archives)
     }
     ```
 
@@ -137,6 +139,14 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
     cache : `Dict[str, Any]`, optional (default = `None`, no cache)
         `{"max_memory_mib": ..., "directory": ...}`, the arguments of `LmStateCache`
         (`max_memory_mib`: MiB of the LM's device's memory; `directory` optional).
+    precision : `str`, optional (default = `"float32"`)
+        `"float32"`, or `"bfloat16"` / `"float16"`: the LMs' token encoders (character CNN,
+        highway layers, projection: about 60% of a `paper`-size LM's arithmetic, float32
+        matrix products without tensor cores otherwise) run under autocast of that dtype, as
+        LM training runs them in mixed precision; the LSTMs stay as they are (float32). The
+        states differ from float32's by that dtype's rounding, so a model trained with one
+        precision should tag with the same one (its archive keeps it); `cache` keeps the
+        states of each precision apart. LM archives only (not the ELMo format).
     """
 
     def __init__(
@@ -147,12 +157,20 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
         directions: str = "both",
         vocab: Optional[Vocabulary] = None,
         cache: Optional[Dict[str, Any]] = None,
+        precision: str = "float32",
     ) -> None:
         super().__init__()
         if directions not in DIRECTION_CHOICES:
             raise ConfigurationError(
                 f"directions must be one of {sorted(DIRECTION_CHOICES)}, not {directions!r}"
             )
+        if precision != "float32" and precision not in MIXED_PRECISION_DTYPES:
+            raise ConfigurationError(
+                f"precision must be one of {['float32', *sorted(MIXED_PRECISION_DTYPES)]}, "
+                f"not {precision!r}"
+            )
+        self._precision = precision
+        self._token_encoder_dtype = MIXED_PRECISION_DTYPES.get(precision)
         self._expected_dim = expected_dim
         self._layer = layer
         self._directions = DIRECTION_CHOICES[directions]
@@ -213,14 +231,19 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
             return self._state_cache(lm_tensors, mask, self._fingerprint(), self._lm_states)
 
     def _lm_states(self, lm_tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
-        states = self._loaded_bilm()(lm_tensors, self._layer)
+        if self._token_encoder_dtype is None:
+            states = self._loaded_bilm()(lm_tensors, self._layer)
+        else:
+            states = self._loaded_bilm()(lm_tensors, self._layer, self._token_encoder_dtype)
         return torch.cat([states[direction] for direction in self._directions], dim=-1)
 
     def _fingerprint(self) -> str:
-        """The LM's `state_dict_fingerprint`, computed once per loaded LM."""
+        """The LM's `state_dict_fingerprint`, computed once per loaded LM (float32's as before
+        `precision` existed, so that stores of float32 states stay valid)."""
         if self._lm_fingerprint is None:
+            precision = [] if self._precision == "float32" else [f"precision {self._precision}"]
             self._lm_fingerprint = state_dict_fingerprint(
-                self.state_dict(), f"layer {self._layer}", "+".join(self._directions)
+                self.state_dict(), f"layer {self._layer}", "+".join(self._directions), *precision
             )
         return self._lm_fingerprint
 
@@ -250,6 +273,11 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
             raise ConfigurationError(
                 f"expected_dim = {self._expected_dim}, but layer {self._layer} of the LM with "
                 f"directions {'+'.join(self._directions)} gives {described} = {output_dim}"
+            )
+        if self._token_encoder_dtype is not None and isinstance(bilm, ElmoFileBiLm):
+            raise ConfigurationError(
+                f"precision = {self._precision!r} needs taglm_language_model archives: an "
+                "ELMo-format biLM runs allennlp's _ElmoBiLm in float32 only"
             )
         if self._state_cache is not None and isinstance(bilm, ElmoFileBiLm):
             raise ConfigurationError(

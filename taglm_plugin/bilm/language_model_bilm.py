@@ -3,7 +3,7 @@ import logging
 import os
 import tempfile
 from collections import defaultdict
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 from allennlp.common import Params
@@ -236,7 +236,10 @@ class LanguageModelBiLm(PretrainedBiLm):
         return self._vocabulary_namespaces
 
     def forward(  # type: ignore
-        self, lm_tensors: Dict[str, torch.Tensor], layer: int
+        self,
+        lm_tensors: Dict[str, torch.Tensor],
+        layer: int,
+        token_encoder_dtype: Optional[torch.dtype] = None,
     ) -> Dict[str, torch.Tensor]:
         if set(lm_tensors) != self._tensor_names:
             raise ConfigurationError(
@@ -248,7 +251,7 @@ class LanguageModelBiLm(PretrainedBiLm):
         for direction, language_model in self.language_models.items():
             if direction == "forward":
                 states[direction] = language_model.contextual_states(
-                    {self._indexer_key: lm_tensors}
+                    {self._indexer_key: lm_tensors}, token_encoder_dtype
                 )[layer]
             else:
                 reversed_tensors = {
@@ -256,7 +259,7 @@ class LanguageModelBiLm(PretrainedBiLm):
                     for name, tensor in lm_tensors.items()
                 }
                 reversed_states = language_model.contextual_states(
-                    {self._indexer_key: reversed_tensors}
+                    {self._indexer_key: reversed_tensors}, token_encoder_dtype
                 )[layer]
                 states[direction] = reverse_padded_sequences(reversed_states, mask)
         return states

@@ -1,4 +1,4 @@
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -48,7 +48,10 @@ class PretrainedBiLm(torch.nn.Module):
         raise NotImplementedError
 
     def forward(  # type: ignore
-        self, lm_tensors: Dict[str, torch.Tensor], layer: int
+        self,
+        lm_tensors: Dict[str, torch.Tensor],
+        layer: int,
+        token_encoder_dtype: Optional[torch.dtype] = None,
     ) -> Dict[str, torch.Tensor]:
         """
         # Parameters
@@ -58,6 +61,10 @@ class PretrainedBiLm(torch.nn.Module):
             (batch_size, num_tokens, 50)}`.
         layer : `int`
             Which layer, `-num_layers <= layer < num_layers`.
+        token_encoder_dtype : `torch.dtype`, optional
+            Autocast dtype of the LMs' token encoders (`LanguageModel.contextual_states`);
+            a format that cannot run its token encoder in another precision refuses it
+            (`ConfigurationError`).
 
         # Returns
 

@@ -234,7 +234,9 @@ class LanguageModel(ChecksConfigKeys, Model):
         """Dimension of the top LSTM layer's states."""
         return self._encoder.get_output_dim()
 
-    def contextual_states(self, tokens: TextFieldTensors) -> List[torch.Tensor]:
+    def contextual_states(
+        self, tokens: TextFieldTensors, token_encoder_dtype: Optional[torch.dtype] = None
+    ) -> List[torch.Tensor]:
         """
         The LM's representation of every token, without computing a loss.
 
@@ -243,6 +245,10 @@ class LanguageModel(ChecksConfigKeys, Model):
         tokens : `TextFieldTensors`
             Sentences in the LM's reading order (reversed for a backward LM), indexed with the
             LM's token indexers, padded at the end.
+        token_encoder_dtype : `torch.dtype`, optional
+            The token embedder (for the LM configs: the character CNN, highway layers and
+            projection) runs under `torch.autocast` of this dtype, its output converted back to
+            float32; the LSTMs then run as without it. `None`: no autocast of its own.
 
         # Returns
 
@@ -251,24 +257,30 @@ class LanguageModel(ChecksConfigKeys, Model):
         bottom first. Position `t` of a layer has read tokens `0 .. t`. Zero at padding.
         Dropout applies in training mode only; call `eval()` for deterministic states.
         """
-        token_embeddings, layer_outputs, _ = self._encode(tokens)
+        token_embeddings, layer_outputs, _ = self._encode(
+            tokens, token_encoder_dtype=token_encoder_dtype
+        )
         return [token_embeddings] + [output[:, 1:] for output in layer_outputs]
 
     def _encode(
-        self, tokens: TextFieldTensors, token_types: Optional[torch.LongTensor] = None
+        self,
+        tokens: TextFieldTensors,
+        token_types: Optional[torch.LongTensor] = None,
+        token_encoder_dtype: Optional[torch.dtype] = None,
     ) -> Tuple[torch.Tensor, List[torch.Tensor], torch.BoolTensor]:
         """
         Returns the token embeddings `(batch_size, num_tokens, token_dim)` (zero at padding),
         every LSTM layer's output after the start-of-sentence step and each token
         `(batch_size, 1 + num_tokens, output_dim)`, and that mask `(batch_size, 1 + num_tokens)`.
-        With `token_types` (see `forward`), `tokens` holds the batch's distinct types.
+        With `token_types` (see `forward`), `tokens` holds the batch's distinct types; with
+        `token_encoder_dtype` (see `contextual_states`), the token embedder runs in it.
         """
         if token_types is None:
             mask = get_text_field_mask(tokens)
-            token_embeddings = self._text_field_embedder(tokens)
+            token_embeddings = self._embed_tokens(tokens, token_encoder_dtype)
         else:
             mask = token_types != 0
-            token_embeddings = self._text_field_embedder(tokens)[0][token_types]
+            token_embeddings = self._embed_tokens(tokens, token_encoder_dtype)[0][token_types]
         token_embeddings = token_embeddings * mask.unsqueeze(-1)
         batch_size = token_embeddings.size(0)
         start = self.start_of_sentence_embedding.to(token_embeddings.dtype)
@@ -279,6 +291,17 @@ class LanguageModel(ChecksConfigKeys, Model):
         with torch.autocast(inputs.device.type, enabled=False):
             layer_outputs = self._encoder(inputs.float(), mask_with_start)
         return token_embeddings, layer_outputs, mask_with_start
+
+    def _embed_tokens(
+        self, tokens: TextFieldTensors, dtype: Optional[torch.dtype]
+    ) -> torch.Tensor:
+        """The text field embedder's output, computed under autocast of `dtype` (then in
+        float32) if given."""
+        if dtype is None:
+            return self._text_field_embedder(tokens)
+        device = next(self.parameters()).device
+        with torch.autocast(device.type, dtype=dtype):
+            return self._text_field_embedder(tokens).float()
 
     def forward(  # type: ignore
         self,

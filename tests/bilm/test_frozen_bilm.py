@@ -273,6 +273,27 @@ def test_language_model_states_of_a_sentence_do_not_depend_on_its_batch(tmp_path
         torch.testing.assert_close(batch_states[row, : len(sentence)], alone[0], atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_token_encoders_in_a_lower_precision(tmp_path, precision):
+    """`precision`: the token encoders' rounding, float32 states, a cache of their own."""
+    archives = character_lm_archives(tmp_path)
+    float32 = FrozenBiLmEmbedder(expected_dim=10, pretrained_file=archives)
+    lower = FrozenBiLmEmbedder(expected_dim=10, pretrained_file=archives, precision=precision)
+    ids = character_ids()
+    expected, states = float32(**ids), lower(**ids)
+    assert states.dtype == torch.float32
+    assert not torch.equal(states, expected)  # the token encoders did run in `precision`
+    torch.testing.assert_close(states, expected, atol=2e-2, rtol=0)
+    assert lower._fingerprint() != float32._fingerprint()
+    cached = FrozenBiLmEmbedder(
+        expected_dim=10, pretrained_file=archives, precision=precision,
+        cache={"max_memory_mib": 1},
+    )  # fmt: skip
+    torch.testing.assert_close(cached(**ids), states, atol=1e-6, rtol=0)
+    torch.testing.assert_close(cached(**ids), states, atol=1e-6, rtol=0)  # from the cache
+    assert len(cached.state_cache) == len(SENTENCES)
+
+
 def test_archive_of_a_model_trained_with_the_cache_stands_alone(tmp_path):
     archives = character_lm_archives(tmp_path / "lm")
     store = tmp_path / "lm_states"
@@ -329,6 +350,8 @@ def test_used_before_the_lm_is_loaded():
         ),
         ({"directions": "forward"}, r"expected_dim = 8, .* gives 4 \(forward\) = 4"),
         ({"cache": {"max_memory_mib": 1}}, "cache cannot be used with an ELMo-format biLM"),
+        ({"precision": "int8"}, r"precision must be one of \['float32', 'bfloat16', 'float16'\]"),
+        ({"precision": "bfloat16"}, "precision = 'bfloat16' needs taglm_language_model archives"),
         (
             {"pretrained_file": {"options_file": "o.json"}},
             r"pretrained_file must be .* keys \['options_file'\]",

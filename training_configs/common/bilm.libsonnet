@@ -30,6 +30,10 @@
   // epoch, in batches of this many sentences of similar length (`taglm_lm_cache_warmup`), rather
   // than in the tagger's batches during it; 0: no warm-up.
   lm_cache_warmup_batch_size:: std.parseInt(std.extVar('LM_CACHE_WARMUP_BATCH_SIZE')),
+  // The LMs' token encoders (character CNN, highway layers, projection) in 'float32', or
+  // 'bfloat16' / 'float16' (autocast, as LM training runs them; frozen_bilm's `precision`):
+  // faster on a GPU, the states rounded accordingly. float32 until measured for speed and F1.
+  lm_precision:: 'float32',
   trainer+: {
     callbacks+: if $.lm_cache != null && $.lm_cache_warmup_batch_size > 0 then [
       { type: 'taglm_lm_cache_warmup', batch_size: $.lm_cache_warmup_batch_size },
@@ -42,6 +46,7 @@
     expected_dim: $.lm_dim,
     layer: $.lm_layer,
     directions: $.lm_directions,
+    precision: $.lm_precision,
     [if $.lm_cache != null then 'cache']: $.lm_cache,
   },
 }
