@@ -3,6 +3,7 @@ from itertools import chain
 from typing import Any, Dict, List
 
 from allennlp.common.checks import ConfigurationError
+from allennlp.data.token_indexers.elmo_indexer import ELMoTokenCharactersIndexer
 from allennlp.data.token_indexers.token_characters_indexer import TokenCharactersIndexer
 from allennlp.data.token_indexers.token_indexer import TokenIndexer
 from allennlp.data.tokenizers import CharacterTokenizer, Token
@@ -12,6 +13,12 @@ from taglm_plugin.common.config_keys import ChecksConfigKeys
 
 # Distinct words kept at most; a full cache starts again (a predictor sees unbounded text).
 MAX_CACHED_WORDS = 1_000_000
+# Distinct words whose ELMo character ids `CachedElmoCharactersIndexer` keeps at most (each a
+# list of 50 references to shared ints: about 0.5 KB, so about 100 MB when full).
+MAX_CACHED_ELMO_WORDS = 200_000
+# One int object per ELMo character id (1 to 261), which the cached lists share (allennlp's
+# lists hold a new int for each id above 256: the padding, the word boundaries).
+_ELMO_IDS = {index: index for index in range(262)}
 # The default `max_characters_per_token`: above the longest token of CoNLL-2003 (61
 # characters, a line of dashes) and of CoNLL-2000 (54).
 MAX_CHARACTERS_PER_TOKEN = 64
@@ -122,3 +129,81 @@ class CachedTokenCharactersIndexer(ChecksConfigKeys, TokenCharactersIndexer):
                 self._cache[token.text] = word_indices
             indices.append(word_indices)
         return {"token_characters": indices}
+
+
+@TokenIndexer.register("cached_elmo_characters")
+class CachedElmoCharactersIndexer(ChecksConfigKeys, ELMoTokenCharactersIndexer):
+    """
+    allennlp's `elmo_characters` indexer (same parameters, indices, padding and tensors:
+    `{"elmo_tokens": LongTensor(batch_size, num_tokens, 50)}`) that maps each distinct word to
+    its 50 character ids once instead of once per occurrence: allennlp builds the list of a
+    token in Python (about 4 us per token; with two other indexers, the frozen biLM's input
+    took most of a TagLM predictor's indexing time), and the lists of a sentence's tokens are
+    garbage the collector then has to walk.
+
+    Occurrences of a word share its list, which nothing may change in place (allennlp's
+    padding and `taglm_vectorized` copy them). At most `MAX_CACHED_ELMO_WORDS` words are kept
+    (a full cache starts again); the cache is not pickled. The `taglm_tagger` predictor uses it
+    in place of `elmo_characters` (`with_cached_elmo_characters`), so archives trained with
+    either tag alike.
+
+    Registered as a `TokenIndexer` with name "cached_elmo_characters".
+    """
+
+    def __init__(
+        self,
+        namespace: str = "elmo_characters",
+        tokens_to_add: Dict[str, int] = None,
+        token_min_padding_length: int = 0,
+    ) -> None:
+        super().__init__(namespace, tokens_to_add, token_min_padding_length)
+        self._cache: Dict[str, List[int]] = {}
+
+    @classmethod
+    def like(cls, indexer: ELMoTokenCharactersIndexer) -> "CachedElmoCharactersIndexer":
+        """A cached indexer with the parameters of `indexer`."""
+        return cls(
+            indexer._namespace, indexer._mapper.tokens_to_add, indexer._token_min_padding_length
+        )
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_cache"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cache = {}
+
+    def tokens_to_indices(
+        self, tokens: List[Token], vocabulary: Vocabulary
+    ) -> Dict[str, List[List[int]]]:
+        cache = self._cache
+        indices = []
+        for token in tokens:
+            text = token.ensure_text()
+            word_indices = cache.get(text)
+            if word_indices is None:
+                word_indices = [
+                    _ELMO_IDS.get(index, index)
+                    for index in self._mapper.convert_word_to_char_ids(text)
+                ]
+                if len(cache) >= MAX_CACHED_ELMO_WORDS:
+                    cache.clear()
+                cache[text] = word_indices
+            indices.append(word_indices)
+        return {"elmo_tokens": indices}
+
+
+def with_cached_elmo_characters(indexers: Dict[str, TokenIndexer]) -> Dict[str, TokenIndexer]:
+    """
+    `indexers` with each allennlp `elmo_characters` indexer (of exactly that class) replaced by
+    a `CachedElmoCharactersIndexer` of the same parameters, which indexes alike; the others as
+    they are.
+    """
+    return {
+        name: CachedElmoCharactersIndexer.like(indexer)
+        if type(indexer) is ELMoTokenCharactersIndexer
+        else indexer
+        for name, indexer in indexers.items()
+    }

@@ -13,6 +13,7 @@ from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.common.conll_tokenizer import conll_like_english
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.speed.prediction_workers import PredictionWorkers
+from taglm_plugin.tagging.cached_characters import with_cached_elmo_characters
 from taglm_plugin.tagging.conll_column import ConllColumnReader
 from taglm_plugin.tagging.tag_schemes import INPUT_SCHEMES, tags_to_spans
 from taglm_plugin.tagging.word_kind_shares import WordKindShares
@@ -133,7 +134,10 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
     time, which scales with the cores where torch's intra-op threads do not. The outputs are
     those of tagging in this process (`workers: 0`). With `allennlp predict`, give the
     workers work with a large `--batch-size` (the lines per call, e.g. 4096) and set them with
-    `--predictor-args '{"workers": 16}'`. `close()` ends the workers.
+    `--predictor-args '{"workers": 16}'`. `close()` ends the workers. The dataset reader's
+    `elmo_characters` indexers (a frozen biLM's input) are replaced by
+    `cached_elmo_characters` ones, which give the same ids and map each distinct word once
+    (`with_cached_elmo_characters`).
 
     An input that is not one of these raises `BadInputError`, which names it and its position
     in the batch. `allennlp predict IN.jsonl --output-file OUT.jsonl`, run with the plugin
@@ -189,6 +193,9 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
                 "the taglm_tagger predictor needs the 'taglm_conll' dataset reader, not "
                 f"{type(dataset_reader).__name__}"
             )
+        dataset_reader._token_indexers = with_cached_elmo_characters(
+            dataset_reader._token_indexers
+        )
         label_encoding = getattr(model, "label_encoding", None)
         if label_encoding not in INPUT_SCHEMES:
             raise ConfigurationError(

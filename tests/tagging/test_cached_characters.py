@@ -2,12 +2,20 @@ import pickle
 from collections import defaultdict
 
 import pytest
+import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Token, Vocabulary
-from allennlp.data.token_indexers import TokenCharactersIndexer
+from allennlp.data import Instance, Token, Vocabulary
+from allennlp.data.data_loaders.data_collator import allennlp_collate
+from allennlp.data.fields import TextField
+from allennlp.data.token_indexers import ELMoTokenCharactersIndexer, TokenCharactersIndexer
 
+from taglm_plugin.speed.vectorized_data_collator import VectorizedDataCollator
 from taglm_plugin.tagging import cached_characters
-from taglm_plugin.tagging.cached_characters import CachedTokenCharactersIndexer
+from taglm_plugin.tagging.cached_characters import (
+    CachedElmoCharactersIndexer,
+    CachedTokenCharactersIndexer,
+    with_cached_elmo_characters,
+)
 
 WORDS = ["The", "cat", "sat", "on", "the", "mat", "The", "cat"]
 
@@ -93,3 +101,70 @@ def test_a_token_keeps_at_most_max_characters_per_token_in_indices_and_vocabular
 def test_max_characters_per_token_below_1_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="max_characters_per_token must be at least 1"):
         CachedTokenCharactersIndexer(max_characters_per_token=0)
+
+
+ELMO_WORDS = ["The", "cat", "<S>", "</S>", "@@MASK@@", "naïve", "x" * 60, "The", "cat", "The"]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"tokens_to_add": {"@@MASK@@": 5}}])
+def test_cached_elmo_characters_give_allennlps_indices_and_tensors(kwargs):
+    cached, reference = CachedElmoCharactersIndexer(**kwargs), ELMoTokenCharactersIndexer(**kwargs)
+    tokens = [Token(word) for word in ELMO_WORDS]
+    for _ in range(2):  # filling the cache, then reading it
+        indices = cached.tokens_to_indices(tokens, Vocabulary())
+        expected = reference.tokens_to_indices(tokens, Vocabulary())
+        assert indices == expected
+        lengths = cached.get_padding_lengths(indices)
+        assert lengths == reference.get_padding_lengths(expected)
+        padded = cached.as_padded_tensor_dict(indices, {"elmo_tokens": 12})
+        assert torch.equal(
+            padded["elmo_tokens"],
+            reference.as_padded_tensor_dict(expected, {"elmo_tokens": 12})["elmo_tokens"],
+        )
+    # A word's occurrences share one list; distinct words have their own.
+    assert indices["elmo_tokens"][0] is indices["elmo_tokens"][7] is indices["elmo_tokens"][9]
+    assert len(cached._cache) == 7 and len({id(ids) for ids in indices["elmo_tokens"]}) == 7
+
+
+def test_cached_elmo_characters_collate_as_allennlps():
+    sentences = [["The", "cat", "sat"], ["The", "naïve", "cat", "sat", "on", "x" * 60], ["."]]
+    tensors = {}
+    indexers = {"cached": CachedElmoCharactersIndexer(), "plain": ELMoTokenCharactersIndexer()}
+    for name, indexer in indexers.items():
+        instances = [
+            Instance({"tokens": TextField([Token(word) for word in words], {"lm": indexer})})
+            for words in sentences
+        ]
+        for instance in instances:
+            instance.index_fields(Vocabulary())
+        vectorized = VectorizedDataCollator()(instances)["tokens"]["lm"]["elmo_tokens"]
+        assert torch.equal(vectorized, allennlp_collate(instances)["tokens"]["lm"]["elmo_tokens"])
+        tensors[name] = vectorized
+    assert torch.equal(tensors["cached"], tensors["plain"])
+    assert tensors["cached"].shape == (3, 6, 50)
+
+
+def test_the_elmo_cache_is_not_pickled_and_a_full_cache_starts_again(monkeypatch):
+    indexer = CachedElmoCharactersIndexer(tokens_to_add={"<mask>": 3})
+    empty_size = len(pickle.dumps(indexer))
+    indexer.tokens_to_indices([Token(word) for word in WORDS], Vocabulary())
+    assert len(indexer._cache) == 6 and len(pickle.dumps(indexer)) == empty_size
+    restored = pickle.loads(pickle.dumps(indexer))
+    assert restored._cache == {} and restored._mapper.tokens_to_add == {"<mask>": 3}
+    monkeypatch.setattr(cached_characters, "MAX_CACHED_ELMO_WORDS", 2)
+    indexer.tokens_to_indices([Token("dog")], Vocabulary())
+    assert list(indexer._cache) == ["dog"]
+
+
+def test_with_cached_elmo_characters_replaces_only_allennlps_elmo_indexer():
+    subclass = type("OwnElmo", (ELMoTokenCharactersIndexer,), {})()
+    characters = TokenCharactersIndexer(min_padding_length=3)
+    plain = ELMoTokenCharactersIndexer(
+        namespace="lm_chars", tokens_to_add={"<mask>": 3}, token_min_padding_length=4
+    )
+    replaced = with_cached_elmo_characters({"chars": characters, "lm": plain, "own": subclass})
+    assert replaced["chars"] is characters and replaced["own"] is subclass
+    lm = replaced["lm"]
+    assert type(lm) is CachedElmoCharactersIndexer
+    assert (lm._namespace, lm._token_min_padding_length) == ("lm_chars", 4)
+    assert lm._mapper == plain._mapper

@@ -6,12 +6,14 @@ import torch
 from allennlp.commands import main
 from allennlp.commands.train import train_model_from_file
 from allennlp.common.checks import ConfigurationError
+from allennlp.data.token_indexers import ELMoTokenCharactersIndexer
 from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 from allennlp_models.tagging.dataset_readers.conll2003 import Conll2003DatasetReader
 
 import taglm_plugin  # noqa: F401  (registers the components)
 from taglm_plugin.common.file_errors import DataFileError
+from taglm_plugin.tagging.cached_characters import CachedElmoCharactersIndexer
 from taglm_plugin.tagging.conll_column import ConllColumnReader
 from taglm_plugin.tagging.taglm_tagger_predictor import (
     TagLmTaggerPredictor,
@@ -22,6 +24,8 @@ from taglm_plugin.tagging.taglm_tagger_predictor import (
 from tests.conftest import FIXTURES
 
 CONFIG = FIXTURES / "predictors" / "tiny_taglm_tagger.jsonnet"
+# A tagger with a frozen biLM of two tiny LMs (tests/fixtures/archives/build.py).
+TAGLM_ARCHIVE = FIXTURES / "archives" / "taglm_tagger.tar.gz"
 TRAIN = FIXTURES / "conll" / "ner_iob1.txt"
 TEXT = "Angela  Merkel met Emmanuel Macron in\nParis on Monday."
 
@@ -416,3 +420,32 @@ def test_a_failed_prediction_in_a_worker_writes_no_output_file(archive_path, tmp
 def test_bad_workers_or_batch_size_is_a_configuration_error(archive_path, args):
     with pytest.raises(ConfigurationError, match=f"predictor's {next(iter(args))} must be"):
         Predictor.from_archive(load_archive(archive_path), "taglm_tagger", extra_args=args)
+
+
+def test_a_taglm_archive_tags_with_cached_elmo_characters_as_with_allennlps_indexer():
+    predictor = Predictor.from_archive(
+        load_archive(TAGLM_ARCHIVE), "taglm_tagger", extra_args={"workers": 0}
+    )
+    reader = predictor._dataset_reader
+    assert type(reader._token_indexers["lm"]) is CachedElmoCharactersIndexer
+    sentences = [
+        ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
+        ["Peter", "Blackburn"],
+        ["German", "lamb", "and", "British", "lamb", "-", "x" * 60, "naïve", "EU", "."],
+    ]
+
+    def tagged():
+        instances = [reader.text_to_instance(words) for words in sentences]
+        outputs = predictor._model_outputs(instances)
+        inputs = [{"tokens": words} for words in sentences]
+        return outputs, predictor.predict_batch_json(inputs)
+
+    plain_indexer = ELMoTokenCharactersIndexer()
+    cached_runs = [tagged(), tagged()]  # filling the cache, then reading it
+    reader._token_indexers = {**reader._token_indexers, "lm": plain_indexer}
+    plain_outputs, plain_json = tagged()
+    for outputs, json_outputs in cached_runs:
+        assert json_outputs == plain_json
+        for output, plain_output in zip(outputs, plain_outputs):
+            assert output["tags"] == plain_output["tags"]
+            assert (output["logits"] == plain_output["logits"]).all()

@@ -18,8 +18,9 @@
   lm_layer:: -1,
   lm_state_dim:: std.parseInt(std.extVar('LM_STATE_DIM')),
   lm_dim:: self.lm_state_dim * (if self.lm_directions == 'both' then 2 else 1),
-  // The indexer of the LM's own reader (`taglm_lm_text`): character ids, no vocabulary.
-  lm_token_indexer:: { type: 'elmo_characters' },
+  // The indexer of the LM's own reader (`taglm_lm_text`): character ids, no vocabulary;
+  // `cached_elmo_characters` gives allennlp's `elmo_characters` ids, each distinct word's once.
+  lm_token_indexer:: { type: 'cached_elmo_characters' },
   // The frozen biLM's states computed once per sentence and reused across epochs (frozen_bilm's
   // `cache`): null (off) or { max_memory_mib: 4096 } (MiB of GPU memory: the states stay on
   // the LM's device; CoNLL-2003's 300k tokens take about 600 MiB at 512 dims), optionally with
