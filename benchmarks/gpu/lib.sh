@@ -33,12 +33,14 @@ gpu_memory_monitor() {
 # $CONLL2003_DIR/eng.testa on the GPU (device 0), then on the CPU (in this process and with one
 # worker process per core, side by side), each into $OUT/predict_NAME_deviceDEVICE.json; prints
 # each one's sentences_per_second lines. Timed passes after the warm-up: 3, on the CPU
-# CPU_TAGGING_REPEATS (default 3).
+# CPU_TAGGING_REPEATS (default 3). On the GPU, one more pass under torch.profiler:
+# $OUT/predict_NAME_profile.txt.
 tagging_throughput() {
   local name=$1 archive=$2 device
   for device in 0 -1; do
     python3 benchmarks/predict_throughput.py "$archive" "$CONLL2003_DIR/eng.testa" \
       --cuda-device $device --repeats $( ((device < 0)) && echo "${CPU_TAGGING_REPEATS:-3}" || echo 3) \
+      $( ((device >= 0)) && echo --profile "$OUT/predict_${name}_profile.txt") \
       > "$OUT/predict_${name}_device$device.json" 2>/dev/null
     grep sentences_per_second "$OUT/predict_${name}_device$device.json"
   done
