@@ -235,7 +235,10 @@ class LanguageModel(ChecksConfigKeys, Model):
         return self._encoder.get_output_dim()
 
     def contextual_states(
-        self, tokens: TextFieldTensors, token_encoder_dtype: Optional[torch.dtype] = None
+        self,
+        tokens: TextFieldTensors,
+        token_encoder_dtype: Optional[torch.dtype] = None,
+        token_types: Optional[torch.LongTensor] = None,
     ) -> List[torch.Tensor]:
         """
         The LM's representation of every token, without computing a loss.
@@ -244,11 +247,16 @@ class LanguageModel(ChecksConfigKeys, Model):
 
         tokens : `TextFieldTensors`
             Sentences in the LM's reading order (reversed for a backward LM), indexed with the
-            LM's token indexers, padded at the end.
+            LM's token indexers, padded at the end; with `token_types`, the batch's distinct
+            token types `(1, num_types, ...)` instead, row 0 padding (as for `forward`).
         token_encoder_dtype : `torch.dtype`, optional
             The token embedder (for the LM configs: the character CNN, highway layers and
             projection) runs under `torch.autocast` of this dtype, its output converted back to
             float32; the LSTMs then run as without it. `None`: no autocast of its own.
+        token_types : `torch.LongTensor`, optional
+            `(batch_size, num_tokens)`: the row of `tokens` of every token, 0 at padding; each
+            type is then embedded once (exact for a per-token embedder such as the character
+            CNN, up to float rounding).
 
         # Returns
 
@@ -257,9 +265,7 @@ class LanguageModel(ChecksConfigKeys, Model):
         bottom first. Position `t` of a layer has read tokens `0 .. t`. Zero at padding.
         Dropout applies in training mode only; call `eval()` for deterministic states.
         """
-        token_embeddings, layer_outputs, _ = self._encode(
-            tokens, token_encoder_dtype=token_encoder_dtype
-        )
+        token_embeddings, layer_outputs, _ = self._encode(tokens, token_types, token_encoder_dtype)
         return [token_embeddings] + [output[:, 1:] for output in layer_outputs]
 
     def _encode(

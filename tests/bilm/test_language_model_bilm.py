@@ -18,6 +18,7 @@ from taglm_plugin.bilm.language_model_bilm import (
     vocabulary_from_json,
     vocabulary_to_json,
 )
+from taglm_plugin.bilm.sequence_reversal import reverse_padded_sequences
 from tests.bilm.tiny_bilms import (
     TINY_LM_VOCABULARY,
     tiny_language_model_config,
@@ -84,6 +85,44 @@ def test_states_are_each_lms_own_and_aligned_with_the_tokens(character_lms, char
             )
             assert not states["forward"][row, length:].any()
             assert not states["backward"][row, length:].any()
+
+
+@pytest.mark.parametrize("sentences", [
+    [["The", "cat", "saw", "the", "cat"], ["The", "cat"]],
+    [["cat", "The"], ["The", "cat"]],  # no padding in the batch
+])  # fmt: skip
+def test_each_distinct_word_of_a_batch_is_embedded_once(character_bilm, monkeypatch, sentences):
+    """The token encoders run on the batch's distinct words (and the padding row); the states
+    are those of embedding every token (`contextual_states` without `token_types`)."""
+    tensors = index(sentences, ELMO)
+    mask = tensors["elmo_tokens"].gt(0).any(-1)
+    reversed_tensors = {"elmo_tokens": reverse_padded_sequences(tensors["elmo_tokens"], mask)}
+    forward_lm, backward_lm = character_bilm.language_models.values()
+    expected = {
+        "forward": forward_lm.contextual_states({"elmo": tensors}),
+        "backward": [
+            reverse_padded_sequences(states, mask)
+            for states in backward_lm.contextual_states({"elmo": reversed_tensors})
+        ],
+    }
+    rows = []
+    for language_model in (forward_lm, backward_lm):
+        embedder = language_model._text_field_embedder
+
+        def counted(tokens, *args, _embed=embedder.forward, **kwargs):
+            rows.append(tuple(tokens["elmo"]["elmo_tokens"].shape[:2]))
+            return _embed(tokens, *args, **kwargs)
+
+        monkeypatch.setattr(embedder, "forward", counted)
+    distinct = len({word for sentence in sentences for word in sentence})
+    for layer in [0, -1]:
+        rows.clear()
+        states = character_bilm(tensors, layer)
+        assert rows == [(1, distinct + 1)] * 2
+        for direction in ("forward", "backward"):
+            torch.testing.assert_close(
+                states[direction], expected[direction][layer], atol=1e-6, rtol=0
+            )
 
 
 def test_layers_dims_and_indexer_of_the_loaded_lms(character_bilm):
