@@ -146,7 +146,9 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
         LM training runs them in mixed precision; the LSTMs stay as they are (float32). The
         states differ from float32's by that dtype's rounding, so a model trained with one
         precision should tag with the same one (its archive keeps it); `cache` keeps the
-        states of each precision apart. LM archives only (not the ELMo format).
+        states of each precision apart. LM archives only (not the ELMo format). Prefer
+        `"bfloat16"`: float16's range may not hold the activations of an LM trained in another
+        precision, and on a CPU float16 autocast is slow.
     """
 
     def __init__(

@@ -101,13 +101,14 @@ class LanguageModelBiLm(PretrainedBiLm):
     `n-1 .. t`).
 
     Layers are those of `LanguageModel.contextual_states`: 0 the token embedding, then the LSTM
-    layers. With an indexer of one row of ids per token (`elmo_characters`), each LM's token
-    encoder runs once per distinct word of the batch (`distinct_token_rows`, as in LM training;
-    eng.testa in the predictor's batches of 512: 17,184 words for 72,650 padded positions),
-    with the states of running it on every token, up to float rounding. The LMs must read the
-    same input: the same single token indexer (the one of their dataset reader, under the key
-    their `text_field_embedder` expects) and, for indexers that use a vocabulary, the same
-    namespaces.
+    layers. With an indexer of one row of ids per token (`elmo_characters`) and token encoders
+    that embed each token alone (`LanguageModel.embeds_tokens_alone`: the LM configs'
+    character CNN), each LM's token encoder runs once per distinct word of the batch
+    (`distinct_token_rows`, as in LM training; eng.testa in the predictor's batches of 512:
+    17,184 words for 72,650 padded positions), with the states of running it on every token,
+    up to float rounding. The LMs must read the same input: the same single token indexer (the
+    one of their dataset reader, under the key their `text_field_embedder` expects) and, for
+    indexers that use a vocabulary, the same namespaces.
 
     # Parameters
 
@@ -174,6 +175,9 @@ class LanguageModelBiLm(PretrainedBiLm):
                 f"the forward and backward LMs have different numbers of layers {num_layers}"
             )
         self.num_layers = num_layers[directions[0]]
+        self._distinct_words = len(self._tensor_names) == 1 and all(
+            language_model.embeds_tokens_alone for language_model in language_models.values()
+        )
 
     @classmethod
     def from_archives(cls, archive_files: Dict[str, str]) -> "LanguageModelBiLm":
@@ -267,7 +271,7 @@ class LanguageModelBiLm(PretrainedBiLm):
             )
         mask = get_text_field_mask({self._indexer_key: lm_tensors})
         tokens, token_types = {self._indexer_key: lm_tensors}, None
-        if len(lm_tensors) == 1 and next(iter(lm_tensors.values())).dim() == 3:
+        if self._distinct_words and next(iter(lm_tensors.values())).dim() == 3:
             # Rows of ids per token (characters): each distinct word is embedded once.
             ((name, ids),) = lm_tensors.items()
             types, token_types = distinct_token_rows(ids)

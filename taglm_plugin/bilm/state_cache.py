@@ -290,7 +290,7 @@ class LmStateCache:
         if stored is not None and stored.decode() != lm_fingerprint:
             raise ConfigurationError(
                 f"cache.directory = {self._directory} holds the states of another LM (other "
-                "weights, architecture, layer or directions: fingerprint "
+                "weights, architecture, layer, directions or precision: fingerprint "
                 f"{stored.decode()[:12]}..., this LM's {lm_fingerprint[:12]}...); give this "
                 "LM another directory or delete that one"
             )

@@ -37,10 +37,11 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
 
     On a GPU, PyTorch's cache of freed blocks is emptied after every batch, so that the
     trainings beside this one on the same GPU can have them. Each batch's largest tensors are a
-    little larger or smaller than the last one's (`max_tokens` x 50 characters x the LM's
-    filters: 3.4 GB for the character CNN of the `paper` preset), and the cache keeps blocks
-    of the sizes it has seen: a warm-up with `paper`-size LMs that emptied it only at the end
-    held 70 GB of an H100 (docs/PERFORMANCE.md).
+    little larger or smaller than the last one's (up to the batch's distinct words x 50
+    characters x the LM's filters: 3.4 GB for 8,192 words and the character CNN of the `paper`
+    preset), and the cache keeps blocks of the sizes it has seen: a warm-up with `paper`-size
+    LMs that emptied it only at the end held 70 GB of an H100 (docs/PERFORMANCE.md). The log
+    line gives the memory PyTorch holds after the warm-up.
 
     Registered as a `TrainerCallback` with name "taglm_lm_cache_warmup".
 
@@ -101,10 +102,13 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
                 del lm_tensors
                 self._release_gpu_blocks()
         logger.info(
-            "LM state cache warmed up: %d sentences in %.2f s (%s cached states)",
+            "LM state cache warmed up: %d sentences in %.2f s (%s cached states)%s",
             sentences,
             time.perf_counter() - start,
             ", ".join(str(len(embedder.state_cache)) for embedder in embedders),  # type: ignore
+            f"; GPU memory held {torch.cuda.memory_reserved() / 2**20:,.0f} MiB"
+            if torch.cuda.is_initialized()
+            else "",
         )
 
     @staticmethod

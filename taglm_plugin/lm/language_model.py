@@ -7,6 +7,7 @@ from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models.model import Model
 from allennlp.modules import SoftmaxLoss
 from allennlp.modules.text_field_embedders import TextFieldEmbedder
+from allennlp.modules.token_embedders import Embedding, TokenCharactersEncoder
 from allennlp.nn import InitializerApplicator
 from allennlp.nn.util import get_text_field_mask
 
@@ -224,6 +225,15 @@ class LanguageModel(ChecksConfigKeys, Model):
             raise ConfigurationError(
                 f"model.adaptive_cutoffs = {adaptive_cutoffs} for {num_words} words: {error}"
             ) from error
+
+    @property
+    def embeds_tokens_alone(self) -> bool:
+        """Whether each token's embedding depends on that token's ids only (every token embedder
+        a character encoder or an embedding table), so that `token_types` embeds exactly."""
+        return all(
+            isinstance(embedder, (TokenCharactersEncoder, Embedding))
+            for embedder in self._text_field_embedder._token_embedders.values()
+        )
 
     @property
     def num_layers(self) -> int:

@@ -704,6 +704,10 @@ def lm_jobs(
     `StudyOptionError`: snapshots are kept only while the LM trains."""
     jobs, state_dims = [], set()
     lm_precision = options.lm_precision or ("float16" if options.cuda_device >= 0 else "bfloat16")
+    if lm_precision == "float16" and options.cuda_device < 0:
+        raise StudyOptionError(
+            "--lm-precision", "float16 trains with allennlp's loss scaler, which needs a GPU"
+        )
     for direction in DIRECTIONS:
         directory = options.study_dir / "runs" / "lm" / direction
         lm_env = dict(

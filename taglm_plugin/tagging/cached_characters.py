@@ -16,7 +16,7 @@ MAX_CACHED_WORDS = 1_000_000
 # Distinct words whose ELMo character ids `CachedElmoCharactersIndexer` keeps at most (each a
 # list of 50 references to shared ints: about 0.5 KB, so about 100 MB when full).
 MAX_CACHED_ELMO_WORDS = 200_000
-# One int object per ELMo character id (1 to 261), which the cached lists share (allennlp's
+# One int object per ELMo character id (0 to 261), which the cached lists share (allennlp's
 # lists hold a new int for each id above 256: the padding, the word boundaries).
 _ELMO_IDS = {index: index for index in range(262)}
 # The default `max_characters_per_token`: above the longest token of CoNLL-2003 (61

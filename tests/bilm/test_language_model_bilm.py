@@ -12,6 +12,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch, Instance, Token, TokenIndexer, Vocabulary
 from allennlp.data.fields import TextField
 from allennlp.models import Model, archival
+from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
 
 from taglm_plugin.bilm.language_model_bilm import (
     LanguageModelBiLm,
@@ -19,6 +20,7 @@ from taglm_plugin.bilm.language_model_bilm import (
     vocabulary_to_json,
 )
 from taglm_plugin.bilm.sequence_reversal import reverse_padded_sequences
+from taglm_plugin.lm.language_model import LanguageModel
 from tests.bilm.tiny_bilms import (
     TINY_LM_VOCABULARY,
     tiny_language_model_config,
@@ -123,6 +125,18 @@ def test_each_distinct_word_of_a_batch_is_embedded_once(character_bilm, monkeypa
             torch.testing.assert_close(
                 states[direction], expected[direction][layer], atol=1e-6, rtol=0
             )
+
+
+def test_token_encoders_that_mix_tokens_embed_every_token(character_lms, monkeypatch):
+    """Only an LM whose token embedders embed each token alone gets the distinct words."""
+    assert all(lm.embeds_tokens_alone for _, lm in character_lms.values())
+    monkeypatch.setattr(LanguageModel, "embeds_tokens_alone", property(lambda self: False))
+    bilm = LanguageModelBiLm.from_archives(
+        {direction: archive for direction, (archive, _) in character_lms.items()}
+    )
+    rows = count_calls(monkeypatch, BasicTextFieldEmbedder, "forward")
+    bilm(index([["cat", "cat", "cat"]], ELMO), -1)  # distinct words: (1, 2)
+    assert [tuple(tokens["elmo"]["elmo_tokens"].shape[:2]) for _, tokens in rows] == [(1, 3)] * 2
 
 
 def test_layers_dims_and_indexer_of_the_loaded_lms(character_bilm):

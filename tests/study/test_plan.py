@@ -341,6 +341,11 @@ def test_lm_precisions(options, monkeypatch, cuda_device, precision, lstm_precis
         assert (job.env["LM_PRECISION"], job.env["LM_LSTM_PRECISION"]) == expected
 
 
+def test_float16_lms_need_a_gpu(options):
+    options.lm_precision = "float16"
+    fails_naming("--lm-precision", options, "needs a GPU")
+
+
 def test_bad_lm_setting(options):
     options.lm_precision = "int8"
     fails_naming("--lm-size / --lm-precision / --lm-lstm-precision / --lm-softmax-precision / "
