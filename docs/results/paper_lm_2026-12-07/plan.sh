@@ -11,7 +11,7 @@
 # 2. LM quality for a fixed time (issues 14 and 15), as the study trains its LMs (forward and
 #    backward side by side, the GPU to themselves, both archives), SECONDS each (default 180),
 #    one pair after the other (benchmarks/gpu/lm_budget_ab.sh; lm_ab/):
-#      budget_bfloat16  the study's default: `budget`, bf16 with fp32 LSTMs, 512 sentences, Adam 0.003
+#      budget_bfloat16  the study's default then: `budget`, bf16 with fp32 LSTMs, 512 sentences, Adam 0.003
 #      paper_bfloat16   the `paper` preset (LSTM-2048-512, 512-dim states), bf16 with fp32
 #                       LSTMs, 512 sentences, Adam 0.002
 #      budget_float16   `budget` in fp16 with a loss scaler, the LSTMs in fp16 too
