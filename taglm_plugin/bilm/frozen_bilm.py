@@ -233,10 +233,7 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
             return self._state_cache(lm_tensors, mask, self._fingerprint(), self._lm_states)
 
     def _lm_states(self, lm_tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
-        if self._token_encoder_dtype is None:
-            states = self._loaded_bilm()(lm_tensors, self._layer)
-        else:
-            states = self._loaded_bilm()(lm_tensors, self._layer, self._token_encoder_dtype)
+        states = self._loaded_bilm()(lm_tensors, self._layer, self._token_encoder_dtype)
         return torch.cat([states[direction] for direction in self._directions], dim=-1)
 
     def _fingerprint(self) -> str:

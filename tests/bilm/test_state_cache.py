@@ -54,9 +54,9 @@ def count_lm_calls(monkeypatch, cached: FrozenBiLmEmbedder) -> List[torch.Size]:
     calls: List[torch.Size] = []
     run_bilm = cached.bilm.forward
 
-    def counted(lm_tensors, layer):
+    def counted(lm_tensors, layer, token_encoder_dtype=None):
         calls.append(lm_tensors["elmo_tokens"].shape)
-        return run_bilm(lm_tensors, layer)
+        return run_bilm(lm_tensors, layer, token_encoder_dtype)
 
     monkeypatch.setattr(cached.bilm, "forward", counted)
     return calls
