@@ -175,8 +175,12 @@ class LanguageModelBiLm(PretrainedBiLm):
                 f"the forward and backward LMs have different numbers of layers {num_layers}"
             )
         self.num_layers = num_layers[directions[0]]
-        self._distinct_words = len(self._tensor_names) == 1 and all(
-            language_model.embeds_tokens_alone for language_model in language_models.values()
+        # One row of ids per token (characters) embedded by encoders of one token at a time:
+        # each distinct word of a batch is embedded once (`forward`).
+        self._distinct_words = (
+            len(probe) == 1
+            and next(iter(probe.values())).dim() == 3
+            and all(lm.embeds_tokens_alone for lm in language_models.values())
         )
 
     @classmethod
@@ -271,8 +275,7 @@ class LanguageModelBiLm(PretrainedBiLm):
             )
         mask = get_text_field_mask({self._indexer_key: lm_tensors})
         tokens, token_types = {self._indexer_key: lm_tensors}, None
-        if self._distinct_words and next(iter(lm_tensors.values())).dim() == 3:
-            # Rows of ids per token (characters): each distinct word is embedded once.
+        if self._distinct_words:
             ((name, ids),) = lm_tensors.items()
             types, token_types = distinct_token_rows(ids)
             tokens = {self._indexer_key: {name: types}}
