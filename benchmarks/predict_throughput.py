@@ -60,6 +60,19 @@ def tag(predictor: Predictor, inputs: List[dict], batch_size: int) -> List[str]:
     return lines
 
 
+def timed_tag(
+    predictor: Predictor, inputs: List[dict], batch_size: int, cuda: bool
+) -> Tuple[List[str], float]:
+    """`tag`'s output lines and its seconds (with `cuda`, the GPU's work included)."""
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    lines = tag(predictor, inputs, batch_size)
+    if cuda:
+        torch.cuda.synchronize()
+    return lines, time.perf_counter() - start
+
+
 def _labelled(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """`function`, run inside `record_function(label)`."""
 
@@ -132,13 +145,7 @@ def profile_pass(
     with _gc_times() as gc_times, _stage_labels(predictor), profile(
         activities=activities
     ) as profiler:
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        tag(predictor, inputs, batch_size)
-        if cuda:
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
+        _, seconds = timed_tag(predictor, inputs, batch_size, cuda)
     gc_line = "Python's garbage collections during the pass (inside the stages' times): " + (
         ", ".join(
             f"generation {generation}: {count} taking {total:.3f} s"
@@ -225,22 +232,12 @@ def main() -> None:
         model_batch_size = predictor.batch_size
         # The first pass: starts the workers, fills the word caches; allocator blocks (and on
         # a GPU cuDNN plans) per shape.
-        if args.cuda_device >= 0:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        outputs.append(tag(predictor, inputs, args.batch_size))
-        if args.cuda_device >= 0:
-            torch.cuda.synchronize()
-        first_pass_seconds = time.perf_counter() - start
-        timings = []
-        for _ in range(args.repeats):
-            if args.cuda_device >= 0:
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            tag(predictor, inputs, args.batch_size)
-            if args.cuda_device >= 0:
-                torch.cuda.synchronize()
-            timings.append(time.perf_counter() - start)
+        cuda = args.cuda_device >= 0
+        lines, first_pass_seconds = timed_tag(predictor, inputs, args.batch_size, cuda)
+        outputs.append(lines)
+        timings = [
+            timed_tag(predictor, inputs, args.batch_size, cuda)[1] for _ in range(args.repeats)
+        ]
         variant = {
             "workers": count,
             "seconds": timings,
@@ -252,7 +249,7 @@ def main() -> None:
             heading = f"== workers {count}, model batch size {model_batch_size}: one pass of "
             try:
                 seconds, tables = profile_pass(
-                    predictor, inputs, args.batch_size, args.cuda_device >= 0
+                    predictor, inputs, args.batch_size, cuda
                 )
             except Exception as error:  # the timings above stand without the profile
                 variant["profile_error"] = repr(error)
