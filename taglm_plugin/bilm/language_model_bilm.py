@@ -283,7 +283,7 @@ class LanguageModelBiLm(PretrainedBiLm):
         for direction, language_model in self.language_models.items():
             if direction == "forward":
                 states[direction] = language_model.contextual_states(
-                    tokens, token_encoder_dtype, token_types
+                    tokens, token_types, token_encoder_dtype
                 )[layer]
                 continue
             if token_types is not None:
@@ -298,7 +298,7 @@ class LanguageModelBiLm(PretrainedBiLm):
                 }
                 reversed_types = None
             reversed_states = language_model.contextual_states(
-                reversed_tokens, token_encoder_dtype, reversed_types
+                reversed_tokens, reversed_types, token_encoder_dtype
             )[layer]
             states[direction] = reverse_padded_sequences(reversed_states, mask)
         return states

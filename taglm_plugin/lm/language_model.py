@@ -247,8 +247,8 @@ class LanguageModel(ChecksConfigKeys, Model):
     def contextual_states(
         self,
         tokens: TextFieldTensors,
-        token_encoder_dtype: Optional[torch.dtype] = None,
         token_types: Optional[torch.LongTensor] = None,
+        token_encoder_dtype: Optional[torch.dtype] = None,
     ) -> List[torch.Tensor]:
         """
         The LM's representation of every token, without computing a loss.
@@ -259,14 +259,14 @@ class LanguageModel(ChecksConfigKeys, Model):
             Sentences in the LM's reading order (reversed for a backward LM), indexed with the
             LM's token indexers, padded at the end; with `token_types`, the batch's distinct
             token types `(1, num_types, ...)` instead, row 0 padding (as for `forward`).
-        token_encoder_dtype : `torch.dtype`, optional
-            The token embedder (for the LM configs: the character CNN, highway layers and
-            projection) runs under `torch.autocast` of this dtype, its output converted back to
-            float32; the LSTMs then run as without it. `None`: no autocast of its own.
         token_types : `torch.LongTensor`, optional
             `(batch_size, num_tokens)`: the row of `tokens` of every token, 0 at padding; each
             type is then embedded once (exact for a per-token embedder such as the character
             CNN, up to float rounding).
+        token_encoder_dtype : `torch.dtype`, optional
+            The token embedder (for the LM configs: the character CNN, highway layers and
+            projection) runs under `torch.autocast` of this dtype, its output converted back to
+            float32; the LSTMs then run as without it. `None`: no autocast of its own.
 
         # Returns
 
