@@ -134,6 +134,8 @@ class ElmoFileBiLm(PretrainedBiLm):
     """
 
     format_name = "elmo"
+    supports_token_encoder_dtype = False
+    stateful = True
 
     def __init__(self, options: Dict[str, Any], weight_file: Optional[str] = None) -> None:
         super().__init__()

@@ -273,16 +273,16 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
                 f"expected_dim = {self._expected_dim}, but layer {self._layer} of the LM with "
                 f"directions {'+'.join(self._directions)} gives {described} = {output_dim}"
             )
-        if self._token_encoder_dtype is not None and isinstance(bilm, ElmoFileBiLm):
+        if self._token_encoder_dtype is not None and not bilm.supports_token_encoder_dtype:
             raise ConfigurationError(
-                f"precision = {self._precision!r} needs taglm_language_model archives: an "
-                "ELMo-format biLM runs allennlp's _ElmoBiLm in float32 only"
+                f"precision = {self._precision!r} needs taglm_language_model archives: a "
+                f"biLM of format {bilm.format_name!r} runs its token encoder in float32 only"
             )
-        if self._state_cache is not None and isinstance(bilm, ElmoFileBiLm):
+        if self._state_cache is not None and bilm.stateful:
             raise ConfigurationError(
-                "cache cannot be used with an ELMo-format biLM: it carries its LSTM states "
-                "from batch to batch, so a sentence's states depend on the batches before it; "
-                "leave cache out (or use taglm_language_model archives)"
+                f"cache cannot be used with a biLM of format {bilm.format_name!r}: it carries "
+                "its LSTM states from batch to batch, so a sentence's states depend on the "
+                "batches before it; leave cache out (or use taglm_language_model archives)"
             )
         self._check_vocabulary(bilm.vocabulary_namespaces())
         for parameter in bilm.parameters():

@@ -24,6 +24,13 @@ class PretrainedBiLm(torch.nn.Module):
     num_layers: int
     """Layers whose states `forward` can return: 0 is the token embedding, 1.. the LSTM layers."""
 
+    supports_token_encoder_dtype: bool = True
+    """Whether `forward` can run its token encoder in another precision (`token_encoder_dtype`)."""
+
+    stateful: bool = False
+    """Whether the LSTM states carry over from batch to batch, so that a sentence's states
+    depend on the batches before it (and cannot be cached)."""
+
     def spec(self) -> Dict[str, Any]:
         raise NotImplementedError
 

@@ -349,7 +349,7 @@ def test_used_before_the_lm_is_loaded():
             r"expected_dim = 16, but layer -1 .* gives 4 \(forward\) \+ 4 \(backward\) = 8",
         ),
         ({"directions": "forward"}, r"expected_dim = 8, .* gives 4 \(forward\) = 4"),
-        ({"cache": {"max_memory_mib": 1}}, "cache cannot be used with an ELMo-format biLM"),
+        ({"cache": {"max_memory_mib": 1}}, "cache cannot be used with a biLM of format 'elmo'"),
         ({"precision": "int8"}, r"precision must be one of \['float32', 'bfloat16', 'float16'\]"),
         ({"precision": "bfloat16"}, "precision = 'bfloat16' needs taglm_language_model archives"),
         (
