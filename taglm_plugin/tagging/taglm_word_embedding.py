@@ -62,7 +62,12 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
     `word_dropout`: in training, each token of a training word is treated with this
     probability as a word never seen in training (its pretrained vector, or the unknown-word
     vector when it has none), so that the tagger learns from those vectors and the
-    unknown-word vector is trained.
+    unknown-word vector is trained. `rare_word_dropout` is that probability for the rarest
+    `rare_word_share` of the training word types instead (Lample et al. (2016) replace
+    singletons with the unknown word at 0.5): the words a tagger sees never-seen at test time
+    are mostly rare ones, and uniform word dropout mostly hits frequent words. Rarity is the
+    word's place in the vocabulary, which allennlp orders by training count (most frequent
+    first), so it is the same in training, `--recover`, distributed workers and archives.
 
     `pretrained_file` is read only when the model is built for training; an archived model
     keeps both tables in its weights and needs no file.
@@ -77,18 +82,27 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
         pretrained_namespace: str = PRETRAINED_NAMESPACE,
         fine_tuning: str = "vectors",
         word_dropout: float = 0.0,
+        rare_word_dropout: Optional[float] = None,
+        rare_word_share: float = 0.5,
     ) -> None:
         super().__init__()
         if fine_tuning not in FINE_TUNING:
             raise ConfigurationError(
                 f"fine_tuning must be one of {FINE_TUNING}, got {fine_tuning!r}"
             )
-        if not 0.0 <= word_dropout < 1.0:
-            raise ConfigurationError(f"word_dropout must be in [0, 1), got {word_dropout}")
+        rates = {"word_dropout": word_dropout, "rare_word_dropout": rare_word_dropout}
+        for key, value in rates.items():
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ConfigurationError(f"{key} must be in [0, 1), got {value}")
+        if not 0.0 < rare_word_share <= 1.0:
+            raise ConfigurationError(f"rare_word_share must be in (0, 1], got {rare_word_share}")
         self.embedding_dim = embedding_dim
         self.fine_tuning = fine_tuning
         self.word_dropout = word_dropout
+        self.rare_word_dropout = word_dropout if rare_word_dropout is None else rare_word_dropout
         num_words = vocab.get_vocab_size(vocab_namespace)
+        # The first id of the rarest `rare_word_share` of the training words (ids > OOV).
+        self.first_rare_id = num_words - round(rare_word_share * max(num_words - OOV - 1, 0))
         num_pretrained = vocab.get_vocab_size(pretrained_namespace)
         pretrained = torch.zeros(num_pretrained, embedding_dim)
         weight = torch.zeros(num_words, embedding_dim)
@@ -178,10 +192,11 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
                 "taglm_word_embedding needs the pretrained ids: set pretrained_namespace "
                 "in the 'normalized_single_id' token indexer"
             )
-        if self.training and self.word_dropout > 0.0:
-            dropped = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (
-                tokens > OOV
+        if self.training and max(self.word_dropout, self.rare_word_dropout) > 0.0:
+            rate = torch.where(
+                tokens >= self.first_rare_id, self.rare_word_dropout, self.word_dropout
             )
+            dropped = (torch.rand(tokens.shape, device=tokens.device) < rate) & (tokens > OOV)
             tokens = tokens.masked_fill(dropped, OOV)
         use_pretrained = pretrained_tokens > OOV
         if self.fine_tuning != "frozen":

@@ -62,14 +62,14 @@ def reader() -> DatasetReader:
     )
 
 
-def build(files, fine_tuning="residual", word_dropout=0.0):
+def build(files, fine_tuning="residual", word_dropout=0.0, **kwargs):
     """The vocabulary from the training file only, as the configs build it, and the embedder."""
     vocab = Vocabulary.from_params(
         Params({"type": "tagger_vocabulary", "pretrained_file": files["vectors"]}),
         instances=list(reader().read(files["train"])),
     )
     embedder = TaglmWordEmbedding(
-        vocab, 4, files["vectors"], fine_tuning=fine_tuning, word_dropout=word_dropout
+        vocab, 4, files["vectors"], fine_tuning=fine_tuning, word_dropout=word_dropout, **kwargs
     )
     return vocab, embedder
 
@@ -139,6 +139,61 @@ def test_unknown_vector_is_trained_by_word_dropout(files):
     assert embedder.projection.grad.abs().sum() > 0
     with pytest.raises(ConfigurationError, match="word_dropout"):
         build(files, word_dropout=1.0)
+
+
+# Counts: zorblax 3, is 2, big 1, quibble 1; neither zorblax nor quibble has a vector.
+FREQUENCY_TRAIN = (
+    "Zorblax B-PER\nis O\n\nZorblax B-PER\nis O\nbig O\n\nZorblax B-PER\nQuibble O\n\n"
+)
+
+
+@pytest.mark.parametrize(
+    "word_dropout, rare_word_dropout, dropped",
+    [(0.0, 0.999, "quibble"), (0.999, 0.0, "zorblax"), (0.999, None, "both")],
+)
+def test_rare_word_dropout_hits_the_rarest_share_of_the_training_words(
+    tmp_path, files, word_dropout, rare_word_dropout, dropped
+):
+    instances = list(reader().read(write(tmp_path, "frequency.txt", FREQUENCY_TRAIN)))
+    vocab = Vocabulary.from_params(
+        Params({"type": "tagger_vocabulary", "pretrained_file": files["vectors"]}),
+        instances=instances,
+    )
+    # allennlp orders the words by training count, most frequent first.
+    assert [vocab.get_token_from_index(i) for i in range(2, 6)] == [
+        "zorblax", "is", "big", "quibble"
+    ]
+    embedder = TaglmWordEmbedding(
+        vocab, 4, files["vectors"], fine_tuning="vectors", word_dropout=word_dropout,
+        rare_word_dropout=rare_word_dropout, rare_word_share=0.5,
+    )
+    assert embedder.first_rare_id == 4  # big and quibble are the rarest half
+    batch = Batch(instances * 100)
+    batch.index_instances(vocab)
+    tensors = batch.as_tensor_dict()["tokens"]["tokens"]
+    torch.manual_seed(0)
+    embedded = embedder.train()(**tensors).detach()
+    unknown = embedder.weight[1].detach()
+
+    def share_unknown(word):
+        positions = tensors["tokens"] == vocab.get_token_index(word)
+        return (embedded[positions] == unknown).all(-1).float().mean().item()
+
+    expected = {
+        "zorblax": 1.0 if dropped in ("zorblax", "both") else 0.0,
+        "quibble": 1.0 if dropped in ("quibble", "both") else 0.0,
+    }
+    assert {word: round(share_unknown(word)) for word in expected} == expected
+    # No dropout in evaluation.
+    embedded = embedder.eval()(**tensors).detach()
+    assert share_unknown("zorblax") == 0.0 and share_unknown("quibble") == 0.0
+
+
+def test_bad_rare_word_settings(files):
+    with pytest.raises(ConfigurationError, match=r"rare_word_dropout must be in \[0, 1\)"):
+        build(files, rare_word_dropout=1.0)
+    with pytest.raises(ConfigurationError, match=r"rare_word_share must be in \(0, 1\]"):
+        build(files, rare_word_share=0.0)
 
 
 def test_kinds_of_padding():

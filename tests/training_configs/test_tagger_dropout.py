@@ -1,4 +1,5 @@
-"""tagger.libsonnet's `dropout` field reaches the model as CrfTagger's `dropout`."""
+"""tagger.libsonnet's dropout fields reach the model: `dropout` as CrfTagger's `dropout`, the
+rare-word fields as the word embedding's."""
 from allennlp.common import Params
 
 import taglm_plugin  # noqa: F401  (sets the configs' environment defaults)
@@ -17,3 +18,14 @@ def model_params(tmp_path, fields: str) -> dict:
 def test_dropout_field_sets_the_models_dropout(tmp_path):
     assert "dropout" not in model_params(tmp_path, "")
     assert model_params(tmp_path, "dropout:: 0.5")["dropout"] == 0.5
+
+
+def test_rare_word_fields_reach_the_word_embedding_only_when_set(tmp_path):
+    def word_embedding(fields):
+        return model_params(tmp_path, fields)["text_field_embedder"]["token_embedders"]["tokens"]
+
+    default = word_embedding("")
+    assert "rare_word_dropout" not in default and "rare_word_share" not in default
+    rare = word_embedding("rare_word_dropout:: 0.5, rare_word_share:: 0.4")
+    assert (rare["rare_word_dropout"], rare["rare_word_share"]) == (0.5, 0.4)
+    assert rare["word_dropout"] == default["word_dropout"]

@@ -40,6 +40,13 @@ local seed = import 'seed.libsonnet';
   // 94.62 / 94.10 / 94.34; the differences are within the seed spread, 0.05 is the value
   // the fine-tuning comparison ran at.
   word_dropout:: 0.05,
+  // The same for the rarest `rare_word_share` of the training word types (by training count),
+  // which resemble the words test text has that training had not; null: `word_dropout`.
+  // The rarest half is the words seen once (43% of eng.train's types) and some seen twice:
+  // 4.9% of its tokens (CoNLL-2000 train.txt: 4.0%). Lample et al. (2016) replace singletons
+  // at 0.5. Not yet tuned on dev (scripts/gpu_study/baseline_variants.json).
+  rare_word_dropout:: null,
+  rare_word_share:: 0.5,
   // Character representation, 'cnn' or 'rnn'. The paper's NER tagger uses a 2-layer
   // bidirectional GRU with 80 hidden units over 25-dim character embeddings (Sec. 3);
   // this project's taggers use a CNN of width 3. Dev evidence (docs/RESULTS.md, tuning of
@@ -113,6 +120,8 @@ local seed = import 'seed.libsonnet';
           pretrained_file: $.word_embeddings,
           fine_tuning: $.word_fine_tuning,
           word_dropout: $.word_dropout,
+          [if $.rare_word_dropout != null then 'rare_word_dropout']: $.rare_word_dropout,
+          [if $.rare_word_dropout != null then 'rare_word_share']: $.rare_word_share,
         },
         token_characters: {
           type: 'character_encoding',
