@@ -16,6 +16,7 @@ from taglm_plugin.bilm.state_cache import LmStateCache, state_dict_fingerprint
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.lm.conventions import DIRECTIONS
 from taglm_plugin.lm.language_model import MIXED_PRECISION_DTYPES
+from taglm_plugin.training.reloaded_state import fill_reloaded_state
 
 logger = logging.getLogger(__name__)
 
@@ -189,11 +190,19 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
         self._lm_fingerprint: Optional[str] = None
         self.register_buffer("bilm_spec", torch.zeros(0, dtype=torch.uint8))
         self.bilm: Optional[PretrainedBiLm] = None
+        self._bilm_from_files = pretrained_file is not None
         if pretrained_file is not None:
             self._attach(read_pretrained_bilm(pretrained_file, directions))
 
     def get_output_dim(self) -> int:
         return self._expected_dim
+
+    def reloaded_state(self) -> List[str]:
+        """The LM's weights, when they were read from `pretrained_file`: training checkpoints
+        leave them out (`taglm_plugin.training.reloaded_state`)."""
+        if not self._bilm_from_files or self.bilm is None:
+            return []
+        return [f"bilm.{name}" for name in self.bilm.state_dict()]
 
     @property
     def state_cache(self) -> Optional[LmStateCache]:
@@ -332,6 +341,7 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
     ) -> None:
         # Runs before the children are loaded, so an LM built here receives its weights.
         self._lm_fingerprint = None
+        fill_reloaded_state(self, state_dict, prefix)
         spec = state_dict.get(prefix + "bilm_spec")
         if spec is not None and spec.numel() > 0:
             if self.bilm is None:

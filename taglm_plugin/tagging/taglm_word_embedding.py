@@ -1,5 +1,5 @@
 import logging
-from typing import Optional
+from typing import List, Optional
 
 import numpy
 import torch
@@ -10,6 +10,7 @@ from allennlp.modules.token_embedders.token_embedder import TokenEmbedder
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.tagging.pretrained_vectors import load_pretrained_vectors
 from taglm_plugin.tagging.tagger_vocabulary import PRETRAINED_NAMESPACE
+from taglm_plugin.training.reloaded_state import fill_reloaded_state
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
     first), so it is the same in training, `--recover`, distributed workers and archives.
 
     `pretrained_file` is read only when the model is built for training; an archived model
-    keeps both tables in its weights and needs no file.
+    keeps both tables in its weights and needs no file. Built from the file, the frozen table
+    is left out of training checkpoints (`reloaded_state`, `taglm_plugin.training.reloaded_state`).
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
             )
         # Frozen and saved with the weights (archives rebuild the model without the file).
         self.register_buffer("pretrained", pretrained)
+        self._pretrained_from_file = pretrained_file is not None
         self.weight = torch.nn.Parameter(weight)
         self.projection = (
             torch.nn.Parameter(torch.eye(embedding_dim)) if fine_tuning == "residual" else None
@@ -183,6 +186,14 @@ class TaglmWordEmbedding(ChecksConfigKeys, TokenEmbedder):
 
     def get_output_dim(self) -> int:
         return self.embedding_dim
+
+    def reloaded_state(self) -> List[str]:
+        """The frozen table, when it was read from `pretrained_file`."""
+        return ["pretrained"] if self._pretrained_from_file else []
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore
+        fill_reloaded_state(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(  # type: ignore
         self, tokens: torch.LongTensor, pretrained_tokens: Optional[torch.LongTensor] = None

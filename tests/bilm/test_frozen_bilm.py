@@ -21,6 +21,7 @@ from allennlp.modules.elmo import batch_to_ids
 from taglm_plugin.bilm.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.bilm.frozen_bilm import FrozenBiLmEmbedder
 from taglm_plugin.common.safe_loading import load_archive
+from taglm_plugin.training.reloaded_state import reloaded_state_keys
 from tests.bilm.tiny_bilms import (
     TINY_ELMO_OPTIONS,
     TINY_LM_VOCABULARY,
@@ -316,6 +317,33 @@ def test_archive_of_a_model_trained_with_the_cache_stands_alone(tmp_path):
         model(**tensors)["logits"], loaded(**tensors)["logits"], atol=1e-6, rtol=0
     )
     assert len(loaded.lm_embedder.state_cache) == 2
+
+
+def test_lm_weights_read_from_files_are_filled_in_when_a_state_dict_leaves_them_out(
+    tmp_path, pretrained_lm
+):
+    """What lets checkpoints leave the LM out (taglm_plugin.training.reloaded_state): built
+    from its files, the embedder takes a state dict without the LM's weights and keeps its
+    own; built without them (from an archive), it refuses such a state dict."""
+    pretrained_file, dim = pretrained_lm
+    embedder = FrozenBiLmEmbedder(expected_dim=dim, pretrained_file=pretrained_file)
+    full = embedder.state_dict()
+    lm_keys = [key for key in full if key.startswith("bilm.")]
+    assert lm_keys and embedder.reloaded_state() == lm_keys
+    assert reloaded_state_keys(torch.nn.ModuleDict({"lm": embedder})) == {
+        f"lm.{key}" for key in lm_keys
+    }
+    without_lm = {key: tensor for key, tensor in full.items() if key not in lm_keys}
+    other = FrozenBiLmEmbedder(expected_dim=dim, pretrained_file=pretrained_file)
+    other.load_state_dict(without_lm)
+    assert all(torch.equal(other.state_dict()[key], full[key]) for key in full)
+
+    from_archive = FrozenBiLmEmbedder(expected_dim=dim)
+    assert from_archive.reloaded_state() == []
+    with pytest.raises(RuntimeError, match="Missing key"):
+        from_archive.load_state_dict(without_lm)
+    from_archive.load_state_dict(full)
+    assert from_archive.reloaded_state() == []
 
 
 def test_state_dict_of_another_lm_is_refused(tmp_path):

@@ -26,6 +26,7 @@ import pytest
 import torch
 
 from tests.reliability.kill_points import KILLED_EXIT_CODE
+from tests.conftest import FIXTURES
 from tests.reliability.training_runs import (
     archived_weights,
     comparable_metrics,
@@ -33,6 +34,10 @@ from tests.reliability.training_runs import (
     start_training,
     wait_for_file,
 )
+
+
+PRETRAINED_CONFIG = FIXTURES / "reliability" / "tiny_tagger_pretrained.jsonnet"
+FROZEN_TABLE = "text_field_embedder.token_embedder_tokens.pretrained"
 
 
 def runs(tmp_path):
@@ -75,6 +80,32 @@ def test_recover_after_sigkill_ends_like_an_uninterrupted_run(tmp_path):
     )
     # It resumed from the checkpoint: epoch 0 was not trained again.
     assert (interrupted_dir / "metrics_epoch_0.json").stat().st_mtime_ns == epoch_0_written
+
+
+def test_recover_from_checkpoints_without_the_frozen_tensors(tmp_path):
+    """With `taglm_standalone_best_weights`, checkpoints leave out the frozen word table read
+    from the vectors file: a run resumed from one ends as an uninterrupted run, and its
+    best.th and archive hold the table."""
+    interrupted_dir, uninterrupted_dir = runs(tmp_path)
+    uninterrupted = start_training(uninterrupted_dir, config=PRETRAINED_CONFIG)
+    interrupted = start_training(interrupted_dir, config=PRETRAINED_CONFIG)
+    wait_for_file(interrupted_dir / "best.th", interrupted)
+    interrupted.send_signal(signal.SIGKILL)
+    assert interrupted.wait() == -signal.SIGKILL
+    checkpoint = torch.load(interrupted_dir / "model_state_e1_b0.th", weights_only=True)
+    assert FROZEN_TABLE not in checkpoint
+    assert "text_field_embedder.token_embedder_tokens.weight" in checkpoint
+
+    finish(start_training(interrupted_dir, "--recover", config=PRETRAINED_CONFIG), interrupted_dir)
+    finish(uninterrupted, uninterrupted_dir)
+
+    assert comparable_metrics(interrupted_dir) == comparable_metrics(uninterrupted_dir)
+    best = [torch.load(run / "best.th", weights_only=True) for run in runs(tmp_path)]
+    assert same_weights(*best) and FROZEN_TABLE in best[0]
+    archived = [archived_weights(run) for run in runs(tmp_path)]
+    assert same_weights(*archived) and same_weights(archived[0], best[0])
+    # The table is the vectors file's: row 2 (the file's first word, "the") is its vector.
+    assert archived[0][FROZEN_TABLE][2, 0].item() == pytest.approx(-0.409)
 
 
 # The tiny tagger's schedule stops training after epoch 3 (checkpoint e4); with two epochs

@@ -237,3 +237,19 @@ def test_wrong_dimension_and_missing_namespace(files):
     plain = Vocabulary.from_instances(reader().read(files["train"]))
     with pytest.raises(ConfigurationError, match="tagger_vocabulary"):
         TaglmWordEmbedding(plain, 4, files["vectors"])
+
+
+def test_the_table_read_from_the_file_is_filled_in_when_a_state_dict_leaves_it_out(files):
+    """What lets checkpoints leave the frozen table out (taglm_plugin.training.reloaded_state);
+    a model built without the file (from an archive) refuses such a state dict."""
+    vocab, embedder = build(files)
+    assert embedder.reloaded_state() == ["pretrained"]
+    full = embedder.state_dict()
+    without_table = {key: tensor for key, tensor in full.items() if key != "pretrained"}
+    _, other = build(files)
+    other.load_state_dict(without_table)
+    assert all(torch.equal(other.state_dict()[key], full[key]) for key in full)
+    from_archive = TaglmWordEmbedding(vocab, 4, fine_tuning="residual")
+    assert from_archive.reloaded_state() == []
+    with pytest.raises(RuntimeError, match="Missing key.*pretrained"):
+        from_archive.load_state_dict(without_table)

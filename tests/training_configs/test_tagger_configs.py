@@ -152,6 +152,19 @@ def test_tagger_config_trains_one_batch(language_models, config, tmp_path):
         whole = held_out + count(archive.dataset_reader, train_file)
         assert count(archive.validation_dataset_reader, test_file) == whole
         assert count(archive.dataset_reader, test_file) == whole
+    # Its checkpoint leaves out the frozen tensors read from files (the pretrained word table,
+    # the LMs), which the archive holds (taglm_plugin.training.reloaded_state).
+    checkpoint = torch.load(tmp_path / "model_state_e1_b0.th", weights_only=True)
+    left_out = set(model.state_dict()) - set(checkpoint)
+    assert "text_field_embedder.token_embedder_tokens.pretrained" in left_out
+    assert all(
+        key.startswith("lm_embedder.bilm.") for key in left_out - {
+            "text_field_embedder.token_embedder_tokens.pretrained"
+        }
+    )
+    assert any(key.startswith("lm_embedder.bilm.") for key in left_out) == (
+        model.lm_embedder is not None
+    )
     if model.lm_embedder is not None:
         # The tagger holds the pretrained LMs' weights, unchanged by its training.
         bilm = model.lm_embedder.bilm

@@ -181,11 +181,14 @@ local seed = import 'seed.libsonnet';
     // by a kill, and a run killed after its last checkpoint ends without training again, with
     // its full metrics (tests/reliability/test_interrupted_training.py). The loaded instances
     // are kept out of Python's full garbage collections (0.6 s each with the TagLM indexers).
+    // Checkpoints leave out the frozen tensors read from files (LMs, the pretrained word
+    // table), which `best.th` gets back at the end (`taglm_standalone_best_weights`).
     callbacks: [
       'taglm_stop_after_schedule',
       'taglm_torch_rng_checkpoint',
       'taglm_training_end_checkpoint',
       'taglm_gc_freeze',
+      'taglm_standalone_best_weights',
     ],
     checkpointer: { type: 'taglm_crash_safe' },
   },

@@ -13,3 +13,6 @@ from taglm_plugin.training.callbacks.training_end_checkpoint import (  # noqa: F
     TrainingEndCheckpointCallback,
 )
 from taglm_plugin.training.callbacks.replay_restore import ReplayRestoreCallback  # noqa: F401
+from taglm_plugin.training.callbacks.standalone_best_weights import (  # noqa: F401
+    StandaloneBestWeightsCallback,
+)

@@ -6,9 +6,11 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from allennlp.nn import util as nn_util
 from allennlp.training.checkpointer import Checkpointer
-from allennlp.training.trainer import TrainerCheckpoint
+from allennlp.training.trainer import Trainer, TrainerCheckpoint
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
+from taglm_plugin.training.callbacks.standalone_best_weights import StandaloneBestWeightsCallback
+from taglm_plugin.training.reloaded_state import reloaded_state_keys
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +55,20 @@ class CrashSafeCheckpointer(ChecksConfigKeys, Checkpointer):
     In distributed training every worker loads the checkpoint, and only the primary renames
     files aside and writes `best.th` (the others record its path), so each file is written once.
 
+    When the trainer has the `taglm_standalone_best_weights` callback, checkpoints leave out
+    the frozen tensors that the model reads from files whenever it is built for training
+    (`taglm_plugin.training.reloaded_state`: ~380 MB of each checkpoint with `paper`-size
+    LMs); the model fills them in when a checkpoint is loaded, and the callback puts them back
+    into `best.th` at the end of training.
+
     Registered as a `Checkpointer` with name "taglm_crash_safe":
     `"trainer": {"checkpointer": {"type": "taglm_crash_safe"}}`.
     """
+
+    def save_checkpoint(self, trainer: Trainer) -> None:
+        if any(isinstance(c, StandaloneBestWeightsCallback) for c in trainer._callbacks):
+            trainer = _LeavingOutReloadedState(trainer)  # type: ignore[assignment]
+        super().save_checkpoint(trainer)
 
     def load_checkpoint(self) -> Optional[TrainerCheckpoint]:
         for point_in_time in sorted(self._find_all_checkpoints(), reverse=True):
@@ -112,3 +125,19 @@ class CrashSafeCheckpointer(ChecksConfigKeys, Checkpointer):
             error,
             " + ".join(path + INCOMPLETE_SUFFIX for path in existing),
         )
+
+
+class _LeavingOutReloadedState:
+    """The trainer, as `Checkpointer.save_checkpoint` uses it, with a checkpoint state whose
+    model state leaves out the model's `reloaded_state_keys`."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+
+    def get_checkpoint_state(self) -> Optional[TrainerCheckpoint]:
+        state = self._trainer.get_checkpoint_state()
+        if state is None:
+            return None
+        left_out = reloaded_state_keys(self._trainer.model)
+        model_state = {k: v for k, v in state.model_state.items() if k not in left_out}
+        return TrainerCheckpoint(model_state, state.trainer_state)
