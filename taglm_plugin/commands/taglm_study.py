@@ -117,7 +117,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         }
     )
     try:
-        failed = run_study(options)
+        failed = run_study(options, ["allennlp", *sys.argv[1:]])
     except StudyOptionError as error:
         parser.error(str(error))
     if failed:

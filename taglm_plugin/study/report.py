@@ -310,6 +310,19 @@ def write_plots(results: Dict[str, Any], directory: Path) -> None:
         write_budget_plot(results, budgets, directory / BUDGET_PLOT)
 
 
+def setup_section(invocations: List[Dict[str, Any]]) -> List[str]:
+    """How and where the study ran: one line per invocation on its directory."""
+    lines = ["## Setup", ""]
+    for invocation in invocations:
+        device = invocation["gpu"] or "the CPU"
+        lines.append(
+            f"* {invocation['started']}: `{invocation['command']}` (commit "
+            f"{invocation['commit']}) on {device}, {invocation['cpu_cores']} CPU cores, "
+            f"Python {invocation['python']}, torch {invocation['torch']}"
+        )
+    return lines + [""]
+
+
 def write_report(results: Dict[str, Any], directory: Path) -> None:
     """Writes `report.md` and the plots into `directory`."""
     finished = sum(
@@ -329,6 +342,8 @@ def write_report(results: Dict[str, Any], directory: Path) -> None:
         "Every run: results.json; F1 per seed: accuracy.json.",
         "",
     ]
+    if results["invocations"]:
+        lines += setup_section(results["invocations"])
     try:
         write_plots(results, directory)
     except ImportError as error:

@@ -27,7 +27,9 @@ percent (rounded to 2 decimals), times in seconds.
      "selections": {TASK: {CONFIG: {"selected": NAME, "candidates": {NAME: {
          "overrides" (the variant's; {} for CONFIG), "seeds", "dev_f1": [per seed],
          "mean_dev_f1"}}}}},
-     "missing": {RUN: why it has no results}}
+     "missing": {RUN: why it has no results},
+     "invocations": [{"started", "command", "commit", "gpu", "cpu_cores", "python",
+         "torch"}, ...] (`invocations.py`)}
 
 where an LM's STATE at an epoch is `{"epoch", "seconds" (allennlp's training_duration at its
 end), "tokens_seen" (taglm_token_throughput), "perplexity" (held out, measured there)}`;
@@ -46,6 +48,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Set
 
+from taglm_plugin.study.invocations import read_invocations
 from taglm_plugin.study.plan import (
     Job,
     Plan,
@@ -258,8 +261,8 @@ def accuracy(results: Dict[str, Any]) -> Dict[str, Any]:
 
 def write_results(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
     """Writes `results.json` and `accuracy.json` into the study directory; returns the results."""
-    results = collect(plan, failed)
     study_dir = plan.options.study_dir
+    results = {**collect(plan, failed), "invocations": read_invocations(study_dir)}
     (study_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
     (study_dir / ACCURACY_FILE).write_text(json.dumps(accuracy(results), indent=1) + "\n")
     return results

@@ -3,8 +3,9 @@
 """
 import logging
 import shutil
-from typing import Dict
+from typing import Dict, Sequence
 
+from taglm_plugin.study.invocations import record_invocation
 from taglm_plugin.study.plan import Plan, StudyOptions, build_plan, lm_text_directory
 from taglm_plugin.study.report import write_report
 from taglm_plugin.study.results import write_results
@@ -23,15 +24,17 @@ def link_lm_text(plan: Plan) -> None:
         (directory / f"{index:03d}-{path.name}").symlink_to(path)
 
 
-def run_study(options: StudyOptions) -> Dict[str, str]:
+def run_study(options: StudyOptions, command: Sequence[str]) -> Dict[str, str]:
     """
-    Checks the options and everything the runs need (`plan.build_plan`), pretrains the LMs,
-    trains and evaluates the taggers (`scheduler.Scheduler`; runs finished earlier are kept),
-    then writes `results.json`, `accuracy.json` and `report.md` with its plots into the study
-    directory. Returns `{run: why}` of the runs that failed.
+    Checks the options and everything the runs need (`plan.build_plan`), records the
+    invocation (`command`: its command line; `invocations.py`), pretrains the LMs, trains and
+    evaluates the taggers (`scheduler.Scheduler`; runs finished earlier are kept), then writes
+    `results.json`, `accuracy.json` and `report.md` with its plots into the study directory.
+    Returns `{run: why}` of the runs that failed.
     """
     plan = build_plan(options)
     plan.options.study_dir.mkdir(parents=True, exist_ok=True)
+    record_invocation(plan.options.study_dir, command, options.cuda_device)
     if not all(job.is_done for job in plan.lm_jobs):
         link_lm_text(plan)
     failed = Scheduler(plan.jobs, plan.parallel).run()

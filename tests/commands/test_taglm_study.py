@@ -116,6 +116,11 @@ def test_every_run_has_results(study):
 def test_report_and_plots(study):
     directory, _ = study
     report = (directory / "report.md").read_text()
+    # Both invocations, with their command lines.
+    invocations = json.loads((directory / "results.json").read_text())["invocations"]
+    assert len(invocations) == 2
+    assert all(i["command"].startswith(f"allennlp taglm-study {directory}") for i in invocations)
+    assert "## Setup" in report and "on the CPU" in report
     assert "## ner" in report and "## chunking" in report and "## Language models" in report
     assert "## LM budget vs TagLM F1" in report
     assert "| 0.5 of the budget | taglm_cached@lm0.5 |" in report

@@ -373,7 +373,7 @@ def test_gpu_memory_for_the_parallel_runs(options, monkeypatch):
 def test_bad_input_fails_before_anything_is_written(options):
     options.tasks = ("ner", "pos")
     with pytest.raises(StudyOptionError):
-        run_study(options)
+        run_study(options, ["allennlp", "taglm-study"])
     assert not options.study_dir.exists()
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from taglm_plugin.study.invocations import COMMIT_VARIABLE, record_invocation
 from taglm_plugin.study.plan import Job, Plan, Step, StudyOptions, marker, snapshot_record
 from taglm_plugin.study.report import write_report
 from taglm_plugin.study.results import duration_seconds, write_results
@@ -127,6 +128,24 @@ def test_results_and_accuracy_files(tmp_path):
     }
     documented = json.loads((Path(__file__).parents[2] / "docs/results/accuracy.json").read_text())
     assert all(1 < f1 <= 100 for f1 in documented["ner"]["baseline"]["dev_f1"])
+
+
+def test_the_invocations_are_in_the_results_and_the_report(tmp_path, monkeypatch):
+    plan = study(tmp_path)
+    results = write_results(plan, {})
+    assert results["invocations"] == []
+    write_report(results, tmp_path)
+    assert "## Setup" not in (tmp_path / "report.md").read_text()
+    monkeypatch.setenv(COMMIT_VARIABLE, "abc1234")
+    record_invocation(plan.options.study_dir, ["allennlp", "taglm-study", "study"], -1)
+    results = write_results(plan, {})
+    assert [invocation["command"] for invocation in results["invocations"]] == [
+        "allennlp taglm-study study"
+    ]
+    write_report(results, tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "## Setup" in report
+    assert "`allennlp taglm-study study` (commit abc1234) on the CPU" in report
 
 
 def test_report_tables_and_plots(tmp_path):
