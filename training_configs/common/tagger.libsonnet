@@ -44,7 +44,7 @@ local seed = import 'seed.libsonnet';
   // which resemble the words test text has that training had not; null: `word_dropout`.
   // The rarest half is the words seen once (43% of eng.train's types) and some seen twice:
   // 4.9% of its tokens (CoNLL-2000 train.txt: 4.0%). Lample et al. (2016) replace singletons
-  // at 0.5. Not yet tuned on dev (scripts/gpu_study/baseline_variants.json).
+  // at 0.5. Not yet tuned on dev (scripts/gpu_study/rare_word_variants.json).
   rare_word_dropout:: null,
   rare_word_share:: 0.5,
   // Character representation, 'cnn' or 'rnn'. The paper's NER tagger uses a 2-layer
