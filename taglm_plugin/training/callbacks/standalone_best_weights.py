@@ -1,8 +1,10 @@
+import hashlib
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import torch
+from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks.callback import TrainerCallback
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
@@ -12,6 +14,18 @@ if TYPE_CHECKING:
     from allennlp.training.gradient_descent_trainer import GradientDescentTrainer
 
 logger = logging.getLogger(__name__)
+
+
+def reloaded_state_digests(model: torch.nn.Module) -> Dict[str, str]:
+    """A digest of the bytes of each of the `model`'s `reloaded_state_keys`."""
+    state = model.state_dict()
+    return {
+        key: hashlib.blake2b(
+            state[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy(),
+            digest_size=16,
+        ).hexdigest()
+        for key in sorted(reloaded_state_keys(model))
+    }
 
 
 @TrainerCallback.register("taglm_standalone_best_weights")
@@ -25,9 +39,42 @@ class StandaloneBestWeightsCallback(ChecksConfigKeys, TrainerCallback):
     `best.th`, stands alone. The other tensors are `best.th`'s own, whatever the model holds
     at that moment. Without this callback the checkpointer keeps every tensor.
 
+    As they are not in the checkpoints, `--recover` takes those tensors from the files the
+    config names now: the callback keeps a digest of each in the checkpoints (`state_dict`,
+    computed once per run) and refuses to resume with tensors that differ from the
+    interrupted run's (files replaced since), a `ConfigurationError` naming the first.
+
     In distributed training only the primary writes. Registered as a `TrainerCallback` with
     name "taglm_standalone_best_weights"; no parameters.
     """
+
+    def __init__(self, serialization_dir: Optional[str]) -> None:
+        super().__init__(serialization_dir)
+        self._digests: Dict[str, str] = {}
+        self._checkpointed_digests: Dict[str, str] = {}
+
+    def on_start(
+        self, trainer: "GradientDescentTrainer", is_primary: bool = True, **kwargs
+    ) -> None:
+        super().on_start(trainer, is_primary)
+        self._digests = reloaded_state_digests(trainer.model)
+        changed = [
+            key
+            for key, digest in self._checkpointed_digests.items()
+            if self._digests.get(key) != digest
+        ]
+        if changed:
+            raise ConfigurationError(
+                f"the frozen tensor {changed[0]} read from the files the config names differs "
+                f"from the one the interrupted run trained with ({len(changed)} differ): the "
+                "files were replaced since; train afresh, or restore them to --recover"
+            )
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"digests": self._digests}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self._checkpointed_digests = state_dict.get("digests", {})
 
     def on_end(
         self,
