@@ -12,7 +12,9 @@ task). With runs trained on train+dev (`--retrain-with-dev`), the section "Train
 train+dev": per task, a row `CONFIG+dev` per config (test F1, epochs, the epochs at which the
 learning rate dropped, per seed, and training time), apart from the train-only tables and
 plots. With `--variants`, the section "Selected on dev": per task and config, a row per
-candidate (its overrides, dev F1 per seed and their mean ± std, whether selected). Without
+candidate (its overrides, dev F1 per seed and their mean ± std, whether selected). The
+section "Against the paper": per task, the test F1 of the baseline and TagLM
+(`taglm_cached`) and TagLM's gain, beside Peters et al.'s (2017) and the difference. Without
 matplotlib the report says that the plots are missing; a later invocation of
 the study draws them.
 """
@@ -30,6 +32,11 @@ from taglm_plugin.study.plan import SNAPSHOT_CONFIG
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.md"
+# Peters et al. (2017): test F1 mean ± std of their baseline and of TagLM.
+PAPER_TEST_F1 = {
+    "ner": {"baseline": (90.87, 0.13), "TagLM": (91.93, 0.19)},
+    "chunking": {"baseline": (95.00, 0.08), "TagLM": (96.37, 0.05)},
+}
 LM_PLOT = "lm_perplexity.png"
 BUDGET_PLOT = "lm_budget_f1.png"
 
@@ -113,6 +120,40 @@ def task_section(task: str, configs: Dict[str, Dict[str, Dict[str, Any]]]) -> Li
         + table(["config"] + types, type_rows)
         + ["", f"![dev F1 per epoch]({dev_plot(task)})", "", f"![test F1]({test_plot(task)})", ""]
     )
+
+
+def paper_section(taggers: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]]) -> List[str]:
+    """The section "Against the paper" (see the module's docstring); none without a task of
+    the paper that has the baseline or TagLM."""
+    rows = []
+    for task, paper in PAPER_TEST_F1.items():
+        means = {}
+        for row, config in (("baseline", "baseline"), ("TagLM", SNAPSHOT_CONFIG)):
+            runs = taggers.get(task, {}).get(config)
+            if not runs:
+                continue
+            values = [run["test_f1"] for run in runs.values()]
+            means[row] = statistics.mean(values)
+            paper_mean, paper_std = paper[row]
+            rows.append([
+                task, f"{row} (`{config}`)", mean_std(values),
+                f"{paper_mean:.2f} ± {paper_std:.2f}", f"{means[row] - paper_mean:+.2f}",
+            ])  # fmt: skip
+        if len(means) == 2:
+            gain = means["TagLM"] - means["baseline"]
+            paper_gain = paper["TagLM"][0] - paper["baseline"][0]
+            rows.append([task, "gain", f"{gain:+.2f}", f"{paper_gain:+.2f}",
+                         f"{gain - paper_gain:+.2f}"])  # fmt: skip
+    if not rows:
+        return []
+    header = ["task", "", "this study: test F1", "paper: test F1", "difference"]
+    return [
+        "## Against the paper",
+        "",
+        "Peters et al. (2017), test F1 mean ± std (NER: CoNLL-2003; chunking: CoNLL-2000); the "
+        "gain is the difference of the means. Here: the train-only runs of this study.",
+        "",
+    ] + table(header, rows) + [""]
 
 
 def retrained_section(retrained: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]]) -> List[str]:
@@ -349,6 +390,7 @@ def write_report(results: Dict[str, Any], directory: Path) -> None:
     except ImportError as error:
         logger.warning("No plots: %s", error)
         lines += [f"**Plots not drawn**: {error} (matplotlib is in requirements.txt).", ""]
+    lines += paper_section(results["taggers"])
     for task, configs in results["taggers"].items():
         lines += task_section(task, configs)
     if results["selections"]:

@@ -121,6 +121,7 @@ def test_report_and_plots(study):
     assert len(invocations) == 2
     assert all(i["command"].startswith(f"allennlp taglm-study {directory}") for i in invocations)
     assert "## Setup" in report and "on the CPU" in report
+    assert "## Against the paper" in report and "| chunking | gain |" in report
     assert "## ner" in report and "## chunking" in report and "## Language models" in report
     assert "## LM budget vs TagLM F1" in report
     assert "| 0.5 of the budget | taglm_cached@lm0.5 |" in report

@@ -148,6 +148,23 @@ def test_the_invocations_are_in_the_results_and_the_report(tmp_path, monkeypatch
     assert "`allennlp taglm-study study` (commit abc1234) on the CPU" in report
 
 
+def test_against_the_paper(tmp_path):
+    plan = study(tmp_path)
+    directory = plan.options.study_dir
+    write_report(write_results(plan, {}), directory)
+    report = (directory / "report.md").read_text()
+    assert "## Against the paper" in report
+    # NER: baseline test 85 and 87, TagLM 90; chunking: the baseline alone (no gain row).
+    for row in [
+        "| ner | baseline (`baseline`) | 86.00 ± 1.41 | 90.87 ± 0.13 | -4.87 |",
+        "| ner | TagLM (`taglm_cached`) | 90.00 | 91.93 ± 0.19 | -1.93 |",
+        "| ner | gain | +4.00 | +1.06 | +2.94 |",
+        "| chunking | baseline (`baseline`) | 94.00 | 95.00 ± 0.08 | -1.00 |",
+    ]:
+        assert row in report, row
+    assert "| chunking | gain" not in report
+
+
 def test_report_tables_and_plots(tmp_path):
     plan = study(tmp_path)
     directory = plan.options.study_dir
