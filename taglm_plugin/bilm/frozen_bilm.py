@@ -12,8 +12,9 @@ from allennlp.nn.util import get_text_field_mask
 from taglm_plugin.bilm.elmo_file_bilm import ElmoFileBiLm
 from taglm_plugin.bilm.language_model_bilm import LanguageModelBiLm
 from taglm_plugin.bilm.pretrained_bilm import PretrainedBiLm
-from taglm_plugin.bilm.state_cache import LmStateCache, state_dict_fingerprint
+from taglm_plugin.bilm.state_cache import LmStateCache
 from taglm_plugin.common.config_keys import ChecksConfigKeys
+from taglm_plugin.common.fingerprints import state_dict_fingerprint
 from taglm_plugin.lm.conventions import DIRECTIONS
 from taglm_plugin.lm.language_model import MIXED_PRECISION_DTYPES
 from taglm_plugin.training.reloaded_state import fill_reloaded_state

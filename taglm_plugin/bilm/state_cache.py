@@ -1,4 +1,3 @@
-import hashlib
 import logging
 import os
 from typing import Callable, Dict, List, Optional, Tuple
@@ -48,21 +47,6 @@ def _open_store(directory: str) -> lmdb.Environment:
             store.close()
         store = _open_stores[path] = lmdb.open(path, map_size=STORE_MAP_SIZE)
     return store
-
-
-def state_dict_fingerprint(state_dict: Dict[str, torch.Tensor], *details: str) -> str:
-    """
-    A SHA-256 hex digest of every tensor of `state_dict` (name, dtype, shape and bytes) and of
-    `details`: two LMs get the same fingerprint only if they compute the same states.
-    """
-    digest = hashlib.sha256()
-    for detail in details:
-        digest.update(detail.encode() + b"\0")
-    for name in sorted(state_dict):
-        tensor = state_dict[name].detach().cpu().contiguous()
-        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}\0".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _splitmix64(indices: numpy.ndarray) -> numpy.ndarray:

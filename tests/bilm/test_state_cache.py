@@ -9,11 +9,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.modules.elmo import batch_to_ids
 
 from taglm_plugin.bilm.frozen_bilm import FrozenBiLmEmbedder
-from taglm_plugin.bilm.state_cache import (
-    _splitmix64,
-    sentence_keys,
-    state_dict_fingerprint,
-)
+from taglm_plugin.bilm.state_cache import _splitmix64, sentence_keys
+from taglm_plugin.common.fingerprints import state_dict_fingerprint
 from tests.bilm.tiny_bilms import tiny_language_model_config, write_tiny_language_model
 
 SENTENCES = [

@@ -1,4 +1,3 @@
-import hashlib
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Dict, Optional
@@ -8,6 +7,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks.callback import TrainerCallback
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
+from taglm_plugin.common.fingerprints import state_dict_fingerprint
 from taglm_plugin.training.reloaded_state import reloaded_state_keys
 
 if TYPE_CHECKING:
@@ -17,13 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 def reloaded_state_digests(model: torch.nn.Module) -> Dict[str, str]:
-    """A digest of the bytes of each of the `model`'s `reloaded_state_keys`."""
+    """The `state_dict_fingerprint` of each of the `model`'s `reloaded_state_keys`."""
     state = model.state_dict()
     return {
-        key: hashlib.blake2b(
-            state[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy(),
-            digest_size=16,
-        ).hexdigest()
+        key: state_dict_fingerprint({key: state[key]})
         for key in sorted(reloaded_state_keys(model))
     }
 
