@@ -24,6 +24,7 @@ def make_encoder(
     lm_injection_layer: Optional[int] = 1,
     hidden_sizes: List[int] = HIDDEN_SIZES,
     dropout: float = 0.0,
+    dropout_mask: str = "token",
 ) -> TagLmBiRnnEncoder:
     torch.manual_seed(0)
     encoder = TagLmBiRnnEncoder(
@@ -31,6 +32,7 @@ def make_encoder(
         hidden_sizes=hidden_sizes,
         cell=cell,
         dropout=dropout,
+        dropout_mask=dropout_mask,
         lm_dim=0 if lm_injection_layer is None else LM_DIM,
         lm_injection_layer=lm_injection_layer,
     )
@@ -181,11 +183,17 @@ def test_without_task_rnn_it_concatenates_inputs_and_lm_embeddings():
     torch.testing.assert_close(output, expected)
 
 
-def test_dropout_applies_to_the_input_of_every_layer_including_the_lm_part():
-    encoder = make_encoder(lm_injection_layer=1, dropout=0.5).train()
+def record_layer_inputs(encoder: TagLmBiRnnEncoder) -> List[torch.Tensor]:
     layer_inputs: List[torch.Tensor] = []
     for layer in encoder._layers:
         layer.register_forward_pre_hook(lambda _module, args: layer_inputs.append(args[0]))
+    return layer_inputs
+
+
+@pytest.mark.parametrize("dropout_mask", ["token", "sentence"])
+def test_dropout_applies_to_the_input_of_every_layer_including_the_lm_part(dropout_mask):
+    encoder = make_encoder(lm_injection_layer=1, dropout=0.5, dropout_mask=dropout_mask).train()
+    layer_inputs = record_layer_inputs(encoder)
     layer_outputs = record_layer_outputs(encoder)
     inputs, mask, lm_embeddings = make_batch()
 
@@ -199,6 +207,49 @@ def test_dropout_applies_to_the_input_of_every_layer_including_the_lm_part():
         assert 0 < kept.float().mean() < 1
     lm_part_of_second_layer_input = layer_inputs[1][..., -LM_DIM:][mask]
     assert (lm_part_of_second_layer_input == 0).any()
+
+
+def dropped_features(layer_input: torch.Tensor, mask: torch.BoolTensor) -> List[torch.Tensor]:
+    """Per sentence, `(length, size)`: which features of its tokens were dropped."""
+    return [sentence[keep] == 0 for sentence, keep in zip(layer_input, mask)]
+
+
+def test_sentence_dropout_drops_the_same_features_of_every_token_of_a_sentence():
+    torch.manual_seed(1)
+    encoder = make_encoder(lm_injection_layer=1, dropout=0.5, dropout_mask="sentence").train()
+    layer_inputs = record_layer_inputs(encoder)
+    inputs, mask, lm_embeddings = make_batch()
+
+    encoder(inputs, mask, lm_embeddings)
+
+    sentence_masks = []
+    for layer_input in layer_inputs:
+        for dropped in dropped_features(layer_input, mask):
+            assert (dropped == dropped[0]).all()
+            sentence_masks.append(dropped[0])
+    sentence_masks = torch.stack(sentence_masks[:len(LENGTHS)])
+    assert sentence_masks.any() and not sentence_masks.all()
+    assert (sentence_masks != sentence_masks[0]).any()
+
+
+def test_token_dropout_drops_features_of_a_sentence_s_tokens_independently():
+    encoder = make_encoder(lm_injection_layer=1, dropout=0.5, dropout_mask="token").train()
+    layer_inputs = record_layer_inputs(encoder)
+    inputs, mask, lm_embeddings = make_batch()
+
+    encoder(inputs, mask, lm_embeddings)
+
+    first_sentence = dropped_features(layer_inputs[1], mask)[0]
+    assert (first_sentence != first_sentence[0]).any()
+
+
+@pytest.mark.parametrize("dropout_mask", ["token", "sentence"])
+def test_no_dropout_in_evaluation(dropout_mask):
+    inputs, mask, lm_embeddings = make_batch()
+    expected = make_encoder(dropout=0.0)(inputs, mask, lm_embeddings)
+    encoder = make_encoder(dropout=0.5, dropout_mask=dropout_mask)
+
+    torch.testing.assert_close(encoder(inputs, mask, lm_embeddings), expected)
 
 
 def test_from_params():
@@ -231,6 +282,7 @@ def test_from_params():
         ({"hidden_sizes": [4, 0]}, "hidden_sizes"),
         ({"cell": "rnn"}, "cell"),
         ({"dropout": 1.0}, "dropout"),
+        ({"dropout_mask": "word"}, "dropout_mask"),
     ],
 )
 def test_bad_config_is_a_configuration_error_naming_the_key(overrides, key):

@@ -1,5 +1,5 @@
 """tagger.libsonnet's dropout fields reach the model: `dropout` as CrfTagger's `dropout`, the
-rare-word fields as the word embedding's."""
+rare-word fields as the word embedding's, `rnn_dropout_mask` as the encoder's `dropout_mask`."""
 from allennlp.common import Params
 
 import taglm_plugin  # noqa: F401  (sets the configs' environment defaults)
@@ -29,3 +29,9 @@ def test_rare_word_fields_reach_the_word_embedding_only_when_set(tmp_path):
     rare = word_embedding("rare_word_dropout:: 0.5, rare_word_share:: 0.4")
     assert (rare["rare_word_dropout"], rare["rare_word_share"]) == (0.5, 0.4)
     assert rare["word_dropout"] == default["word_dropout"]
+
+
+def test_rnn_dropout_mask_reaches_the_encoder_only_when_not_per_token(tmp_path):
+    assert "dropout_mask" not in model_params(tmp_path, "")["encoder"]
+    encoder = model_params(tmp_path, "rnn_dropout_mask:: 'sentence'")["encoder"]
+    assert (encoder["dropout_mask"], encoder["dropout"]) == ("sentence", 0.25)

@@ -44,7 +44,8 @@ local seed = import 'seed.libsonnet';
   // which resemble the words test text has that training had not; null: `word_dropout`.
   // The rarest half is the words seen once (43% of eng.train's types) and some seen twice:
   // 4.9% of its tokens (CoNLL-2000 train.txt: 4.0%). Lample et al. (2016) replace singletons
-  // at 0.5. Not yet tuned on dev (scripts/gpu_study/rare_word_variants.json).
+  // at 0.5. Not yet tuned on dev (scripts/gpu_study/baseline_variants.json and
+  // rare_word_variants.json).
   rare_word_dropout:: null,
   rare_word_share:: 0.5,
   // Character representation, 'cnn' or 'rnn'. The paper's NER tagger uses a 2-layer
@@ -65,6 +66,10 @@ local seed = import 'seed.libsonnet';
   cell:: 'lstm',  // 'gru' (the paper's NER choice) or 'lstm'
   hidden_sizes:: [300, 300],  // per direction, one entry per biRNN layer; [] = no task RNN
   rnn_dropout:: 0.25,  // on the input of every biRNN layer, not the recurrent connections
+  // 'token': a mask per token; 'sentence': one per sentence and layer, shared by its tokens
+  // (variational dropout, Gal and Ghahramani 2016; Reimers and Gurevych 2017). Not yet
+  // compared on dev (scripts/gpu_study/baseline_variants.json).
+  rnn_dropout_mask:: 'token',
   // On the token representation (before the task RNN) and on the task RNN's output (before
   // the dense layer): CrfTagger's `dropout`; 0 for none. NER dev evidence (tuning of
   // 2026-12-03, seeds 1-2): 0 (30 filters) 94.55 / 94.24, 0.2 94.70 / 94.21, 0.5 94.13 / 93.76;
@@ -148,6 +153,7 @@ local seed = import 'seed.libsonnet';
       cell: $.cell,
       hidden_sizes: $.hidden_sizes,
       dropout: $.rnn_dropout,
+      [if $.rnn_dropout_mask != 'token' then 'dropout_mask']: $.rnn_dropout_mask,
       lm_dim: $.lm_dim,
       [if has_lm then 'lm_injection_layer']: $.lm_injection_layer,
     },
