@@ -9,6 +9,8 @@ says where in the configuration the key is. Every registered (or otherwise `From
 class of taglm_plugin puts `ChecksConfigKeys` before its allennlp base, so a key it does not
 take raises `UnknownConfigKeyError` naming the path (`dataset_reader.seperator`), the
 component, the closest accepted key and all of them, before anything is constructed.
+`unknown_override_keys` finds such keys among allennlp overrides (`-o`) before a training
+starts, for a caller that trains many configs (`allennlp taglm-study`).
 """
 import difflib
 import inspect
@@ -85,6 +87,46 @@ def check_config_keys(
         f"{'; '.join(problems)}: not a parameter of {component}. "
         f"Its parameters: {', '.join(configurable)}"
     )
+
+
+def unknown_override_keys(config: Dict[str, Any], overrides: Dict[str, Any]) -> List[str]:
+    """
+    The keys of `overrides` (allennlp's `-o`: dotted keys, nested objects or both) that the
+    component they configure does not take, each as `"KEY: not a parameter of 'TYPE'"`;
+    `config` is the configuration with the overrides applied. A key is checked when the object
+    it is set in names a registered `type` whose constructor does not end in an unchecked
+    `**kwargs`: a misspelt override of a model's encoder fails here rather than when its run
+    starts. Keys in objects without a `type` (allennlp's defaults) are not checked.
+    """
+    problems = []
+    for dotted in _flattened(overrides):
+        *path, key = dotted.split(".")
+        parent: Any = config
+        for part in path:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if key == "type" or not isinstance(parent, dict) or not isinstance(parent.get("type"), str):
+            continue
+        components = [
+            (subclass, getattr(subclass, constructor) if constructor else subclass.__init__)
+            for registry in Registrable._registry.values()
+            for name, (subclass, constructor) in registry.items()
+            if name == parent["type"]
+        ]
+        accepted = [accepted_keys(subclass, constructor) for subclass, constructor in components]
+        if components and not any(keys is None or key in keys for keys in accepted):
+            problems.append(f"{dotted}: not a parameter of '{parent['type']}'")
+    return problems
+
+
+def _flattened(overrides: Dict[str, Any], prefix: str = "") -> List[str]:
+    """The dotted keys of the values that `overrides` sets."""
+    keys = []
+    for key, value in overrides.items():
+        if isinstance(value, dict) and value:
+            keys.extend(_flattened(value, f"{prefix}{key}."))
+        else:
+            keys.append(prefix + key)
+    return keys
 
 
 class ChecksConfigKeys:

@@ -39,6 +39,7 @@ import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 
+from taglm_plugin.common.config_keys import unknown_override_keys
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.conventions import DIRECTIONS
 from taglm_plugin.study.replay import ReplayError, read_json, train_and_dev
@@ -520,15 +521,20 @@ def read_variants(
 def evaluate_config(
     path: Path, overrides: Dict[str, Any], env: Dict[str, str], option: Optional[str] = None
 ) -> Params:
-    """The config as `allennlp train` reads it in `env`; a `StudyOptionError` if it fails,
-    naming `option` (by default `--overrides-file` with overrides, `--configs` without)."""
+    """The config as `allennlp train` reads it in `env`; a `StudyOptionError` if it fails or
+    an override sets a key its component does not take, naming `option` (by default
+    `--overrides-file` with overrides, `--configs` without)."""
+    option = option or ("--overrides-file" if overrides else "--configs")
     try:
-        return Params.from_file(str(path), json.dumps(overrides), ext_vars=env)
+        params = Params.from_file(str(path), json.dumps(overrides), ext_vars=env)
     except Exception as error:  # Jsonnet's RuntimeError, a bad override's ConfigurationError
         raise StudyOptionError(
-            option or ("--overrides-file" if overrides else "--configs"),
-            f"{path} does not evaluate with the study's options: {error}",
+            option, f"{path} does not evaluate with the study's options: {error}"
         ) from error
+    unknown = unknown_override_keys(params.as_dict(quiet=True), overrides)
+    if unknown:
+        raise StudyOptionError(option, f"overrides of {path}: {'; '.join(unknown)}")
+    return params
 
 
 def base_env(options: StudyOptions) -> Dict[str, str]:

@@ -15,7 +15,7 @@ from allennlp.data import Vocabulary
 from allennlp.modules import TokenEmbedder
 
 import taglm_plugin  # noqa: F401 (registers the components)
-from taglm_plugin.common.config_keys import ChecksConfigKeys
+from taglm_plugin.common.config_keys import ChecksConfigKeys, unknown_override_keys
 from tests.conftest import FIXTURES
 
 BASELINE_CONFIG = FIXTURES / "tagger" / "baseline_tagger.jsonnet"
@@ -75,3 +75,24 @@ def test_every_registered_component_of_the_plugin_checks_its_keys():
     assert len(components) >= 20
     unchecked = sorted(c.__name__ for c in components if not issubclass(c, ChecksConfigKeys))
     assert not unchecked
+
+
+def test_unknown_override_keys_names_keys_of_typed_objects_that_their_component_does_not_take():
+    config = {
+        "model": {"type": "taglm_tagger", "encoder": {"type": "taglm_birnn", "dropout_mask": 1}},
+        "data_loader": {"batch_size": 8},  # no type: allennlp's default, not checked
+        "trainer": {"type": "gradient_descent", "optimizer": {"type": "adam", "lr": 0.1}},
+    }
+    overrides = {
+        "model.encoder.dropout_mask": "sentence",
+        "model.encoder.dropout_msk": "sentence",
+        "model": {"encoder": {"type": "taglm_birnn", "hiden_sizes": [2]}},
+        "data_loader.batch_sise": 8,
+        "trainer.optimizer.lr": 0.002,
+        "trainer.optimizer.lrate": 0.002,
+    }
+    assert unknown_override_keys(config, overrides) == [
+        "model.encoder.dropout_msk: not a parameter of 'taglm_birnn'",
+        "model.encoder.hiden_sizes: not a parameter of 'taglm_birnn'",
+        "trainer.optimizer.lrate: not a parameter of 'adam'",
+    ]

@@ -316,6 +316,11 @@ def test_a_selection_made_among_other_candidates_or_seeds_is_refused(options, tm
     ({"ner": {"baseline": {"selection": {}}}}, "'selection' .* is not a variant name"),
     ({"ner": {"baseline": {"a": {"trainer.num_epochs.x": 1}}}},
      "baseline.jsonnet does not evaluate.*trainer.num_epochs"),
+    ({"ner": {"baseline": {"a": {"model.encoder.dropout_msk": "sentence"}}}},
+     "baseline.jsonnet: model.encoder.dropout_msk: not a parameter of 'taglm_birnn'"),
+    ({"ner": {"baseline": {"a": {"model": {"encoder": {"type": "taglm_birnn",
+                                                       "hiden_sizes": [2]}}}}}},
+     "model.encoder.hiden_sizes: not a parameter of 'taglm_birnn'"),
 ])  # fmt: skip
 def test_bad_variants(options, tmp_path, variants, match):
     options.tasks, options.configs = ("ner",), ("baseline",)
@@ -504,3 +509,15 @@ def test_retrain_with_dev_needs_dev_data_and_the_schedule(options, tmp_path):
                  "train\\+dev: .*taglm_step_down")  # fmt: skip
     options.retrain_with_dev = False
     assert len(build_plan(options).tagger_jobs) == 4
+
+
+@pytest.mark.parametrize("path", sorted(REPO_ROOT.glob("scripts/gpu_study/*variants*.json")),
+                         ids=lambda path: path.name)  # fmt: skip
+def test_the_variants_files_for_the_gpu_evaluate_and_name_only_parameters(options, path):
+    """What `--variants` checks before training, for the files that scripts/gpu_study runs."""
+    env = plan_module.base_env(options)
+    for task, by_config in json.loads(path.read_text()).items():
+        for config, by_name in by_config.items():
+            for overrides in by_name.values():
+                config_path = REPO_ROOT / "training_configs" / task / f"{config}.jsonnet"
+                plan_module.evaluate_config(config_path, overrides, env, "--variants")
