@@ -93,9 +93,9 @@ class TaglmStudy(Subcommand):
                '{"lm": {...}, "ner": {...}, "chunking": {...}}')
         option("--variants", "JSON file of variants of configs to select among on dev: "
                '{"TASK": {"CONFIG": {"VARIANT": {allennlp overrides}}}}; each is trained with '
-               "every seed as CONFIG~VARIANT; once all have trained, the candidate (the config "
-               "included) of the highest mean dev F1 is evaluated on test, the other variants "
-               "are not")  # fmt: skip
+               "every seed as CONFIG~VARIANT; once all have trained (or failed), the candidate "
+               "(the config included) of the highest mean dev F1 among those trained with every "
+               "seed is evaluated on test, the other variants are not")  # fmt: skip
         option("--retrain-with-dev", "also train every run of --configs (and --ablations) "
                "again on train+dev (NER: eng.train and eng.testa; chunking: all of train.txt) "
                "for the epochs up to its best dev epoch, replaying its learning-rate "

@@ -171,6 +171,9 @@ class Step:
     config: Optional[Tuple[Path, Dict[str, Any]]] = None
     # The runs whose train steps must have finished before this step starts.
     after: List["Job"] = field(default_factory=list)
+    # Whether the step also starts once those of `after` that did not train have failed (a dev
+    # selection among the candidates that trained), instead of failing with them.
+    after_may_fail: bool = False
 
 
 def marker(directory: Path, step_name: str) -> Path:
@@ -635,8 +638,8 @@ def variant_jobs(
     variant of `variants` (`needs_lms`: whether it needs the LMs, by task and run name):
     trained with the config's overrides and the variant's, then
     evaluated on `test_file` if `selection` selects their variant on dev
-    (`taglm_plugin.study.selection`), which waits for every run of its candidates (the
-    caller adds them to the evaluate steps' `after`)."""
+    (`taglm_plugin.study.selection`), which waits for every run of its candidates to have
+    trained or failed (the caller adds them to the evaluate steps' `after`)."""
     config, overrides = config_job.steps[0].config
     runs_dir = config_job.directory.parent.parent
     candidates = [str(runs_dir / candidate) for candidate in selection.candidates]
@@ -651,7 +654,7 @@ def variant_jobs(
         ]  # fmt: skip
         steps = [
             train_step(config, directory, dict(overrides, **variant_overrides)),
-            Step("evaluate", select),
+            Step("evaluate", select, after_may_fail=True),
         ]
         jobs.append(Job(config_job.task, name, config_job.seed, directory, dict(config_job.env),
                         steps, needs_lms[config_job.task, name]))  # fmt: skip

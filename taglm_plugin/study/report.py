@@ -212,6 +212,10 @@ def selection_section(selections: Dict[str, Dict[str, Dict[str, Any]]]) -> List[
                 for name, candidate in selection["candidates"].items()
             ]
             lines += [f"### {task}: {config}", ""] + table(header, rows) + [""]
+            lines += [
+                f"{name} is left out: seeds {', '.join(map(str, seeds))} did not train.\n"
+                for name, seeds in selection.get("not_trained", {}).items()
+            ]
     return lines
 
 

@@ -26,7 +26,7 @@ percent (rounded to 2 decimals), times in seconds.
          "training_duration_seconds"}}}},
      "selections": {TASK: {CONFIG: {"selected": NAME, "candidates": {NAME: {
          "overrides" (the variant's; {} for CONFIG), "seeds", "dev_f1": [per seed],
-         "mean_dev_f1"}}}}},
+         "mean_dev_f1"}}, "not_trained": {NAME: [seeds that failed to train]}}}},
      "missing": {RUN: why it has no results},
      "invocations": [{"started", "command", "commit", "gpu", "cpu_cores", "python",
          "torch"}, ...] (`invocations.py`)}
@@ -210,12 +210,12 @@ def selection_results(plan: Plan) -> Dict[str, Any]:
 
 def not_selected(selections: Dict[str, Any]) -> Set[str]:
     """The variants (`CONFIG~VARIANT`) that their dev selection (`selection_results`) did not
-    select."""
+    select, those left out of it included."""
     return {
         name
         for configs in selections.values()
         for config, made in configs.items()
-        for name in made["candidates"]
+        for name in [*made["candidates"], *made.get("not_trained", {})]
         if name not in (config, made["selected"])
     }
 
@@ -228,7 +228,7 @@ def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
                                "missing": {}}  # fmt: skip
     unselected = not_selected(results["selections"])
     for job in plan.jobs:
-        if job.config in unselected:
+        if job.config in unselected and job.is_done:
             continue  # not evaluated on test; its dev F1 is in `selections`
         if not job.is_done:
             results["missing"][job.name] = failed.get(job.name, "not finished")

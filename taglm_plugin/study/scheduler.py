@@ -32,16 +32,6 @@ def _trained(job: Job) -> bool:
     return marker(job.directory, "train").is_file()
 
 
-def _can_start(step: Step) -> bool:
-    """Whether the runs `after` `step` have trained."""
-    return all(_trained(other) for other in step.after)
-
-
-def _waits_for(job: Job) -> List[Job]:
-    """The runs whose training the pending steps of `job` need and that have not trained."""
-    return [other for step in job.pending_steps() for other in step.after if not _trained(other)]
-
-
 class Scheduler:
     """
     Runs every unfinished job of `jobs` (a finished one, see `Job.is_done`, is kept as it is),
@@ -51,12 +41,13 @@ class Scheduler:
     (beside the LMs' exports), those that need them once every LM job has ended, and a step
     with runs `after` it (`Step.after`: a train+dev retrain after its train-only run, a
     variant's test evaluation after every candidate of its dev selection) once their train
-    steps have finished. A step's output goes to its log (`Job.log`, appended to); a step that
-    exits with status 0 gets its marker file (`plan.marker`: its wall time), and the job's next
-    step starts in its place, or once the runs it needs have trained, in the next free place.
+    steps have finished (or, for a step `after_may_fail`, failed). A step's output goes to its
+    log (`Job.log`, appended to); a step that exits with status 0 gets its marker file
+    (`plan.marker`: its wall time), and the job's next step starts in its place, or once the
+    runs it needs have trained, in the next free place.
     A step that fails or runs past its `timeout_seconds` fails its job (and, for an LM, every
-    job that needs the LMs; in its train step, the jobs with steps after it); the other jobs
-    go on.
+    job that needs the LMs; in its train step, the jobs with steps after it, unless those
+    steps may start after a failure); the other jobs go on.
     When the scheduler itself is interrupted, it stops its running steps (SIGTERM: allennlp
     archives the best epoch so far; `--recover` resumes the training later).
     """
@@ -127,7 +118,7 @@ class Scheduler:
                 )
             )
             next_steps = running.job.pending_steps()
-            if next_steps and _can_start(next_steps[0]):
+            if next_steps and self._can_start(next_steps[0]):
                 self._start(running.job, next_steps[0], running.job_start)
             elif next_steps:
                 # Waits, out of the running ones, for the runs its next step needs.
@@ -158,7 +149,7 @@ class Scheduler:
             if job.needs_lms and lms_failed:
                 why = "not run: an LM failed"
             else:
-                failed = [other.name for other in _waits_for(job) if other.name in self.failed]
+                failed = self._failed_needs(job)
                 if failed:
                     why = f"not run: {', '.join(failed)} failed"
             if why is not None:
@@ -171,7 +162,7 @@ class Scheduler:
                     job
                     for job in self._pending
                     if (job.task == "lm" or (lms_ended if job.needs_lms else lms_trained))
-                    and _can_start(job.pending_steps()[0])
+                    and self._can_start(job.pending_steps()[0])
                 ),
                 None,
             )
@@ -183,6 +174,23 @@ class Scheduler:
             self._start(ready, ready.pending_steps()[0], job_start)
             changed = True
         return changed
+
+    def _can_start(self, step: Step) -> bool:
+        """Whether the runs `after` `step` have trained (or failed, if it may start then)."""
+        return all(
+            _trained(other) or (step.after_may_fail and other.name in self.failed)
+            for other in step.after
+        )
+
+    def _failed_needs(self, job: Job) -> List[str]:
+        """The failed runs whose training a pending step of `job` needs."""
+        return [
+            other.name
+            for step in job.pending_steps()
+            if not step.after_may_fail
+            for other in step.after
+            if not _trained(other) and other.name in self.failed
+        ]
 
     def _start(self, job: Job, step: Step, job_start: float) -> None:
         job.directory.mkdir(parents=True, exist_ok=True)

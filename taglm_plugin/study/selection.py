@@ -1,17 +1,20 @@
 """
 The dev selection among a config and its `--variants`: the step `evaluate` of every variant
 run (`CONFIG~VARIANT/seedN`), which starts once every run of the config and of its variants
-has trained:
+has trained or failed:
 
     python -m taglm_plugin.study.selection SELECTION_FILE RUN SEEDS CANDIDATE_DIR... -- COMMAND...
 
 `CANDIDATE_DIR`s are the run directories of the candidates (`runs/TASK/CONFIG` first, then
 `runs/TASK/CONFIG~VARIANT` in the order of the variants file), each with `seed1`.. `seedSEEDS`.
 The selected candidate is the one of the highest mean dev F1 over the seeds (the best epoch's,
-`metrics.json`), the first listed on ties. It is written to `SELECTION_FILE`:
+`metrics.json`), the first listed on ties, among those trained with every seed (a candidate
+with a run that failed to train is left out, under "not_trained" with those seeds; none
+left: the step fails). It is written to `SELECTION_FILE`:
 
     {"selected": NAME, "candidates": {NAME: {"seeds": [...], "dev_f1": [...],
-                                             "mean_dev_f1": F1}}}
+                                             "mean_dev_f1": F1}},
+     "not_trained": {NAME: [seeds]}}
 
 (F1 in percent). `COMMAND` (the run's `allennlp evaluate` on the test file) runs only if `RUN`
 (a candidate's name) is the selected one: every model is evaluated once on test, and only the
@@ -24,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from taglm_plugin.study.plan import marker
 from taglm_plugin.study.replay import read_json
 
 DEV_F1 = "best_validation_f1-measure-overall"
@@ -32,8 +36,16 @@ DEV_F1 = "best_validation_f1-measure-overall"
 def select(candidate_directories: List[Path], seeds: int) -> Dict[str, Any]:
     """The selection (see the module's docstring) among the runs of seeds 1..`seeds` in
     `candidate_directories`."""
-    candidates = {}
+    candidates, not_trained = {}, {}
     for directory in candidate_directories:
+        failed = [
+            seed
+            for seed in range(1, seeds + 1)
+            if not marker(directory / f"seed{seed}", "train").is_file()
+        ]
+        if failed:
+            not_trained[directory.name] = failed
+            continue
         dev_f1 = [
             round(100 * read_json(directory / f"seed{seed}" / "metrics.json")[DEV_F1], 2)
             for seed in range(1, seeds + 1)
@@ -43,8 +55,10 @@ def select(candidate_directories: List[Path], seeds: int) -> Dict[str, Any]:
             "dev_f1": dev_f1,
             "mean_dev_f1": round(statistics.mean(dev_f1), 3),
         }
+    if not candidates:
+        sys.exit(f"no candidate trained with every seed: {not_trained}")
     selected = max(candidates, key=lambda name: candidates[name]["mean_dev_f1"])
-    return {"selected": selected, "candidates": candidates}
+    return {"selected": selected, "candidates": candidates, "not_trained": not_trained}
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -67,7 +81,11 @@ def main(arguments: List[str]) -> Optional[List[str]]:
         f"{name} {candidate['mean_dev_f1']:.2f}"
         for name, candidate in selection["candidates"].items()
     )
-    print(f"Mean dev F1: {means}; selected: {selection['selected']}", flush=True)
+    not_trained = "".join(
+        f"; {name} left out (seeds {', '.join(map(str, seeds))} did not train)"
+        for name, seeds in selection["not_trained"].items()
+    )
+    print(f"Mean dev F1: {means}{not_trained}; selected: {selection['selected']}", flush=True)
     if selection["selected"] != run:
         print(f"{run} is not selected: not evaluated on test")
         return None

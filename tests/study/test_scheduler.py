@@ -121,8 +121,9 @@ def test_a_retraining_waits_for_the_train_step_of_the_run_it_retrains(tmp_path):
 
 def test_a_step_after_other_runs_frees_its_place_while_it_waits(tmp_path):
     """A variant's test evaluation waits for every run of its dev selection to have trained:
-    with one place, its run trains, gives the place to the other run, then evaluates; when one
-    of those runs fails to train, the evaluation is not run."""
+    with one place, its run trains, gives the place to the other run, then evaluates. A step
+    `after_may_fail` (the dev selection's) starts also when one of those runs failed to train;
+    another step is not run then."""
     variant = job(tmp_path, "ner", "taglm~bs32", Step("train", python("")))
     other = job(tmp_path, "ner", "taglm", Step("train", python("import time; time.sleep(0.3)")))
     trained = marker(other.directory, "train")
@@ -139,3 +140,12 @@ def test_a_step_after_other_runs_frees_its_place_while_it_waits(tmp_path):
     assert failed["ner/taglm~bs32/seed1"] == "not run: ner/taglm/seed1 failed"
     assert marker(waiting.directory, "train").is_file()
     assert not marker(waiting.directory, "evaluate").is_file()
+
+    broken = job(tmp_path / "c", "ner", "taglm", Step("train", python("import sys; sys.exit(1)")))
+    selecting = job(tmp_path / "c", "ner", "taglm~bs32", Step("train", python("")))
+    selecting.steps.append(
+        Step("evaluate", python(""), after=[selecting, broken], after_may_fail=True)
+    )
+    failed = Scheduler([selecting, broken], parallel=2, poll_seconds=0.05).run()
+    assert list(failed) == ["ner/taglm/seed1"]
+    assert selecting.is_done

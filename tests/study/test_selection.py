@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import List
 
+import pytest
+
 from taglm_plugin.study.plan import Job, Plan, Selection, Step, StudyOptions, marker
 from taglm_plugin.study.replay import read_json
 from taglm_plugin.study.report import write_report
@@ -26,6 +28,7 @@ def candidates(runs: Path, names, seeds: int = 2):
         for seed in range(1, seeds + 1):
             write(runs / name / f"seed{seed}" / "metrics.json",
                   {"best_validation_f1-measure-overall": DEV_F1[name][seed - 1]})  # fmt: skip
+            write(marker(runs / name / f"seed{seed}", "train"), {"wall_seconds": 1.0})
     return [runs / name for name in names]
 
 
@@ -39,12 +42,28 @@ def test_the_highest_mean_dev_f1_is_selected_the_first_listed_on_ties(tmp_path):
             "taglm~narrow": {"seeds": [1, 2], "dev_f1": [91.0, 91.0], "mean_dev_f1": 91.0},
             "taglm~wide": {"seeds": [1, 2], "dev_f1": [93.0, 91.0], "mean_dev_f1": 92.0},
         },
+        "not_trained": {},
     }
     assert select(directories[:2], 2)["selected"] == "taglm"
     assert select(directories[1::-1], 2)["selected"] == "taglm~narrow"
     # Only the seeds asked for count.
     assert select(directories, 1)["selected"] == "taglm~wide"
     assert select(directories[:2], 1)["selected"] == "taglm~narrow"
+
+
+def test_a_candidate_with_a_run_that_did_not_train_is_left_out(tmp_path):
+    """Its other seeds' dev F1 does not count; with no candidate left the step fails."""
+    directories = candidates(tmp_path, ["taglm", "taglm~narrow", "taglm~wide"])
+    marker(directories[2] / "seed2", "train").unlink()
+    selection = select(directories, 2)
+    assert selection["selected"] == "taglm"
+    assert list(selection["candidates"]) == ["taglm", "taglm~narrow"]
+    assert selection["not_trained"] == {"taglm~wide": [2]}
+    assert select(directories, 1)["selected"] == "taglm~wide"
+    for directory in directories[:2]:
+        marker(directory / "seed1", "train").unlink()
+    with pytest.raises(SystemExit, match="no candidate trained with every seed"):
+        select(directories, 2)
 
 
 def test_only_the_selected_variant_runs_its_evaluation(tmp_path):
@@ -93,18 +112,27 @@ def test_results_and_report_of_a_selection(tmp_path):
             write(marker(directory, step), {"wall_seconds": 1.0})
         jobs.append(Job("ner", "taglm~narrow", seed, directory, {},
                         [Step("train", []), Step("evaluate", [])]))  # fmt: skip
-    names = ["taglm", "taglm~wide", "taglm~narrow"]
+    # Left out of the selection: its seed 2 failed to train.
+    for seed, steps in ((1, ("train", "evaluate")), (2, ())):
+        directory = runs / "taglm~deep" / f"seed{seed}"
+        for step in steps:
+            write(marker(directory, step), {"wall_seconds": 1.0})
+        jobs.append(Job("ner", "taglm~deep", seed, directory, {},
+                        [Step("train", []), Step("evaluate", [])]))  # fmt: skip
+    names = ["taglm", "taglm~wide", "taglm~narrow", "taglm~deep"]
     overrides = {"taglm~wide": {"model.encoder.hidden_sizes": [400, 400]},
-                 "taglm~narrow": {"model.dropout": 0.1}}  # fmt: skip
+                 "taglm~narrow": {"model.dropout": 0.1},
+                 "taglm~deep": {"model.encoder.hidden_sizes": [300, 300, 300]}}  # fmt: skip
     selection = Selection("ner", "taglm", overrides, 2, runs.parent / "s.json")
     write(selection.file, select([runs / name for name in names], 2))
     plan = Plan(StudyOptions(root), [], jobs, parallel=1, selections=[selection])
-    results = write_results(plan, {})
+    results = write_results(plan, {"ner/taglm~deep/seed2": "train exited with status 1"})
     assert sorted(results["taggers"]["ner"]) == ["taglm", "taglm~wide"]
-    assert results["missing"] == {}
+    assert results["missing"] == {"ner/taglm~deep/seed2": "train exited with status 1"}
     made = results["selections"]["ner"]["taglm"]
     assert made["selected"] == "taglm~wide"
     assert made["candidates"]["taglm"]["overrides"] == {}
+    assert made["not_trained"] == {"taglm~deep": [2]}
     assert made["candidates"]["taglm~narrow"] == {
         "seeds": [1, 2], "dev_f1": [91.0, 91.0], "mean_dev_f1": 91.0,
         "overrides": {"model.dropout": 0.1},
@@ -117,6 +145,7 @@ def test_results_and_report_of_a_selection(tmp_path):
     assert "| taglm~wide | `model.encoder.hidden_sizes`: [400, 400] | 93.00 / 91.00 | " \
            "92.00 ± 1.41 | **yes** |" in report
     assert "| taglm | – | 90.00 / 92.00 | 91.00 ± 1.41 |  |" in report
+    assert "taglm~deep is left out: seeds 2 did not train." in report
 
 
 def test_results_leave_out_only_the_variants_not_selected(tmp_path):
