@@ -6,7 +6,9 @@
 # CPU_TAGGING=1, the CPU tagging throughput of the study's NER baseline follows the study.
 # With PLAN=SCRIPT (a path in the checkout, in setup.sh's environment), `bash SCRIPT` runs
 # instead of the study, with the same data, from the checkout's root, its output into
-# $W/study (packed like the study's); setup.sh's options are then its arguments.
+# $W/study (packed like the study's); setup.sh's options are then its arguments. With
+# NO_LM_TEXT=1 (a study of configs without LMs, e.g. `--configs baseline`) it waits for CoNLL
+# and the word vectors only, and gives the study no `--lm-text`.
 set -u
 W=/tmp/w
 t0=$(date +%s)
@@ -24,8 +26,10 @@ gpu_memory_monitor $W/study/gpumem.csv $W/study/gpu.csv
 monitors+=($!)
 (while true; do sleep 30; bash $W/repo/scripts/gpu_study/pack.sh; done) &
 monitors+=($!)
-until [ -e $W/wikiAA.tar.xz ] && [ -e $W/wikiAB.tar.xz ] && [ -e $W/conll.tar.xz ] &&
-      [ -e $W/glove_conll.txt.gz ]; do sleep 1; done
+lm_text=($W/wikiAA.tar.xz $W/wikiAB.tar.xz)
+[ "${NO_LM_TEXT:-0}" = 1 ] && lm_text=()
+needed=("${lm_text[@]}" $W/conll.tar.xz $W/glove_conll.txt.gz)
+until ls "${needed[@]}" > /dev/null 2>&1; do sleep 1; done
 tar xJf $W/conll.tar.xz -C $W/data
 log text-ready
 eval "options=($(cat $W/study_options))"
@@ -35,7 +39,7 @@ if [ -n "${PLAN:-}" ]; then
   log "plan rc=$?"
 else
   log "taglm-study ${options[*]}"
-  python3 -m allennlp taglm-study $W/study --lm-text $W/wikiAA.tar.xz $W/wikiAB.tar.xz \
+  python3 -m allennlp taglm-study $W/study ${lm_text[@]:+--lm-text "${lm_text[@]}"} \
     --conll2003-dir $W/data/conll2003 --conll2000-dir $W/data/conll2000 \
     --glove $W/glove_conll.txt.gz --cuda-device 0 "${options[@]}" > $W/study/study.log 2>&1
   log "study rc=$?"

@@ -3,7 +3,8 @@
 # (one call each: both archives and the checkout exceed the 64 MiB of a call), and with the
 # first of them .gpuB/conll.tar.xz and .gpuB/glove_conll.txt.gz: hands what it carries to the
 # waiting driver, which starts the study once all of it is there, then polls for SECONDS like
-# poll.sh.
+# poll.sh. ARCHIVE `-`: none, for a driver started with NO_LM_TEXT=1 (it fits into setup.sh's
+# call: `... setup.sh OPTIONS && bash scripts/gpu_study/send_text.sh - SECONDS`).
 set -e
 for file in conll.tar.xz glove_conll.txt.gz "$1"; do
   if [ -e ".gpuB/$file" ]; then
