@@ -314,6 +314,15 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
         fields["metadata"] = MetadataField(metadata)
         return Instance(fields)
 
+    @property
+    def token_indexers(self) -> Dict[str, TokenIndexer]:
+        """The indexers of the `tokens` field, by name."""
+        return self._token_indexers
+
+    @token_indexers.setter
+    def token_indexers(self, indexers: Dict[str, TokenIndexer]) -> None:
+        self._token_indexers = indexers
+
     def apply_token_indexers(self, instance: Instance) -> None:
         instance.fields["tokens"]._token_indexers = self._token_indexers  # type: ignore
 

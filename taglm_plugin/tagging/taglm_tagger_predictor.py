@@ -193,9 +193,7 @@ class TagLmTaggerPredictor(ChecksConfigKeys, Predictor):
                 "the taglm_tagger predictor needs the 'taglm_conll' dataset reader, not "
                 f"{type(dataset_reader).__name__}"
             )
-        dataset_reader._token_indexers = with_cached_elmo_characters(
-            dataset_reader._token_indexers
-        )
+        dataset_reader.token_indexers = with_cached_elmo_characters(dataset_reader.token_indexers)
         label_encoding = getattr(model, "label_encoding", None)
         if label_encoding not in INPUT_SCHEMES:
             raise ConfigurationError(

@@ -90,7 +90,7 @@ def test_the_archive_loads_with_a_registered_indexer_under_the_same_key(
     path = write_archive(
         tmp_path / "model.tar.gz", tiny_tagger_dir, {"config.json": json.dumps(config).encode()}
     )
-    assert list(load_archive(path).dataset_reader._token_indexers) == ["evil"]
+    assert list(load_archive(path).dataset_reader.token_indexers) == ["evil"]
 
 
 def test_an_unregistered_model_type_is_refused(tmp_path, tiny_tagger_dir, private_tempdir):

@@ -427,7 +427,7 @@ def test_a_taglm_archive_tags_with_cached_elmo_characters_as_with_allennlps_inde
         load_archive(TAGLM_ARCHIVE), "taglm_tagger", extra_args={"workers": 0}
     )
     reader = predictor._dataset_reader
-    assert type(reader._token_indexers["lm"]) is CachedElmoCharactersIndexer
+    assert type(reader.token_indexers["lm"]) is CachedElmoCharactersIndexer
     sentences = [
         ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
         ["Peter", "Blackburn"],
@@ -442,7 +442,7 @@ def test_a_taglm_archive_tags_with_cached_elmo_characters_as_with_allennlps_inde
 
     plain_indexer = ELMoTokenCharactersIndexer()
     cached_runs = [tagged(), tagged()]  # filling the cache, then reading it
-    reader._token_indexers = {**reader._token_indexers, "lm": plain_indexer}
+    reader.token_indexers = {**reader.token_indexers, "lm": plain_indexer}
     plain_outputs, plain_json = tagged()
     for outputs, json_outputs in cached_runs:
         assert json_outputs == plain_json
