@@ -3,7 +3,8 @@
 # copies .gpuA and the checkout to /tmp/w and starts driver.sh in the background with the
 # options for `allennlp taglm-study` (or, with PLAN=SCRIPT, for that script: driver.sh);
 # returns at once. The driver waits for the Wikipedia archives, CoNLL and the word vectors of
-# the next two calls (send_text.sh).
+# the next two calls (send_text.sh); with NO_LM_TEXT=1, for CoNLL and the vectors only, which
+# `send_text.sh -` hands over in the same call.
 set -e
 W=/tmp/w; mkdir -p $W/repo $W/data
 cp .gpuA/* $W/

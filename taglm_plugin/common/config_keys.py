@@ -14,7 +14,7 @@ starts, for a caller that trains many configs (`allennlp taglm-study`).
 """
 import difflib
 import inspect
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from allennlp.common import FromParams, Params, Registrable
 from allennlp.common.checks import ConfigurationError
@@ -52,14 +52,18 @@ def _takes_any_keyword(cls: type, constructor: Callable) -> bool:
     return base is None or _takes_any_keyword(base, base.__init__)
 
 
+def _registrations() -> List[Tuple[str, type, Callable]]:
+    """Every registered component: `(name, class, constructor)` for each base class's names."""
+    return [
+        (name, subclass, getattr(subclass, constructor) if constructor else subclass.__init__)
+        for registry in Registrable._registry.values()
+        for name, (subclass, constructor) in registry.items()
+    ]
+
+
 def registered_names(cls: type) -> List[str]:
     """The names `cls` is registered under (with any base class), e.g. `['taglm_birnn']`."""
-    return sorted(
-        name
-        for registry in Registrable._registry.values()
-        for name, (subclass, _) in registry.items()
-        if subclass is cls
-    )
+    return sorted(name for name, subclass, _ in _registrations() if subclass is cls)
 
 
 def check_config_keys(
@@ -91,35 +95,40 @@ def check_config_keys(
 
 def unknown_override_keys(config: Dict[str, Any], overrides: Dict[str, Any]) -> List[str]:
     """
-    The keys of `overrides` (allennlp's `-o`: dotted keys, nested objects or both) that the
-    component they configure does not take, each as `"KEY: not a parameter of 'TYPE'"`;
-    `config` is the configuration with the overrides applied. A key is checked when the object
-    it is set in names a registered `type` whose constructor does not end in an unchecked
-    `**kwargs`: a misspelt override of a model's encoder fails here rather than when its run
-    starts. Keys in objects without a `type` (allennlp's defaults) are not checked.
+    The keys of `overrides` (allennlp's `-o`: dotted keys, list items by index, nested
+    objects) that the component they configure does not take, each as `"KEY: not a parameter
+    of 'TYPE'"`; `config` is the configuration with the overrides applied (as allennlp applies
+    them). A key is checked when the object it is set in names a registered `type` whose
+    constructor does not end in an unchecked `**kwargs`: a misspelt override of a model's
+    encoder fails here rather than when its run starts. The check is loose where it cannot
+    tell: a name registered for several base classes (`lstm`, a `Seq2SeqEncoder` and a
+    `Seq2VecEncoder`) accepts what any of them takes, and keys in objects without a `type`
+    (allennlp's defaults) are not checked.
     """
     problems = []
     for dotted in _flattened(overrides):
         *path, key = dotted.split(".")
         parent: Any = config
         for part in path:
-            parent = parent.get(part) if isinstance(parent, dict) else None
+            if isinstance(parent, list) and part.isdigit() and int(part) < len(parent):
+                parent = parent[int(part)]
+            else:
+                parent = parent.get(part) if isinstance(parent, dict) else None
         if key == "type" or not isinstance(parent, dict) or not isinstance(parent.get("type"), str):
             continue
-        components = [
-            (subclass, getattr(subclass, constructor) if constructor else subclass.__init__)
-            for registry in Registrable._registry.values()
-            for name, (subclass, constructor) in registry.items()
+        accepted = [
+            accepted_keys(subclass, constructor)
+            for name, subclass, constructor in _registrations()
             if name == parent["type"]
         ]
-        accepted = [accepted_keys(subclass, constructor) for subclass, constructor in components]
-        if components and not any(keys is None or key in keys for keys in accepted):
+        if accepted and not any(keys is None or key in keys for keys in accepted):
             problems.append(f"{dotted}: not a parameter of '{parent['type']}'")
     return problems
 
 
 def _flattened(overrides: Dict[str, Any], prefix: str = "") -> List[str]:
-    """The dotted keys of the values that `overrides` sets."""
+    """The dotted keys of the values that `overrides` sets (an empty object is one value, which
+    `Params.as_flat_dict` would drop)."""
     keys = []
     for key, value in overrides.items():
         if isinstance(value, dict) and value:

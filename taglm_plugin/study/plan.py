@@ -260,17 +260,20 @@ class Selection:
 
 def check_selection_made(selection: Selection) -> None:
     """A dev selection that an earlier invocation made must have been made among the same
-    candidates and seeds: its variants' runs evaluated on test (or not) by it."""
+    candidates (those it left out included) and seeds: its variants' runs evaluated on test (or
+    not) by it, and it stays (`taglm_plugin.study.selection`)."""
     if not selection.file.is_file():
         return
-    made = read_json(selection.file)["candidates"]
-    seeds = list(range(1, selection.seeds + 1))
-    if list(made) != selection.candidates or any(c["seeds"] != seeds for c in made.values()):
+    made = read_json(selection.file)
+    names = [*made["candidates"], *made.get("not_trained", {})]
+    made_seeds = next(iter(made["candidates"].values()))["seeds"]
+    if set(names) != set(selection.candidates) or made_seeds != list(
+        range(1, selection.seeds + 1)
+    ):
         raise StudyOptionError(
             "--variants",
             f"the dev selection of {selection.task} {selection.config} in {selection.file} was "
-            f"made among {', '.join(made)} with seeds "
-            f"{', '.join(map(str, next(iter(made.values()))['seeds']))}, not "
+            f"made among {', '.join(names)} with seeds {', '.join(map(str, made_seeds))}, not "
             f"{', '.join(selection.candidates)} with seeds 1-{selection.seeds}; the models it "
             "evaluated on test would stay: give the study another directory",
         )

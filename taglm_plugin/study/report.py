@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Sequence
 
 from taglm_plugin.lm.conventions import DIRECTIONS
 from taglm_plugin.study.plan import SNAPSHOT_CONFIG
+from taglm_plugin.study.selection import left_out
 
 logger = logging.getLogger(__name__)
 
@@ -193,8 +194,8 @@ def selection_section(selections: Dict[str, Dict[str, Dict[str, Any]]]) -> List[
         "",
         "Each config with variants (`--variants`: CONFIG~VARIANT, the config with those "
         "allennlp overrides) trained with every seed; the candidate of the highest mean dev F1 "
-        "is selected and only its models and the config's own are evaluated on test (in the "
-        "tables above).",
+        "(among those trained with every seed) is selected and only its models and the "
+        "config's own are evaluated on test (in the tables above).",
         "",
     ]
     header = ["config", "overrides", "dev F1 per seed", "dev F1", "selected"]
@@ -212,10 +213,8 @@ def selection_section(selections: Dict[str, Dict[str, Dict[str, Any]]]) -> List[
                 for name, candidate in selection["candidates"].items()
             ]
             lines += [f"### {task}: {config}", ""] + table(header, rows) + [""]
-            lines += [
-                f"{name} is left out: seeds {', '.join(map(str, seeds))} did not train.\n"
-                for name, seeds in selection.get("not_trained", {}).items()
-            ]
+            for line in left_out(selection):
+                lines += [f"{line}.", ""]
     return lines
 
 

@@ -16,7 +16,9 @@ left: the step fails). It is written to `SELECTION_FILE`:
                                              "mean_dev_f1": F1}},
      "not_trained": {NAME: [seeds]}}
 
-(F1 in percent). `COMMAND` (the run's `allennlp evaluate` on the test file) runs only if `RUN`
+(F1 in percent). A selection once written stays: the steps after the first (and those of a
+later invocation on the same study, where a run left out may have trained since) read it.
+`COMMAND` (the run's `allennlp evaluate` on the test file) runs only if `RUN`
 (a candidate's name) is the selected one: every model is evaluated once on test, and only the
 selected variants' models are. The config itself is evaluated as every run of a study is.
 """
@@ -61,6 +63,15 @@ def select(candidate_directories: List[Path], seeds: int) -> Dict[str, Any]:
     return {"selected": selected, "candidates": candidates, "not_trained": not_trained}
 
 
+def left_out(selection: Dict[str, Any]) -> List[str]:
+    """What says, per candidate left out of `selection`, that it was and why."""
+    return [
+        f"{name} is left out: {'seeds' if len(seeds) > 1 else 'seed'} "
+        f"{', '.join(map(str, seeds))} had not trained when the selection was made"
+        for name, seeds in selection.get("not_trained", {}).items()
+    ]
+
+
 def write_json(path: Path, value: Any) -> None:
     """`value` as JSON at `path`, whole or not at all."""
     partial = path.with_name(f".{path.name}.{os.getpid()}")
@@ -70,22 +81,24 @@ def write_json(path: Path, value: Any) -> None:
 
 def main(arguments: List[str]) -> Optional[List[str]]:
     """Makes the selection of the command line `arguments` (see the module's docstring) and
-    writes it; returns `COMMAND` if `RUN` is selected, else None."""
+    writes it, or reads the one written before; returns `COMMAND` if `RUN` is selected, else
+    None."""
     if "--" not in arguments or arguments.index("--") < 4:
         sys.exit(__doc__)
     split = arguments.index("--")
     selection_file, run, seeds, *directories = arguments[:split]
-    selection = select([Path(directory) for directory in directories], int(seeds))
-    write_json(Path(selection_file), selection)
+    if Path(selection_file).is_file():
+        selection = read_json(Path(selection_file))
+    else:
+        selection = select([Path(directory) for directory in directories], int(seeds))
+        write_json(Path(selection_file), selection)
     means = ", ".join(
         f"{name} {candidate['mean_dev_f1']:.2f}"
         for name, candidate in selection["candidates"].items()
     )
-    not_trained = "".join(
-        f"; {name} left out (seeds {', '.join(map(str, seeds))} did not train)"
-        for name, seeds in selection["not_trained"].items()
-    )
-    print(f"Mean dev F1: {means}{not_trained}; selected: {selection['selected']}", flush=True)
+    print(f"Mean dev F1: {means}; selected: {selection['selected']}", flush=True)
+    for line in left_out(selection):
+        print(line)
     if selection["selected"] != run:
         print(f"{run} is not selected: not evaluated on test")
         return None

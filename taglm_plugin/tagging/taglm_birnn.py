@@ -281,7 +281,6 @@ class TagLmBiRnnEncoder(ChecksConfigKeys, Seq2SeqEncoder):
             encoded = torch.cat([encoded, lm_embeddings], dim=-1)
         return encoded * mask.unsqueeze(-1)
 
-
     def _drop(self, inputs: torch.Tensor) -> torch.Tensor:
         """Dropout on a layer's input `(batch_size, num_tokens, size)`, by `dropout_mask`."""
         rate = self._dropout.p

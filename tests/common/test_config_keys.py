@@ -81,18 +81,32 @@ def test_unknown_override_keys_names_keys_of_typed_objects_that_their_component_
     config = {
         "model": {"type": "taglm_tagger", "encoder": {"type": "taglm_birnn", "dropout_mask": 1}},
         "data_loader": {"batch_size": 8},  # no type: allennlp's default, not checked
-        "trainer": {"type": "gradient_descent", "optimizer": {"type": "adam", "lr": 0.1}},
+        "trainer": {
+            "type": "gradient_descent",
+            "optimizer": {"type": "adam", "lr": 0.1},
+            "callbacks": [{"type": "tensorboard"}],
+        },
     }
     overrides = {
         "model.encoder.dropout_mask": "sentence",
         "model.encoder.dropout_msk": "sentence",
-        "model": {"encoder": {"type": "taglm_birnn", "hiden_sizes": [2]}},
         "data_loader.batch_sise": 8,
-        "trainer.optimizer.lr": 0.002,
-        "trainer.optimizer.lrate": 0.002,
+        "trainer": {"optimizer": {"lr": 0.002, "lrate": 0.002}},
+        "trainer.callbacks.0.summary_interval": 10,
+        "trainer.callbacks.0.summary_intervall": 10,
+        "trainer.callbacks.3.anything": 1,  # no such item: allennlp's own error
     }
     assert unknown_override_keys(config, overrides) == [
         "model.encoder.dropout_msk: not a parameter of 'taglm_birnn'",
-        "model.encoder.hiden_sizes: not a parameter of 'taglm_birnn'",
         "trainer.optimizer.lrate: not a parameter of 'adam'",
+        "trainer.callbacks.0.summary_intervall: not a parameter of 'tensorboard'",
+    ]
+
+
+def test_unknown_override_keys_accepts_what_any_component_of_a_shared_name_takes():
+    # `lstm` names a Seq2SeqEncoder and a Seq2VecEncoder; both take hidden_size.
+    config = {"encoder": {"type": "lstm", "hidden_size": 4}}
+    assert unknown_override_keys(config, {"encoder.hidden_size": 8}) == []
+    assert unknown_override_keys(config, {"encoder.hiden_size": 8}) == [
+        "encoder.hiden_size: not a parameter of 'lstm'"
     ]

@@ -296,6 +296,12 @@ def test_a_selection_made_among_other_candidates_or_seeds_is_refused(options, tm
         for name in ("baseline", "baseline~lr2")}}  # fmt: skip
     selection.file.write_text(json.dumps(made))
     build_plan(options)  # the same candidates and seeds: the study goes on
+    # The same with a candidate left out of the selection (a run of it had failed to train).
+    left_out = {"selected": "baseline", "candidates": {"baseline": made["candidates"]["baseline"]},
+                "not_trained": {"baseline~lr2": [2]}}  # fmt: skip
+    selection.file.write_text(json.dumps(left_out))
+    build_plan(options)
+    selection.file.write_text(json.dumps(made))
     options.seeds = 3
     fails_naming("--variants", options, "made among baseline, baseline~lr2 with seeds 1, 2, "
                  "not baseline, baseline~lr2 with seeds 1-3")  # fmt: skip

@@ -141,11 +141,13 @@ def test_a_step_after_other_runs_frees_its_place_while_it_waits(tmp_path):
     assert marker(waiting.directory, "train").is_file()
     assert not marker(waiting.directory, "evaluate").is_file()
 
-    broken = job(tmp_path / "c", "ner", "taglm", Step("train", python("import sys; sys.exit(1)")))
+    # A run that fails only after a while: the step waits for its failure.
+    ended = tmp_path / "c" / "ended"
+    slow_failure = f"import sys, time; time.sleep(0.5); open({str(ended)!r}, 'w'); sys.exit(1)"
+    broken = job(tmp_path / "c", "ner", "taglm", Step("train", python(slow_failure)))
     selecting = job(tmp_path / "c", "ner", "taglm~bs32", Step("train", python("")))
-    selecting.steps.append(
-        Step("evaluate", python(""), after=[selecting, broken], after_may_fail=True)
-    )
+    selecting.steps.append(Step("evaluate", exits_0_if(f"os.path.exists({str(ended)!r})"),
+                                after=[selecting, broken], after_may_fail=True))  # fmt: skip
     failed = Scheduler([selecting, broken], parallel=2, poll_seconds=0.05).run()
     assert list(failed) == ["ner/taglm/seed1"]
     assert selecting.is_done

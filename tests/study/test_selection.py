@@ -90,6 +90,12 @@ def test_only_the_selected_variant_runs_its_evaluation(tmp_path):
     assert step("taglm~wide", [sys.executable, "-c", "import sys; sys.exit(3)"]).returncode == 3
     assert main([str(selection_file), "taglm~wide", "2", *directories, "--", "x"]) == ["x"]
     assert main([str(selection_file), "taglm", "2", *directories, "--", "x"]) is None
+    # A selection once made stays, whatever the candidates' files say later.
+    (tmp_path / "taglm~narrow" / "seed1" / "metrics.json").write_text(
+        json.dumps({"best_validation_f1-measure-overall": 0.99})
+    )
+    assert main([str(selection_file), "taglm~wide", "2", *directories, "--", "x"]) == ["x"]
+    assert main([str(selection_file), "taglm~narrow", "2", *directories, "--", "x"]) is None
     usage = subprocess.run([sys.executable, "-m", "taglm_plugin.study.selection", "x", "y"],
                            cwd=REPO_ROOT, capture_output=True, text=True)  # fmt: skip
     assert usage.returncode == 1 and "SELECTION_FILE RUN SEEDS" in usage.stderr
@@ -145,7 +151,7 @@ def test_results_and_report_of_a_selection(tmp_path):
     assert "| taglm~wide | `model.encoder.hidden_sizes`: [400, 400] | 93.00 / 91.00 | " \
            "92.00 ± 1.41 | **yes** |" in report
     assert "| taglm | – | 90.00 / 92.00 | 91.00 ± 1.41 |  |" in report
-    assert "taglm~deep is left out: seeds 2 did not train." in report
+    assert "taglm~deep is left out: seed 2 had not trained when the selection was made." in report
 
 
 def test_results_leave_out_only_the_variants_not_selected(tmp_path):
