@@ -8,7 +8,6 @@ The commit is `$TAGLM_COMMIT` if set (for a copy of the checkout without its `.g
 GPU host gets), else `git rev-parse HEAD` of the plugin's checkout, else "unknown".
 """
 import datetime
-import json
 import os
 import platform
 import shlex
@@ -19,7 +18,7 @@ from typing import Any, Dict, List, Sequence
 import torch
 
 from taglm_plugin.common.cpu_cores import cpu_cores
-from taglm_plugin.study.selection import write_json
+from taglm_plugin.study.json_files import read_json, write_json
 
 INVOCATIONS_FILE = "invocations.json"
 COMMIT_VARIABLE = "TAGLM_COMMIT"
@@ -56,7 +55,7 @@ def machine(cuda_device: int) -> Dict[str, Any]:
 
 def read_invocations(study_dir: Path) -> List[Dict[str, Any]]:
     path = study_dir / INVOCATIONS_FILE
-    return json.loads(path.read_text()) if path.is_file() else []
+    return read_json(path) if path.is_file() else []
 
 
 def record_invocation(study_dir: Path, command: Sequence[str], cuda_device: int) -> None:

@@ -2,7 +2,6 @@
 `taglm_lm_snapshots`: keeps an LM's weights at fractions of its training budget, so that one
 study measures TagLM with LMs of several budgets without training more LMs.
 """
-import json
 import logging
 import os
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 from allennlp.training.callbacks.callback import TrainerCallback
 
 from taglm_plugin.common.config_keys import ChecksConfigKeys
+from taglm_plugin.study.json_files import write_json
 from taglm_plugin.study.plan import snapshot_record, snapshot_weights
 from taglm_plugin.study.results import duration_seconds
 
@@ -95,8 +95,7 @@ class LmSnapshotsCallback(ChecksConfigKeys, TrainerCallback):
             weights = snapshot_weights(directory, fraction)
             torch.save(trainer.model.state_dict(), f"{weights}.tmp")
             os.replace(f"{weights}.tmp", weights)
-            Path(f"{record}.tmp").write_text(json.dumps({"fraction": fraction, "epoch": epoch}))
-            os.replace(f"{record}.tmp", record)
+            write_json(record, {"fraction": fraction, "epoch": epoch})
             logger.info(
                 "LM snapshot of %g of the budget: epoch %d (%.2f of the budget)",
                 fraction,

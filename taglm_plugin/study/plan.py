@@ -42,7 +42,8 @@ from allennlp.common.checks import ConfigurationError
 from taglm_plugin.common.config_keys import unknown_override_keys
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.conventions import DIRECTIONS
-from taglm_plugin.study.replay import ReplayError, read_json, train_and_dev
+from taglm_plugin.study.json_files import read_json
+from taglm_plugin.study.replay import ReplayError, train_and_dev
 from taglm_plugin.tagging.pretrained_vectors import PACKAGED_GLOVE
 
 

@@ -9,7 +9,6 @@ nothing to decide on, so the replay trains at the same learning rate in every ep
 `train_and_dev` gives a config's data overrides, `read_replay` a finished run's schedule;
 `taglm_plugin.study.retrain` runs the training.
 """
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
@@ -18,6 +17,7 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.metric_tracker import MetricTracker
 
+from taglm_plugin.study.json_files import read_json
 from taglm_plugin.training.learning_rate_schedulers.taglm_step_down import (
     TagLmStepDownScheduler,
 )
@@ -113,12 +113,6 @@ class Replay:
             },
             "trainer.callbacks": self.callbacks,
         }
-
-
-def read_json(path: Path) -> Dict[str, Any]:
-    """The content of a JSON file of a run (allennlp's config and metrics, the study's
-    markers); also what `taglm_plugin.study.results` reads them with."""
-    return json.loads(path.read_text())
 
 
 def read_replay(run_directory: Path) -> Replay:

@@ -43,12 +43,12 @@ selected (the others were not evaluated on test).
 `{TASK: {CONFIG+dev: {"seeds": [...], "test_f1": [...]}}}` for the runs trained on train+dev
 (whose dev F1 would be measured on their training data).
 """
-import json
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Set
 
 from taglm_plugin.study.invocations import read_invocations
+from taglm_plugin.study.json_files import read_json, write_json
 from taglm_plugin.study.plan import (
     Job,
     Plan,
@@ -57,7 +57,6 @@ from taglm_plugin.study.plan import (
     snapshot_name,
     snapshot_record,
 )
-from taglm_plugin.study.replay import read_json
 
 RESULTS_FILE = "results.json"
 ACCURACY_FILE = "accuracy.json"
@@ -263,6 +262,6 @@ def write_results(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
     """Writes `results.json` and `accuracy.json` into the study directory; returns the results."""
     study_dir = plan.options.study_dir
     results = {**collect(plan, failed), "invocations": read_invocations(study_dir)}
-    (study_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
-    (study_dir / ACCURACY_FILE).write_text(json.dumps(accuracy(results), indent=1) + "\n")
+    write_json(study_dir / RESULTS_FILE, results)
+    write_json(study_dir / ACCURACY_FILE, accuracy(results))
     return results

@@ -3,13 +3,13 @@ Runs a study's jobs (`taglm_plugin.study.plan.Job`) as subprocesses, at most `pa
 once, each job's steps one after the other, and logs the progress.
 """
 import datetime
-import json
 import logging
 import subprocess
 import time
 from dataclasses import dataclass
 from typing import IO, Dict, List
 
+from taglm_plugin.study.json_files import write_json
 from taglm_plugin.study.plan import Job, Step, marker
 
 logger = logging.getLogger(__name__)
@@ -109,13 +109,12 @@ class Scheduler:
                 continue
             self._running.remove(running)
             running.log.close()
-            marker(running.job.directory, running.step.name).write_text(
-                json.dumps(
-                    {
-                        "wall_seconds": time.monotonic() - running.step_start,
-                        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
-                    }
-                )
+            write_json(
+                marker(running.job.directory, running.step.name),
+                {
+                    "wall_seconds": time.monotonic() - running.step_start,
+                    "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+                },
             )
             next_steps = running.job.pending_steps()
             if next_steps and self._can_start(next_steps[0]):

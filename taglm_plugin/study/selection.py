@@ -22,15 +22,14 @@ later invocation on the same study, where a run left out may have trained since)
 (a candidate's name) is the selected one: every model is evaluated once on test, and only the
 selected variants' models are. The config itself is evaluated as every run of a study is.
 """
-import json
 import os
 import statistics
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from taglm_plugin.study.json_files import read_json, write_json
 from taglm_plugin.study.plan import marker
-from taglm_plugin.study.replay import read_json
 
 DEV_F1 = "best_validation_f1-measure-overall"
 
@@ -70,13 +69,6 @@ def left_out(selection: Dict[str, Any]) -> List[str]:
         f"{', '.join(map(str, seeds))} had not trained when the selection was made"
         for name, seeds in selection.get("not_trained", {}).items()
     ]
-
-
-def write_json(path: Path, value: Any) -> None:
-    """`value` as JSON at `path`, whole or not at all."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(partial, path)
 
 
 def main(arguments: List[str]) -> Optional[List[str]]:

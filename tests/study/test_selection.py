@@ -12,7 +12,7 @@ from typing import List
 import pytest
 
 from taglm_plugin.study.plan import Job, Plan, Selection, Step, StudyOptions, marker
-from taglm_plugin.study.replay import read_json
+from taglm_plugin.study.json_files import read_json
 from taglm_plugin.study.report import write_report
 from taglm_plugin.study.results import write_results
 from taglm_plugin.study.selection import main, select
