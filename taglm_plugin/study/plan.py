@@ -74,9 +74,12 @@ TASKS = {
     "ner": Task("--conll2003-dir", "CONLL2003_DIR", ("eng.train", "eng.testa"), "eng.testb"),
     "chunking": Task("--conll2000-dir", "CONLL2000_DIR", ("train.txt",), "test.txt"),
 }
-DEFAULT_CONFIGS = ("baseline", "taglm_cached")
+# The study's baseline and TagLM (training_configs/TASK/NAME.jsonnet), its default configs.
+BASELINE_CONFIG = "baseline"
+TAGLM_CONFIG = "taglm_cached"
+DEFAULT_CONFIGS = (BASELINE_CONFIG, TAGLM_CONFIG)
 # The config that `--lm-snapshots` trains again with the LM snapshots (as `taglm_cached@lmF`).
-SNAPSHOT_CONFIG = "taglm_cached"
+SNAPSHOT_CONFIG = TAGLM_CONFIG
 # What names a run trained again on train+dev (`--retrain-with-dev`): CONFIG+dev.
 RETRAIN_SUFFIX = "+dev"
 # What names a variant of a config (`--variants`): CONFIG~VARIANT.

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from taglm_plugin.lm.conventions import DIRECTIONS
-from taglm_plugin.study.plan import SNAPSHOT_CONFIG
+from taglm_plugin.study.plan import BASELINE_CONFIG, SNAPSHOT_CONFIG, TAGLM_CONFIG
 from taglm_plugin.study.selection import left_out
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def paper_section(taggers: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]]) -> L
     rows = []
     for task, paper in PAPER_TEST_F1.items():
         means = {}
-        for row, config in (("baseline", "baseline"), ("TagLM", SNAPSHOT_CONFIG)):
+        for row, config in (("baseline", BASELINE_CONFIG), ("TagLM", TAGLM_CONFIG)):
             runs = taggers.get(task, {}).get(config)
             if not runs:
                 continue
