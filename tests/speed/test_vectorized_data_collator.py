@@ -59,6 +59,7 @@ TAGGER_INDEXERS = {
     "token_indexers",
     [
         TAGGER_INDEXERS,
+        {**TAGGER_INDEXERS, "casing": {"type": "word_casing"}},
         # Minimum lengths longer than every sentence and token of the fixture.
         {
             "tokens": {"type": "single_id", "token_min_padding_length": 80},

@@ -15,6 +15,7 @@ import pytest
 import torch
 from allennlp.commands.train import train_model
 from allennlp.common import Params
+from allennlp.predictors import Predictor
 
 # Importing the plugin registers its components and sets the configs' environment defaults.
 from taglm_plugin.common.safe_loading import load_archive
@@ -24,6 +25,15 @@ from taglm_plugin.tagging.taglm_tagger import TagLmTagger
 from tests.conftest import FIXTURES, REPO_ROOT
 
 CONFIG_ROOT = REPO_ROOT / "training_configs"
+# The variants of configs that scripts/gpu_study gives `allennlp taglm-study --variants`:
+# `(file, task, config, variant, overrides)`.
+GPU_STUDY_VARIANTS = [
+    (path.name, task, config, name, overrides)
+    for path in sorted((REPO_ROOT / "scripts" / "gpu_study").glob("*variants*.json"))
+    for task, by_config in json.loads(path.read_text()).items()
+    for config, by_name in by_config.items()
+    for name, overrides in by_name.items()
+]
 LM_CONFIGS = sorted((CONFIG_ROOT / "lm").glob("*.jsonnet"))
 TAGGER_CONFIGS = sorted(
     path for path in CONFIG_ROOT.glob("*/*.jsonnet") if path.parent.name != "lm"
@@ -55,8 +65,8 @@ def config_id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
-def train_one_batch(config: Path, serialization_dir: Path) -> Path:
-    overrides = {**ONE_BATCH, **HELD_OUT.get(config.parent.name, {})}
+def train_one_batch(config: Path, serialization_dir: Path, overrides: Dict = None) -> Path:
+    overrides = {**(overrides or {}), **ONE_BATCH, **HELD_OUT.get(config.parent.name, {})}
     params = Params.from_file(str(config), params_overrides=json.dumps(overrides))
     train_model(params, str(serialization_dir))
     archive = serialization_dir / "model.tar.gz"
@@ -173,3 +183,32 @@ def test_tagger_config_trains_one_batch(language_models, config, tmp_path):
             pretrained = language_models[direction].state_dict()
             for name, tensor in language_model.state_dict().items():
                 assert torch.equal(tensor, pretrained[name]), f"{direction} LM's {name}"
+
+
+@pytest.mark.parametrize(
+    "file, task, config, name, overrides",
+    GPU_STUDY_VARIANTS,
+    ids=[f"{file}:{task}/{config}:{name}" for file, task, config, name, _ in GPU_STUDY_VARIANTS],
+)
+def test_gpu_study_variant_trains_one_batch(
+    language_models, file, task, config, name, overrides, tmp_path
+):
+    train_one_batch(CONFIG_ROOT / task / f"{config}.jsonnet", tmp_path, overrides)
+    assert load_archive(str(tmp_path / "model.tar.gz")).config.as_flat_dict().items() >= {
+        key: value for key, value in overrides.items() if not isinstance(value, dict)
+    }.items()
+
+
+@pytest.mark.parametrize("task", ["ner", "chunking"])
+def test_casing_dim_adds_a_casing_embedding(environment, task, tmp_path):
+    config = tmp_path / "casing.jsonnet"
+    config.write_text(f"(import '{CONFIG_ROOT / task / 'baseline.jsonnet'}') {{ casing_dim:: 6 }}")
+    archive = train_one_batch(config, tmp_path / "run", HELD_OUT.get(task))
+    model = load_archive(str(archive)).model
+    embedders = model.text_field_embedder._token_embedders
+    assert embedders["casing"].get_output_dim() == 6
+    assert model.vocab.get_vocab_size("casing") > 2
+    assert model.encoder.get_input_dim() == sum(e.get_output_dim() for e in embedders.values())
+    predictor = Predictor.from_archive(load_archive(str(archive)), "taglm_tagger")
+    output = predictor.predict_json({"sentence": "EU rejects German call in 1996 ."})
+    assert len(output["tags"]) == 7

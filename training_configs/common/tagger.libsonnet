@@ -61,6 +61,10 @@ local seed = import 'seed.libsonnet';
   char_rnn_hidden:: 80,
   char_rnn_layers:: 2,
   char_dim:: if self.char_encoder == 'cnn' then self.char_cnn_filters else 2 * self.char_rnn_hidden,
+  // Casing feature: an embedding of each word's casing class (`word_casing`: numeric, all
+  // lower, all upper, initial upper, ...; Collobert et al. 2011, Reimers and Gurevych 2017)
+  // beside the lowercased word vector, of `casing_dim` dimensions; 0 for none (the paper's).
+  casing_dim:: 0,
 
   // ---- Task RNN (Sec. 2.2, sizes Sec. 3) ----
   cell:: 'lstm',  // 'gru' (the paper's NER choice) or 'lstm'
@@ -97,6 +101,7 @@ local seed = import 'seed.libsonnet';
   cuda_device:: std.parseInt(std.extVar('CUDA_DEVICE')),
 
   local has_lm = self.lm_embedder != null,
+  local has_casing = self.casing_dim > 0,
   local char_embedding = { embedding_dim: $.char_embedding_dim, vocab_namespace: 'token_characters' },
 
   dataset_reader: self.reader {
@@ -104,7 +109,8 @@ local seed = import 'seed.libsonnet';
     token_indexers: {
       tokens: { type: 'normalized_single_id', pretrained_namespace: 'pretrained_tokens' },
       token_characters: { type: 'cached_characters', min_padding_length: $.char_cnn_width },
-    } + (if has_lm then { lm: $.lm_token_indexer } else {}),
+    } + (if has_casing then { casing: { type: 'word_casing' } } else {})
+    + (if has_lm then { lm: $.lm_token_indexer } else {}),
   },
   vocabulary: { type: 'tagger_vocabulary', pretrained_file: $.word_embeddings },
   datasets_for_vocab_creation: ['train'],
@@ -146,11 +152,16 @@ local seed = import 'seed.libsonnet';
             bidirectional: true,
           },
         },
+        [if has_casing then 'casing']: {
+          type: 'embedding',
+          embedding_dim: $.casing_dim,
+          vocab_namespace: 'casing',
+        },
       },
     },
     encoder: {
       type: 'taglm_birnn',
-      input_size: $.word_dim + $.char_dim,
+      input_size: $.word_dim + $.char_dim + $.casing_dim,
       cell: $.cell,
       hidden_sizes: $.hidden_sizes,
       dropout: $.rnn_dropout,
