@@ -45,7 +45,7 @@ selected (the others were not evaluated on test).
 """
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, List, Set, Tuple
 
 from taglm_plugin.study.invocations import read_invocations
 from taglm_plugin.study.json_files import read_json, write_json
@@ -207,12 +207,13 @@ def selection_results(plan: Plan) -> Dict[str, Any]:
     return results
 
 
-def not_selected(selections: Dict[str, Any]) -> Set[str]:
-    """The variants (`CONFIG~VARIANT`) that their dev selection (`selection_results`) did not
-    select, those left out of it included."""
+def not_selected(selections: Dict[str, Any]) -> Set[Tuple[str, str]]:
+    """`(task, CONFIG~VARIANT)` of the variants that their dev selection (`selection_results`)
+    did not select, those left out of it included (a variant of the same name may be selected
+    for another task)."""
     return {
-        name
-        for configs in selections.values()
+        (task, name)
+        for task, configs in selections.items()
         for config, made in configs.items()
         for name in [*made["candidates"], *made.get("not_trained", {})]
         if name not in (config, made["selected"])
@@ -227,7 +228,7 @@ def collect(plan: Plan, failed: Dict[str, str]) -> Dict[str, Any]:
                                "missing": {}}  # fmt: skip
     unselected = not_selected(results["selections"])
     for job in plan.jobs:
-        if job.config in unselected and job.is_done:
+        if (job.task, job.config) in unselected and job.is_done:
             continue  # not evaluated on test; its dev F1 is in `selections`
         if not job.is_done:
             results["missing"][job.name] = failed.get(job.name, "not finished")

@@ -172,3 +172,23 @@ def test_results_leave_out_only_the_variants_not_selected(tmp_path):
     write(selection.file, dict(read_json(selection.file), selected="taglm"))
     results = write_results(plan, {})
     assert list(results["missing"]) == ["ner/taglm/seed1"] and results["taggers"] == {}
+
+
+def test_a_variant_selected_for_one_task_only_is_in_that_tasks_results(tmp_path):
+    """The same variant name for two tasks: selected for chunking, not for NER."""
+    root = tmp_path / "study"
+    jobs, selections = [], []
+    for task, wide_dev_f1 in (("ner", 0.80), ("chunking", 0.99)):
+        runs = root / "runs" / task
+        jobs += [tagger(root, task, "taglm", 1, [0.90], 0.9),
+                 tagger(root, task, "taglm~wide", 1, [wide_dev_f1], 0.9)]  # fmt: skip
+        selection = Selection(task, "taglm", {"taglm~wide": {}}, 1, runs / "s.json")
+        write(selection.file, select([runs / "taglm", runs / "taglm~wide"], 1))
+        selections.append(selection)
+    plan = Plan(StudyOptions(root), [], jobs, parallel=1, selections=selections)
+    results = write_results(plan, {})
+    assert [results["selections"][task]["taglm"]["selected"] for task in ("ner", "chunking")] \
+        == ["taglm", "taglm~wide"]  # fmt: skip
+    assert sorted(results["taggers"]["ner"]) == ["taglm"]
+    assert sorted(results["taggers"]["chunking"]) == ["taglm", "taglm~wide"]
+    assert results["missing"] == {}
