@@ -11,8 +11,8 @@
 #          upload limit rules out the 400k-word table), both with wikiAA.tar.xz.
 # Keep .gpuA/ and .gpuB/ out of git (.git/info/exclude). About 5.5 min on 2 cores (2026-12-03),
 # after `make install` (export_glove_subset.py imports the plugin). Each call also carries the
-# checkout's files (7.4 MB on 2026-12-07; the limit: 64 MiB in all, so the first call has about
-# 21 MB to spare: commit a study's per-run files as one runs.tar.xz, as docs/results/study_*).
+# checkout's files (11.7 MB at 3bb178d; the limit: 64 MiB in all, so the first call has about
+# 13 MB to spare: commit a study's per-run files as one runs.tar.xz, as docs/results/study_*).
 set -euo pipefail
 D=${DATA:-../shared/data}
 mkdir -p .gpuA .gpuB

@@ -2,8 +2,8 @@
 // fields (`::`) choose the variant; every config in training_configs/ner and
 // training_configs/chunking is this object plus a few overridden fields.
 //
-//   x_k = [char CNN/RNN(c_k); GloVe(w_k)] -> taglm_birnn (LM embedding concatenated to the
-//   output of layer `lm_injection_layer`) -> dense -> CRF
+//   x_k = [char CNN/RNN(c_k); GloVe(w_k); casing(w_k) if casing_dim > 0] -> taglm_birnn (LM
+//   embedding concatenated to the output of layer `lm_injection_layer`) -> dense -> CRF
 //
 // Paper references are to Peters et al. (ACL 2017), "Semi-supervised sequence tagging with
 // bidirectional language models".
