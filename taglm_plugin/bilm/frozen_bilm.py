@@ -247,8 +247,9 @@ class FrozenBiLmEmbedder(ChecksConfigKeys, TokenEmbedder):
         return torch.cat([states[direction] for direction in self._directions], dim=-1)
 
     def _fingerprint(self) -> str:
-        """The LM's `state_dict_fingerprint`, computed once per loaded LM (float32's as before
-        `precision` existed, so that stores of float32 states stay valid)."""
+        """The LM's `state_dict_fingerprint`, computed once per loaded LM, with the token
+        encoders' precision unless float32 (so that existing stores of float32 states stay
+        valid)."""
         if self._lm_fingerprint is None:
             precision = [] if self._precision == "float32" else [f"precision {self._precision}"]
             self._lm_fingerprint = state_dict_fingerprint(

@@ -30,7 +30,7 @@ class LmCacheWarmupCallback(ChecksConfigKeys, TrainerCallback):
     training the LM otherwise runs on the batches of the tagger (64 sentences), with the
     tagger's padding. The states are the ones the LM computes in any batch (equal up
     to float32 rounding of the different batch shapes; `state_cache.py`); training reads them
-    from the cache as before. Sentences the cache has no room for (`max_memory_mib`) are
+    from the cache. Sentences the cache has no room for (`max_memory_mib`) are
     computed again in training, as without the warm-up; an embedder without `cache` is left
     alone. The time it takes is logged ("LM state cache warmed up"): it is spent before the
     first epoch, outside allennlp's epoch durations.

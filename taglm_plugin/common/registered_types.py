@@ -14,12 +14,14 @@ plugin reads an archive or a config), closes both ways in:
 
 * `Registrable.resolve_class_name` is the one place where allennlp turns a name into a class:
   `from_params`, `by_name`, `Model.load` (the archive's `model.type`), `Predictor.from_archive`
-  and the vocabulary's `type` all go through it. It now resolves only names registered for
-  the class asked for and raises `UnregisteredTypeError` for any other name, without importing
-  anything. This is the guarantee; it does not depend on how a config reached allennlp.
-* `Params.pop_choice` is where `from_params` reads a `type` and knows its config key; it used to
-  let an unregistered dotted name through as a class path. It now refuses it, naming the key
-  (`dataset_reader.token_indexers.evil.type`), so that the error says where the name is.
+  and the vocabulary's `type` all go through it. Patched, it resolves only names registered
+  for the class asked for and raises `UnregisteredTypeError` for any other name, without
+  importing anything. This is the guarantee; it does not depend on how a config reached
+  allennlp.
+* `Params.pop_choice` is where `from_params` reads a `type` and knows its config key;
+  allennlp's lets an unregistered dotted name through as a class path. Patched, it refuses
+  it, naming the key (`dataset_reader.token_indexers.evil.type`), so that the error says where
+  the name is.
 
 Registered names keep working whatever they contain, dots included. A class of one's own is
 used by registering it (`@Model.register("my_model")`) in a package imported with

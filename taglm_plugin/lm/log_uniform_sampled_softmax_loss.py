@@ -19,8 +19,8 @@ STD_MARGIN = 12.0
 LOGITS_PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 # Rows of the full softmax's logits that evaluation computes at a time: (4096, 50,000) float32
-# logits are 0.8 GB, where all rows of a batch of 128 sentences of 100 words at once were three
-# tensors of 2.6 GB.
+# logits are 0.8 GB, where all rows of a batch of 128 sentences of 100 words at once would take
+# three tensors of 2.6 GB.
 EVAL_CHUNK_ROWS = 4096
 
 

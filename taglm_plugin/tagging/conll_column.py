@@ -101,9 +101,8 @@ class ConllColumnReader(ChecksConfigKeys, DatasetReader):
         The file `split` applies to (required with a `split`); every other file is read
         whole, so `allennlp evaluate` of a model trained this way scores the whole test file.
     heldout_sentences, heldout_seed : `int`, optional
-        Deprecated names of `held_out_sentences` and `held_out_seed` (and `"heldout"` of the
-        split `"held_out"`), which configs and model archives written before may use: they
-        work as the new names, with a `FutureWarning`.
+        Deprecated aliases of `held_out_sentences` and `held_out_seed` (and `"heldout"` of the
+        split `"held_out"`) for older configs and model archives, with a `FutureWarning`.
     """
 
     def __init__(
