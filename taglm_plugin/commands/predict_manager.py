@@ -13,7 +13,6 @@ instead, whatever the predictor.
 """
 import json
 import os
-import secrets
 import sys
 from typing import Iterator, List, Optional, Tuple
 
@@ -21,6 +20,7 @@ from allennlp.commands import predict
 from allennlp.common.file_utils import cached_path, open_compressed
 from allennlp.predictors.predictor import JsonDict, Predictor
 
+from taglm_plugin.common.atomic_files import atomic_output
 from taglm_plugin.common.file_errors import DataFileError
 from taglm_plugin.tagging.taglm_tagger_predictor import BadInputError
 
@@ -79,16 +79,8 @@ class LineNumberedPredictManager(predict._PredictManager):
             with open(path, "w") as self._output_file:
                 super().run()
             return
-        directory, name = os.path.split(os.path.abspath(path))
-        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.partial")
-        try:
-            with open(temporary, "x") as self._output_file:
-                super().run()
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        with atomic_output(path) as self._output_file:
+            super().run()
 
     def _numbered_lines(self) -> Iterator[Tuple[int, str]]:
         """The input's lines with their numbers (from 1), decoded as UTF-8."""

@@ -10,7 +10,6 @@ import json
 import logging
 import multiprocessing
 import os
-import tempfile
 import time
 import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,6 +20,7 @@ import numpy
 import spacy
 from allennlp.common.checks import ConfigurationError
 
+from taglm_plugin.common.atomic_files import atomic_output
 from taglm_plugin.common.conll_tokenizer import conll_like_english
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.lm_text import (
@@ -156,24 +156,16 @@ class LmTokenCache:
         encoded = [token.encode("utf-8") for token in self.types]
         type_offsets = numpy.zeros(len(encoded) + 1, dtype=numpy.int64)
         numpy.cumsum([len(token) for token in encoded], out=type_offsets[1:])
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-        try:
-            with os.fdopen(handle, "wb") as output:
-                numpy.savez(
-                    output,
-                    key=numpy.array(key),
-                    type_bytes=numpy.frombuffer(b"".join(encoded), dtype=numpy.uint8),
-                    type_offsets=type_offsets,
-                    token_types=self.token_types,
-                    sentence_starts=self.sentence_starts,
-                    sentence_documents=self.sentence_documents,
-                )
-            os.replace(temporary, path)
-        except BaseException:
-            os.remove(temporary)
-            raise
+        with atomic_output(path, "wb") as output:
+            numpy.savez(
+                output,
+                key=numpy.array(key),
+                type_bytes=numpy.frombuffer(b"".join(encoded), dtype=numpy.uint8),
+                type_offsets=type_offsets,
+                token_types=self.token_types,
+                sentence_starts=self.sentence_starts,
+                sentence_documents=self.sentence_documents,
+            )
 
     @classmethod
     def load(cls, path: str, key: str) -> "LmTokenCache":

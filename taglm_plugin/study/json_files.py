@@ -3,9 +3,10 @@ The JSON files of a study: allennlp's (config, metrics) read, the study's own (m
 selections, invocations, results) read and written whole or not at all.
 """
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from taglm_plugin.common.atomic_files import atomic_output
 
 
 def read_json(path: Path) -> Any:
@@ -14,7 +15,6 @@ def read_json(path: Path) -> Any:
 
 
 def write_json(path: Path, value: Any) -> None:
-    """`value` as JSON at `path`, whole or not at all (a partial file renamed into place)."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(partial, path)
+    """`value` as JSON at `path`, whole or not at all (`atomic_output`)."""
+    with atomic_output(path) as output:
+        output.write(json.dumps(value, indent=1) + "\n")

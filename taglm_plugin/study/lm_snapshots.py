@@ -3,13 +3,13 @@
 study measures TagLM with LMs of several budgets without training more LMs.
 """
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import torch
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.common.atomic_files import atomic_output
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.study.json_files import write_json
 from taglm_plugin.study.plan import snapshot_record, snapshot_weights
@@ -93,8 +93,8 @@ class LmSnapshotsCallback(ChecksConfigKeys, TrainerCallback):
             if progress > fraction and record.is_file():
                 continue
             weights = snapshot_weights(directory, fraction)
-            torch.save(trainer.model.state_dict(), f"{weights}.tmp")
-            os.replace(f"{weights}.tmp", weights)
+            with atomic_output(weights, "wb") as output:
+                torch.save(trainer.model.state_dict(), output)
             write_json(record, {"fraction": fraction, "epoch": epoch})
             logger.info(
                 "LM snapshot of %g of the budget: epoch %d (%.2f of the budget)",

@@ -21,8 +21,6 @@ prints for the BIO file of the same predictions (token accuracy included, which 
 BIO tags). Tags with the letters `S-` and `E-` are read exactly as conlleval reads them.
 """
 import itertools
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -34,6 +32,7 @@ from allennlp.data.vocabulary import Vocabulary
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.metrics.metric import Metric
 
+from taglm_plugin.common.atomic_files import atomic_output
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 
 # allennlp's BIOUL letters and the BIO letters conlleval reads in their place.
@@ -516,18 +515,8 @@ class ConllevalF1Measure(ChecksConfigKeys, Metric):
         return metrics
 
     def _write_table(self, report: str) -> None:
-        directory = os.path.dirname(os.path.abspath(self._table_file))
-        os.makedirs(directory, exist_ok=True)
-        handle, temporary_path = tempfile.mkstemp(
-            dir=directory, prefix=os.path.basename(self._table_file) + ".", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as table:
-                table.write(report)
-            os.replace(temporary_path, self._table_file)
-        except BaseException:
-            os.unlink(temporary_path)
-            raise
+        with atomic_output(self._table_file, "w", encoding="utf-8") as table:
+            table.write(report)
 
     def reset(self) -> None:
         self._totals = [0] * (_CORRECT_TAGS + 1 + 3 * len(self._types))

@@ -6,6 +6,7 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from taglm_plugin.common.atomic_files import atomic_output
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.common.fingerprints import state_dict_fingerprint
 from taglm_plugin.training.reloaded_state import reloaded_state_keys
@@ -92,11 +93,10 @@ class StandaloneBestWeightsCallback(ChecksConfigKeys, TrainerCallback):
             return
         for key in left_out:
             best[key] = current[key].cpu()
-        # Through a temporary file: best.th is never half written, and the checkpoint it is a
-        # hard link of stays as it is.
-        partial = f"{path}.partial"
-        torch.save(best, partial)
-        os.replace(partial, path)
+        # Through a new file: best.th is never half written, and the checkpoint it is a hard
+        # link of stays as it is.
+        with atomic_output(path, "wb") as output:
+            torch.save(best, output)
         logger.info(
             "Wrote %s with the %d frozen tensors that checkpoints leave out", path, len(left_out)
         )

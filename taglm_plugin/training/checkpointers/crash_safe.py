@@ -8,6 +8,7 @@ from allennlp.nn import util as nn_util
 from allennlp.training.checkpointer import Checkpointer
 from allennlp.training.trainer import Trainer, TrainerCheckpoint
 
+from taglm_plugin.common.atomic_files import atomic_output
 from taglm_plugin.common.config_keys import ChecksConfigKeys
 from taglm_plugin.training.callbacks.standalone_best_weights import StandaloneBestWeightsCallback
 from taglm_plugin.training.reloaded_state import reloaded_state_keys
@@ -104,10 +105,8 @@ class CrashSafeCheckpointer(ChecksConfigKeys, Checkpointer):
         best_path = os.path.join(self._serialization_dir, BEST_WEIGHTS_NAME)
         if not self._is_primary:
             return best_path
-        # Through a temporary file, so that best.th is never half written.
-        temporary_path = best_path + ".partial"
-        shutil.copyfile(model_state_path, temporary_path)
-        os.replace(temporary_path, best_path)
+        with open(model_state_path, "rb") as model_state, atomic_output(best_path, "wb") as best:
+            shutil.copyfileobj(model_state, best)
         logger.info("The checkpoint ends the best epoch so far: copied it to %s", best_path)
         return best_path
 
