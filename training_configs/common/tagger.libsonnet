@@ -48,7 +48,7 @@ local seed = import 'seed.libsonnet';
   // 4.9% of its tokens (CoNLL-2000 train.txt: 4.0%). Lample et al. (2016) replace singletons
   // at 0.5. The NER baseline sets 0.5 (its dev evidence there); the chunking baseline's dev
   // F1 did not move (95.34 against 95.31, 3 seeds, 2026-12-07); not yet tried on dev for
-  // TagLM (scripts/gpu_study/rare_word_variants.json).
+  // TagLM (scripts/gpu_study/taglm_variants.json).
   rare_word_dropout:: null,
   rare_word_share:: 0.5,
   // Character representation, 'cnn' or 'rnn'. The paper's NER tagger uses a 2-layer
@@ -69,7 +69,7 @@ local seed = import 'seed.libsonnet';
   // beside the lowercased word vector, of `casing_dim` dimensions; 0 for none (the paper's).
   // Dev evidence (docs/RESULTS.md, 2026-12-07, H100, seeds 1-3, mean dev F1), 8 dimensions:
   // NER baseline 94.54 against none 94.62; chunking baseline 95.42 against 95.31 (chunking's
-  // baseline sets it). Not tried for TagLM.
+  // baseline sets it). Not yet tried for TagLM (scripts/gpu_study/taglm_variants.json).
   casing_dim:: 0,
 
   // ---- Task RNN (Sec. 2.2, sizes Sec. 3) ----
