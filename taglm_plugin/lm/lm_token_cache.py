@@ -156,6 +156,7 @@ class LmTokenCache:
         encoded = [token.encode("utf-8") for token in self.types]
         type_offsets = numpy.zeros(len(encoded) + 1, dtype=numpy.int64)
         numpy.cumsum([len(token) for token in encoded], out=type_offsets[1:])
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with atomic_output(path, "wb") as output:
             numpy.savez(
                 output,

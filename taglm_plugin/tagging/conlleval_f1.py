@@ -21,6 +21,7 @@ prints for the BIO file of the same predictions (token accuracy included, which 
 BIO tags). Tags with the letters `S-` and `E-` are read exactly as conlleval reads them.
 """
 import itertools
+import os
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -515,6 +516,7 @@ class ConllevalF1Measure(ChecksConfigKeys, Metric):
         return metrics
 
     def _write_table(self, report: str) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self._table_file)), exist_ok=True)
         with atomic_output(self._table_file, "w", encoding="utf-8") as table:
             table.write(report)
 
