@@ -7,11 +7,11 @@ _PARTIAL = ".partial"
 
 def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: another user's process
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process
-        return True
+    except PermissionError:
+        pass
     return True
 
 
@@ -20,11 +20,12 @@ def _remove_partials_of_ended_processes(directory: str, name: str) -> None:
     killed while writing them."""
     prefix = f".{name}."
     for entry in os.listdir(directory):
+        if not (entry.startswith(prefix) and entry.endswith(_PARTIAL)):
+            continue
         pid = entry[len(prefix) : -len(_PARTIAL)]
-        if entry.startswith(prefix) and entry.endswith(_PARTIAL) and pid.isdigit():
-            if not _running(int(pid)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(directory, entry))
+        if pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, entry))
 
 
 @contextlib.contextmanager
