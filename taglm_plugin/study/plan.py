@@ -18,6 +18,8 @@ A study directory holds
   `taglm_plugin.study.replay`), and `CONFIG~VARIANT` for CONFIG with the overrides of one of
   its `--variants` (evaluated on test only if selected on dev: `taglm_plugin.study.selection`);
 * `runs/TASK/CONFIG~selection.json`: the dev selection among CONFIG and its variants;
+* `configs/TASK/RUN.jsonnet`: the config of the runs RUN (`CONFIG` or `CONFIG~VARIANT`) where
+  the task's `--overrides-file` entry or the variant sets hidden fields of it (`config_fields`);
 * `runs/.../NAME.STEP.log`: each step's output, beside its directory (`allennlp train -f`
   empties the directory);
 * `study_STEP.json` in a run directory: written when the step (`train`, `export`,
@@ -39,6 +41,7 @@ import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 
+from taglm_plugin.common.atomic_files import atomic_output
 from taglm_plugin.common.config_keys import unknown_override_keys
 from taglm_plugin.common.cpu_cores import cpu_cores
 from taglm_plugin.lm.conventions import DIRECTIONS
@@ -85,6 +88,10 @@ RETRAIN_SUFFIX = "+dev"
 # What names a variant of a config (`--variants`): CONFIG~VARIANT.
 VARIANT_SEPARATOR = "~"
 _VARIANT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+# An override key NAME:: sets the config's hidden field NAME (`training_configs/common/
+# tagger.libsonnet`'s `casing_dim::`, say) instead of a key of the evaluated config.
+FIELD_SUFFIX = "::"
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The NER ablations of the paper's Sec. 5 (training_configs/ner), added by --ablations.
 NER_ABLATIONS = (
     "taglm_forward_only",
@@ -574,6 +581,42 @@ def train_command(config: Path, directory: Path, overrides: Dict[str, Any]) -> L
     )
 
 
+def config_fields(
+    config: Path, overrides: Dict[str, Any], path: Path, option: str
+) -> Tuple[Path, Dict[str, Any]]:
+    """`config` and `overrides` as `allennlp train` takes them: where `overrides` has keys
+    `NAME::` (`FIELD_SUFFIX`), the Jsonnet file `path`, written here, which imports `config`
+    and sets those hidden fields (a name that is not one of `config`'s hidden fields fails when
+    it is evaluated), and the other overrides; `config` and `overrides` unchanged otherwise.
+    A key `NAME::` whose NAME is not an identifier is a `StudyOptionError` naming `option`."""
+    fields = {
+        key[: -len(FIELD_SUFFIX)]: value
+        for key, value in overrides.items()
+        if key.endswith(FIELD_SUFFIX)
+    }
+    if not fields:
+        return config, overrides
+    for name in fields:
+        if not _FIELD_NAME.fullmatch(name):
+            raise StudyOptionError(option, f"{name + FIELD_SUFFIX!r} does not name a config field")
+    imported = json.dumps(str(config.resolve()))
+    lines = [f"local config = import {imported};"]
+    for name in sorted(fields):
+        quoted = json.dumps(name)
+        problem = json.dumps(f"{config} has no hidden field {name!r}")
+        lines.append(
+            f"assert std.objectHasAll(config, {quoted}) && !std.objectHas(config, {quoted}) "
+            f": {problem};"
+        )
+    values = [f"{json.dumps(name)}:: {json.dumps(fields[name])}" for name in sorted(fields)]
+    lines.append(f"config {{ {', '.join(values)} }}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as file:
+        file.write("\n".join(lines) + "\n")
+    rest = {key: value for key, value in overrides.items() if not key.endswith(FIELD_SUFFIX)}
+    return path, rest
+
+
 def train_step(config: Path, directory: Path, overrides: Dict[str, Any], **kwargs) -> Step:
     """The step `train`: `train_command`."""
     return Step(
@@ -636,22 +679,21 @@ def retrain_job(
 def variant_jobs(
     options: StudyOptions,
     config_job: Job,
-    variants: Dict[str, Dict[str, Any]],
+    variants: Dict[str, Tuple[Path, Dict[str, Any]]],
     selection: Selection,
     test_file: Path,
     needs_lms: Dict[Tuple[str, str], bool],
 ) -> List[Job]:
     """The runs `CONFIG~VARIANT/seedN` of the run `config_job` (`CONFIG/seedN`), one per
-    variant of `variants` (`needs_lms`: whether it needs the LMs, by task and run name):
-    trained with the config's overrides and the variant's, then
+    variant of `variants` (its config and overrides as `allennlp train` takes them:
+    `config_fields`; `needs_lms`: whether it needs the LMs, by task and run name), then
     evaluated on `test_file` if `selection` selects their variant on dev
     (`taglm_plugin.study.selection`), which waits for every run of its candidates to have
     trained or failed (the caller adds them to the evaluate steps' `after`)."""
-    config, overrides = config_job.steps[0].config
     runs_dir = config_job.directory.parent.parent
     candidates = [str(runs_dir / candidate) for candidate in selection.candidates]
     jobs = []
-    for variant, variant_overrides in variants.items():
+    for variant, (config, overrides) in variants.items():
         name = variant_run(config_job.config, variant)
         directory = runs_dir / name / config_job.directory.name
         select = [
@@ -660,7 +702,7 @@ def variant_jobs(
             *evaluate_step(directory, test_file, options).command,
         ]  # fmt: skip
         steps = [
-            train_step(config, directory, dict(overrides, **variant_overrides)),
+            train_step(config, directory, overrides),
             Step("evaluate", select, after_may_fail=True),
         ]
         jobs.append(Job(config_job.task, name, config_job.seed, directory, dict(config_job.env),
@@ -783,18 +825,26 @@ def tagger_jobs(
     (`variant_jobs`); returns the runs and the `Selection`s."""
     config_dir = Path(options.config_dir)
     needs_lms, with_dev = {}, {}
+    # By task and run name (CONFIG or CONFIG~VARIANT): its config and overrides as
+    # `allennlp train` takes them (`config_fields`).
+    run_configs: Dict[Tuple[str, str], Tuple[Path, Dict[str, Any]]] = {}
+
+    def add_run(task: str, run: str, config: Path, run_overrides: Dict[str, Any],
+                option: Optional[str]) -> Params:  # fmt: skip
+        written = options.study_dir / "configs" / task / f"{run}.jsonnet"
+        option = option or ("--overrides-file" if run_overrides else "--configs")
+        run_configs[task, run] = config_fields(config, run_overrides, written, option)
+        params = evaluate_config(*run_configs[task, run], env, option=option)
+        needs_lms[task, run] = params["model"].get("lm_embedder") is not None
+        return params
+
     for task, names in configs.items():
         for name in names:
             config = config_dir / task / f"{name}.jsonnet"
-            params = evaluate_config(config, overrides.get(task, {}), env)
-            needs_lms[task, name] = params["model"].get("lm_embedder") is not None
+            params = add_run(task, name, config, overrides.get(task, {}), None)
             for variant, variant_overrides in variants.get((task, name), {}).items():
-                variant_params = evaluate_config(
-                    config, dict(overrides.get(task, {}), **variant_overrides), env,
-                    option="--variants",
-                )  # fmt: skip
-                lm_embedder = variant_params["model"].get("lm_embedder")
-                needs_lms[task, variant_run(name, variant)] = lm_embedder is not None
+                run_overrides = dict(overrides.get(task, {}), **variant_overrides)
+                add_run(task, variant_run(name, variant), config, run_overrides, "--variants")
             if options.retrain_with_dev:
                 try:
                     with_dev[task, name] = train_and_dev(params.as_dict(quiet=True))
@@ -823,9 +873,9 @@ def tagger_jobs(
             for run_name, fraction in runs:
                 name = SNAPSHOT_CONFIG if fraction is not None else run_name
                 directory = options.study_dir / "runs" / task / run_name / f"seed{seed}"
-                config = config_dir / task / f"{name}.jsonnet"
+                config, run_overrides = run_configs[task, name]
                 steps = [
-                    train_step(config, directory, overrides.get(task, {})),
+                    train_step(config, directory, run_overrides),
                     evaluate_step(directory, test_file, options),
                 ]
                 job_env = dict(env, SEED=str(seed))
@@ -835,13 +885,15 @@ def tagger_jobs(
                 if fraction is None and (task, name) in selections:
                     group = groups[task, name]
                     group.append(job)
-                    for variant_job in variant_jobs(options, job, variants[task, name],
+                    by_variant = {variant: run_configs[task, variant_run(name, variant)]
+                                  for variant in variants[task, name]}  # fmt: skip
+                    for variant_job in variant_jobs(options, job, by_variant,
                                                     selections[task, name], test_file, needs_lms):
                         variant_job.steps[1].after = group
                         group.append(variant_job)
                         jobs.append(variant_job)
                 if options.retrain_with_dev and fraction is None:
-                    retrain_overrides = dict(overrides.get(task, {}), **with_dev[task, name])
+                    retrain_overrides = dict(run_overrides, **with_dev[task, name])
                     retrain_jobs.append(
                         retrain_job(options, job, config, retrain_overrides, test_file)
                     )

@@ -183,34 +183,40 @@ def test_lm_snapshot_options(capsys, monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def variant_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("variants")
-    variants = {"ner": {"baseline": {"lr2": {"trainer.optimizer.lr": 0.002}}}}
+    variants = {"ner": {"baseline": {"lr2c4": {"trainer.optimizer.lr": 0.002, "casing_dim::": 4}}}}
     (root / "variants.json").write_text(json.dumps(variants))
     return run(root, {}, "--tasks", "ner", "--configs", "baseline", "--num-epochs", "1",
                "--variants", str(root / "variants.json"), times=1)  # fmt: skip
 
 
 def test_variants_are_selected_on_dev_and_only_the_selected_is_evaluated(variant_study):
-    """`--variants`: `baseline~lr2` trained beside `baseline`; of the two, the one of the higher
-    dev F1 (`baseline` on a tie) is evaluated on test, and `baseline` is in any case."""
+    """`--variants`: `baseline~lr2c4` (another learning rate and, through the hidden field
+    `casing_dim`, a casing feature of 4 dimensions) trained beside `baseline`; of the two, the
+    one of the higher dev F1 (`baseline` on a tie) is evaluated on test, and `baseline` is in
+    any case."""
     directory, (output,) = variant_study
     results = json.loads((directory / "results.json").read_text())
     selection = results["selections"]["ner"]["baseline"]
     dev_f1 = {name: candidate["dev_f1"] for name, candidate in selection["candidates"].items()}
-    assert list(dev_f1) == ["baseline", "baseline~lr2"]
-    expected = "baseline~lr2" if dev_f1["baseline~lr2"] > dev_f1["baseline"] else "baseline"
+    assert list(dev_f1) == ["baseline", "baseline~lr2c4"]
+    expected = "baseline~lr2c4" if dev_f1["baseline~lr2c4"] > dev_f1["baseline"] else "baseline"
     assert selection["selected"] == expected
-    assert selection["candidates"]["baseline~lr2"]["overrides"] == {"trainer.optimizer.lr": 0.002}
+    assert selection["candidates"]["baseline~lr2c4"]["overrides"] == {
+        "trainer.optimizer.lr": 0.002, "casing_dim::": 4
+    }
     runs = directory / "runs" / "ner"
-    config = json.loads((runs / "baseline~lr2" / "seed1" / "config.json").read_text())
+    config = json.loads((runs / "baseline~lr2c4" / "seed1" / "config.json").read_text())
     assert config["trainer"]["optimizer"]["lr"] == 0.002
-    evaluated = (runs / "baseline~lr2" / "seed1" / "test_metrics.json").is_file()
-    assert evaluated == (expected == "baseline~lr2")
+    # The hidden field, set in the config the study wrote (configs/ner/baseline~lr2c4.jsonnet).
+    assert config["model"]["text_field_embedder"]["token_embedders"]["casing"]["embedding_dim"] == 4
+    evaluated = (runs / "baseline~lr2c4" / "seed1" / "test_metrics.json").is_file()
+    assert evaluated == (expected == "baseline~lr2c4")
     assert (runs / "baseline" / "seed1" / "test_metrics.json").is_file()
     assert sorted(results["taggers"]["ner"]) == sorted({"baseline", expected})
     assert results["missing"] == {}
     assert "## Selected on dev" in (directory / "report.md").read_text()
     assert "2 runs, 0 of them finished before" in output
-    assert f"selected: {expected}" in (runs / "baseline~lr2" / "seed1.evaluate.log").read_text()
+    assert f"selected: {expected}" in (runs / "baseline~lr2c4" / "seed1.evaluate.log").read_text()
 
 
 def test_retrain_with_dev_trains_each_run_again_on_train_and_dev(retrained_study):

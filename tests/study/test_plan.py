@@ -268,6 +268,56 @@ def test_variants_are_trained_with_every_seed_and_evaluated_if_selected(options,
     assert str(bs8.directory / "model.tar.gz") in evaluate
 
 
+def test_a_key_ending_in_two_colons_sets_a_hidden_field_of_the_config(options, tmp_path):
+    """`"casing_dim::": 6` in a variant (or a task's `--overrides-file` entry) sets the config's
+    hidden field: its runs train `configs/TASK/RUN.jsonnet`, which imports the config; the
+    runs without such keys train the config itself."""
+    overrides = {"ner": {"trainer.grad_norm": 1.0}}
+    variants = {"ner": {"baseline": {"casing6": {"casing_dim::": 6, "trainer.optimizer.lr": 0.002},
+                                     "lr2": {"trainer.optimizer.lr": 0.002}}}}  # fmt: skip
+    (tmp_path / "overrides.json").write_text(json.dumps(overrides))
+    (tmp_path / "variants.json").write_text(json.dumps(variants))
+    options.overrides_file = str(tmp_path / "overrides.json")
+    options.variants = str(tmp_path / "variants.json")
+    options.tasks, options.configs, options.lm_snapshots = ("ner",), ("baseline",), ()
+    options.seeds = 1
+    config, casing, lr2 = build_plan(options).tagger_jobs
+    written = options.study_dir / "configs" / "ner" / "baseline~casing6.jsonnet"
+    assert casing.steps[0].config == (written, {"trainer.grad_norm": 1.0,
+                                                "trainer.optimizer.lr": 0.002})  # fmt: skip
+    command = casing.steps[0].command
+    assert command[command.index("train") + 1] == str(written)
+    baseline = REPO_ROOT / "training_configs" / "ner" / "baseline.jsonnet"
+    assert config.steps[0].config[0].resolve() == lr2.steps[0].config[0].resolve() == baseline
+    assert sorted(path.name for path in written.parent.iterdir()) == [written.name]
+    params = plan_module.evaluate_config(written, {}, config.env).as_dict(quiet=True)
+    assert params["model"]["text_field_embedder"]["token_embedders"]["casing"]["embedding_dim"] == 6
+    without = plan_module.evaluate_config(baseline, {}, config.env).as_dict(quiet=True)
+    assert "casing" not in without["model"]["text_field_embedder"]["token_embedders"]
+    # The same key in the task's overrides: every run of the task trains a written config.
+    overrides["ner"]["casing_dim::"] = 4
+    (tmp_path / "overrides.json").write_text(json.dumps(overrides))
+    config, casing, lr2 = build_plan(options).tagger_jobs
+    assert config.steps[0].config == (options.study_dir / "configs/ner/baseline.jsonnet",
+                                      {"trainer.grad_norm": 1.0})  # fmt: skip
+    assert lr2.steps[0].config[0] == options.study_dir / "configs/ner/baseline~lr2.jsonnet"
+    assert '"casing_dim":: 6' in casing.steps[0].config[0].read_text()  # the variant's value
+
+
+@pytest.mark.parametrize("field, match", [
+    ("casing_dm", "baseline.jsonnet has no hidden field 'casing_dm'"),
+    ("model", "has no hidden field 'model'"),  # a visible field
+    ("casing-dim", "'casing-dim::' does not name a config field"),
+])  # fmt: skip
+def test_a_field_the_config_does_not_hide_is_refused(options, tmp_path, field, match):
+    options.tasks, options.configs = ("ner",), ("baseline",)
+    (tmp_path / "variants.json").write_text(
+        json.dumps({"ner": {"baseline": {"a": {f"{field}::": 1}}}})
+    )
+    options.variants = str(tmp_path / "variants.json")
+    fails_naming("--variants", options, match)
+
+
 def test_retrain_with_dev_replays_the_config_not_its_last_variant(options, tmp_path):
     """`--retrain-with-dev` retrains the configs as given: a variant whose schedule could not be
     replayed (no `taglm_stop_after_schedule`) does not make the config's retraining fail."""
@@ -524,6 +574,8 @@ def test_the_variants_files_for_the_gpu_evaluate_and_name_only_parameters(option
     env = plan_module.base_env(options)
     for task, by_config in json.loads(path.read_text()).items():
         for config, by_name in by_config.items():
-            for overrides in by_name.values():
+            for name, overrides in by_name.items():
                 config_path = REPO_ROOT / "training_configs" / task / f"{config}.jsonnet"
-                plan_module.evaluate_config(config_path, overrides, env, "--variants")
+                written = options.study_dir / f"{name}.jsonnet"
+                run = plan_module.config_fields(config_path, overrides, written, "--variants")
+                plan_module.evaluate_config(*run, env, "--variants")

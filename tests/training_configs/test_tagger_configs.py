@@ -21,6 +21,7 @@ from allennlp.predictors import Predictor
 from taglm_plugin.common.safe_loading import load_archive
 from taglm_plugin.lm.encoder_export import export_encoder_archive
 from taglm_plugin.lm.language_model import LanguageModel
+from taglm_plugin.study.plan import config_fields
 from taglm_plugin.tagging.taglm_tagger import TagLmTagger
 from tests.conftest import FIXTURES, REPO_ROOT
 
@@ -65,10 +66,17 @@ def config_id(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
-def train_one_batch(config: Path, serialization_dir: Path, overrides: Dict = None) -> Path:
-    overrides = {**(overrides or {}), **ONE_BATCH, **HELD_OUT.get(config.parent.name, {})}
-    params = Params.from_file(str(config), params_overrides=json.dumps(overrides))
-    train_model(params, str(serialization_dir))
+def one_batch_params(config: Path, overrides: Dict = None, task: str = None) -> Params:
+    """`config` with `overrides`, trained on one batch (`task`: the config's directory's)."""
+    task = task or config.parent.name
+    overrides = {**(overrides or {}), **ONE_BATCH, **HELD_OUT.get(task, {})}
+    return Params.from_file(str(config), params_overrides=json.dumps(overrides))
+
+
+def train_one_batch(
+    config: Path, serialization_dir: Path, overrides: Dict = None, task: str = None
+) -> Path:
+    train_model(one_batch_params(config, overrides, task), str(serialization_dir))
     archive = serialization_dir / "model.tar.gz"
     assert archive.is_file()
     return archive
@@ -193,10 +201,15 @@ def test_tagger_config_trains_one_batch(language_models, config, tmp_path):
 def test_gpu_study_variant_trains_one_batch(
     language_models, file, task, config, name, overrides, tmp_path
 ):
-    train_one_batch(CONFIG_ROOT / task / f"{config}.jsonnet", tmp_path, overrides)
-    assert load_archive(str(tmp_path / "model.tar.gz")).config.as_flat_dict().items() >= {
-        key: value for key, value in overrides.items() if not isinstance(value, dict)
+    path = CONFIG_ROOT / task / f"{config}.jsonnet"
+    # As the study trains it: hidden fields (`NAME::`) set in a config written beside.
+    run_config, run_overrides = config_fields(path, overrides, tmp_path / "variant.jsonnet", "-")
+    train_one_batch(run_config, tmp_path / "run", run_overrides, task)
+    trained = load_archive(str(tmp_path / "run" / "model.tar.gz")).config.as_flat_dict()
+    assert trained.items() >= {
+        key: value for key, value in run_overrides.items() if not isinstance(value, dict)
     }.items()
+    assert trained != one_batch_params(path).as_flat_dict()  # the variant changes the config
 
 
 @pytest.mark.parametrize("task", ["ner", "chunking"])
